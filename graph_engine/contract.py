@@ -1,0 +1,301 @@
+"""The node contract: what a node type declares, and how it is registered.
+
+A node type is a pydantic params model plus a plain function over typed
+values. The engine knows nothing about any particular node; nodes know
+nothing about the engine beyond this module.
+
+    class GainParams(BaseModel):
+        gain_db: float = Field(0.0, ge=-60, le=60, json_schema_extra={"unit": "dB"})
+
+    @node("audio.gain", inputs={"audio": AUDIO}, outputs={"audio": AUDIO},
+          params=GainParams, stream=GainStream)
+    def gain(params, audio): ...
+
+Block-wise nodes pass `stream=`: a class built as `Stream(params, rates,
+channels)` with `out_rate`, `out_channels`, `process(*blocks)` and `flush()`;
+the engine then feeds it chunk by chunk from the stored inputs. When a
+stream is given the function body may be omitted (`fn=None`): the whole
+value is simply run through the stream once.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from .values import DEFAULT_BLOCK, Audio, PortType
+
+AUDIO, TEXT, F0_T, FEATURES, ANY = (PortType.AUDIO, PortType.TEXT, PortType.F0, PortType.FEATURES, PortType.ANY)
+
+CATEGORIES = ("source", "io", "transform", "tts", "vc", "analysis")
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    type: PortType
+    optional: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class FileParam:
+    """Marker in a params field's metadata: the field names an input file.
+
+    The engine hashes the file's *content* into the cache key and checks the
+    file exists before running (`Annotated[str, FileParam()]`).
+    """
+
+    kinds: tuple[str, ...] = ()
+
+
+class NodeContext:
+    """What a running node may ask of its host. Nodes that need none of it
+    simply omit a `ctx` parameter."""
+
+    def __init__(self, node_id: str = "", progress: Callable[[float, str], None] | None = None,
+                 audio_sink: Callable[[str, int, int], "AudioSink"] | None = None):
+        self.node_id = node_id
+        self._progress = progress
+        self._audio_sink = audio_sink
+        self.info: dict[str, Any] = {}  # extra facts a node reports for history (e.g. model load time)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        if self._progress is not None:
+            self._progress(max(0.0, min(1.0, float(fraction))), message)
+
+    def audio_sink(self, port: str, sample_rate: int, channels: int) -> "AudioSink":
+        """A writer that appends blocks to the output `port` without holding them all in memory."""
+        if self._audio_sink is not None:
+            return self._audio_sink(port, sample_rate, channels)
+        return MemorySink(sample_rate, channels)
+
+
+class AudioSink:
+    def write(self, block: np.ndarray) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def finish(self) -> Audio:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class MemorySink(AudioSink):
+    def __init__(self, sample_rate: int, channels: int):
+        self.sample_rate, self.channels, self.parts = sample_rate, channels, []
+
+    def write(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim == 1:
+            block = block[None, :]
+        self.parts.append(block)
+
+    def finish(self) -> Audio:
+        data = np.concatenate(self.parts, axis=1) if self.parts else np.zeros((self.channels, 0), np.float32)
+        return Audio(data, self.sample_rate)
+
+
+@dataclass
+class NodeSpec:
+    type: str
+    fn: Callable[..., Any]
+    params: type[BaseModel]
+    inputs: dict[str, Port]
+    outputs: dict[str, Port]
+    version: int = 1
+    category: str = "transform"
+    title: str = ""
+    description: str = ""
+    gpu: bool = False
+    memory_mb: int = 256
+    stream: type | None = None
+    tags: tuple[str, ...] = ()
+    cacheable: bool = True  # False for nodes with outside effects (audio.save): they always run
+    wants_ctx: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise ValueError(f"{self.type}: unknown category {self.category!r}; one of {CATEGORIES}")
+        if self.stream is not None:
+            audio_in = [p for p in self.inputs.values() if p.type is AUDIO]
+            if len(self.outputs) != 1 or next(iter(self.outputs.values())).type is not AUDIO or not audio_in \
+                    or len(audio_in) != len(self.inputs):
+                raise ValueError(f"{self.type}: a streaming node takes only Audio inputs and has one Audio output")
+        self.wants_ctx = "ctx" in inspect.signature(self.fn).parameters
+        self.title = self.title or self.type
+        if not self.description:
+            self.description = inspect.cleandoc(self.fn.__doc__ or "")
+
+    @property
+    def blockwise(self) -> bool:
+        return self.stream is not None
+
+    def file_fields(self) -> list[str]:
+        return [name for name, f in self.params.model_fields.items()
+                if any(isinstance(m, FileParam) for m in f.metadata)]
+
+    def call(self, params: BaseModel | Mapping[str, Any] | None = None, ctx: NodeContext | None = None,
+             **inputs: Any) -> dict[str, Any]:
+        """Run the node function directly (no engine) and return {port: value}."""
+        if not isinstance(params, BaseModel):
+            params = self.params.model_validate(dict(params or {}))
+        kwargs = dict(inputs)
+        if self.wants_ctx:
+            kwargs["ctx"] = ctx or NodeContext()
+        result = self.fn(params, **kwargs)
+        if len(self.outputs) == 1 and not (isinstance(result, dict) and set(result) == set(self.outputs)):
+            result = {next(iter(self.outputs)): result}
+        if not isinstance(result, dict) or set(result) != set(self.outputs):
+            raise TypeError(f"{self.type} must return its outputs {sorted(self.outputs)}")
+        return result
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able description (for `haysay nodes`, the studio palette and notebooks)."""
+        return {
+            "type": self.type, "version": self.version, "category": self.category, "title": self.title,
+            "description": self.description, "gpu": self.gpu, "memory_mb": self.memory_mb,
+            "blockwise": self.blockwise, "cacheable": self.cacheable,
+            "inputs": [{"name": p.name, "type": p.type.value, "optional": p.optional, "description": p.description}
+                       for p in self.inputs.values()],
+            "outputs": [{"name": p.name, "type": p.type.value, "description": p.description}
+                        for p in self.outputs.values()],
+            "params_schema": self.params.model_json_schema(),
+        }
+
+
+def run_stream(spec: NodeSpec, params: BaseModel, inputs: Mapping[str, Audio],
+               make_sink: Callable[[int, int], AudioSink], block: int = DEFAULT_BLOCK,
+               progress: Callable[[float, str], None] | None = None) -> Audio:
+    """Feed stored or in-memory inputs through a node's stream, block by block, into a sink
+    made by `make_sink(out_rate, out_channels)`."""
+    names = [n for n in spec.inputs if n in inputs]
+    audios = [inputs[n] for n in names]
+    proc = spec.stream(params, [a.sample_rate for a in audios], [a.channels for a in audios])
+    sink = make_sink(proc.out_rate, proc.out_channels)
+    total = max((a.frames for a in audios), default=0)
+    for start in range(0, total, block):
+        blocks = []
+        for a in audios:
+            b = np.asarray(a.data[:, start:start + block], dtype=np.float32)
+            want = min(block, total - start)
+            if b.shape[1] < want:  # shorter inputs read as silence past their end
+                b = np.pad(b, ((0, 0), (0, want - b.shape[1])))
+            blocks.append(b)
+        out = proc.process(*blocks)
+        if out is not None and out.shape[-1]:
+            sink.write(out)
+        if progress is not None and total:
+            progress(min(1.0, (start + block) / total), "")
+    tail = proc.flush()
+    if tail is not None and tail.shape[-1]:
+        sink.write(tail)
+    return sink.finish()
+
+
+def _stream_fn(spec_ref: list) -> Callable[..., Any]:
+    def whole(params, ctx=None, **inputs):
+        spec = spec_ref[0]
+        ctx = ctx or NodeContext()
+        port = next(iter(spec.outputs))
+        return run_stream(spec, params, inputs, lambda rate, ch: ctx.audio_sink(port, rate, ch),
+                          progress=ctx.progress)
+    return whole
+
+
+class Registry:
+    """Node types by id. `default_registry()` holds the built-ins plus plug-ins."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, NodeSpec] = {}
+
+    def add(self, spec: NodeSpec, replace: bool = False) -> NodeSpec:
+        if spec.type in self._specs and not replace and self._specs[spec.type] is not spec:
+            raise ValueError(f"node type {spec.type!r} is already registered")
+        self._specs[spec.type] = spec
+        return spec
+
+    def get(self, type_id: str) -> NodeSpec | None:
+        return self._specs.get(type_id)
+
+    def __getitem__(self, type_id: str) -> NodeSpec:
+        spec = self._specs.get(type_id)
+        if spec is None:
+            raise KeyError(f"unknown node type {type_id!r}")
+        return spec
+
+    def __contains__(self, type_id: str) -> bool:
+        return type_id in self._specs
+
+    def __iter__(self):
+        return iter(sorted(self._specs.values(), key=lambda s: (s.category, s.type)))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def types(self) -> list[str]:
+        return sorted(self._specs)
+
+
+# Node modules register into this collection at import; `default_registry()`
+# copies it and adds entry-point plug-ins.
+_DECLARED: dict[str, NodeSpec] = {}
+
+
+def node(type: str, *, inputs: Mapping[str, PortType | Port] | Iterable[Port] = (),
+         outputs: Mapping[str, PortType | Port] | Iterable[Port] = (), params: type[BaseModel] = NoParams,
+         version: int = 1, category: str = "transform", title: str = "", description: str = "",
+         gpu: bool = False, memory_mb: int = 256, stream: type | None = None,
+         tags: Iterable[str] = (), cacheable: bool = True, registry: Registry | None = None) -> Callable[[Callable | None], NodeSpec]:
+    """Declare a node type around a function `fn(params, [ctx], **inputs)`."""
+
+    def ports(decl) -> dict[str, Port]:
+        if isinstance(decl, Mapping):
+            return {k: v if isinstance(v, Port) else Port(k, PortType(v)) for k, v in decl.items()}
+        return {p.name: p for p in decl}
+
+    def wrap(fn: Callable | None) -> NodeSpec:
+        ref: list = []
+        real = fn if fn is not None else _stream_fn(ref)
+        spec = NodeSpec(type=type, fn=real, params=params, inputs=ports(inputs), outputs=ports(outputs),
+                        version=version, category=category, title=title,
+                        description=description or inspect.cleandoc((fn or stream).__doc__ or ""),
+                        gpu=gpu, memory_mb=memory_mb, stream=stream, tags=tuple(tags),
+                        cacheable=cacheable)
+        ref.append(spec)
+        (registry._specs if registry is not None else _DECLARED)[spec.type] = spec
+        return spec
+
+    return wrap
+
+
+_DEFAULT: Registry | None = None
+
+
+def default_registry(reload: bool = False) -> Registry:
+    """Built-in nodes plus every plug-in of the `haysay.nodes` entry-point group."""
+    global _DEFAULT
+    if _DEFAULT is not None and not reload:
+        return _DEFAULT
+    import haysay.nodes  # noqa: F401  (importing registers the built-ins)
+
+    for ep in entry_points(group="haysay.nodes"):
+        try:
+            loaded = ep.load()
+        except Exception as exc:  # a broken plug-in must not take the built-ins down
+            import warnings
+            warnings.warn(f"haysay: node plug-in {ep.name!r} failed to load: {exc}")
+            continue
+        if callable(loaded) and not isinstance(loaded, NodeSpec):
+            loaded()
+    reg = Registry()
+    for spec in _DECLARED.values():
+        reg.add(spec, replace=True)
+    _DEFAULT = reg
+    return reg

@@ -1,0 +1,240 @@
+"""Build a networkx DiGraph from a pipeline document and validate it before anything runs.
+
+`plan()` collects *every* problem (it never stops at the first) and returns
+them as located `GraphError`s; a plan without errors is ready to execute.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import networkx as nx
+from pydantic import BaseModel, ValidationError
+
+from .contract import NodeSpec, Registry, default_registry
+from .errors import GraphError
+from .pipeline import NodeDoc, PipelineDoc
+from .values import PortType
+
+# Pipeline inputs bound to an Audio or Text port become a small source node of these types.
+PORT_INPUT_NODES = {PortType.AUDIO: ("audio.load", "path"), PortType.TEXT: ("text.value", "text")}
+
+
+@dataclass
+class Plan:
+    """A validated graph: nx.DiGraph whose nodes carry `spec` and `params`,
+    and whose edges carry `ports`, a list of (source_port, target_port)."""
+
+    doc: PipelineDoc
+    graph: nx.DiGraph
+    outputs: dict[str, tuple[str, str]]
+    errors: list[GraphError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def order(self) -> list[str]:
+        return list(nx.lexicographical_topological_sort(self.graph))
+
+    def spec(self, node_id: str) -> NodeSpec:
+        return self.graph.nodes[node_id]["spec"]
+
+    def params(self, node_id: str) -> BaseModel:
+        return self.graph.nodes[node_id]["params"]
+
+    def upstream(self, node_id: str) -> dict[str, tuple[str, str]]:
+        """{input_port: (source_node, source_port)}"""
+        ups = {}
+        for src in self.graph.predecessors(node_id):
+            for sp, dp in self.graph.edges[src, node_id]["ports"]:
+                ups[dp] = (src, sp)
+        return ups
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """`node.param=value` -> (node, param, value); the value is JSON when it parses, else a string."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ValueError(f"expected node.param=value, got {text!r}")
+    target, raw = text.split("=", 1)
+    node_id, param = target.split(".", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return node_id, param, value
+
+
+def _constraint_message(spec: NodeSpec, field_name: str, value: Any, fallback: str) -> str:
+    info = spec.params.model_fields.get(field_name)
+    if info is None:
+        return fallback
+    lo = hi = None
+    for m in info.metadata:
+        lo = getattr(m, "ge", lo) if getattr(m, "ge", None) is not None else lo
+        lo = getattr(m, "gt", lo) if getattr(m, "gt", None) is not None else lo
+        hi = getattr(m, "le", hi) if getattr(m, "le", None) is not None else hi
+        hi = getattr(m, "lt", hi) if getattr(m, "lt", None) is not None else hi
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    unit = f" {extra['unit']}" if extra.get("unit") else ""
+    if lo is not None and hi is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"must be between {lo} and {hi}{unit}, got {value}"
+    return f"{fallback}, got {value!r}" if "got" not in fallback else fallback
+
+
+def validate_params(node_id: str, spec: NodeSpec, raw: Mapping[str, Any]) -> tuple[BaseModel | None, list[GraphError]]:
+    try:
+        return spec.params.model_validate(dict(raw)), []
+    except ValidationError as exc:
+        errors = []
+        for e in exc.errors():
+            fname = ".".join(str(p) for p in e["loc"]) or None
+            if e["type"] == "extra_forbidden":
+                known = ", ".join(spec.params.model_fields) or "none"
+                msg = f"unknown param for {spec.type} (known: {known})"
+            else:
+                msg = _constraint_message(spec, str(e["loc"][0]) if e["loc"] else "", e.get("input"), e["msg"].lower()
+                                          if e["type"] in {"less_than_equal", "greater_than_equal", "less_than", "greater_than"}
+                                          else e["msg"])
+            errors.append(GraphError("invalid_param", msg, node=node_id, field=fname))
+        return None, errors
+
+
+def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str, Any] | None = None,
+         overrides: list[tuple[str, str, Any]] | None = None, check_files: bool = True) -> Plan:
+    """Validate `doc` with run-time `inputs` and `overrides`, and build its graph."""
+    registry = registry or default_registry()
+    inputs = dict(inputs or {})
+    errors: list[GraphError] = []
+    g = nx.DiGraph()
+    docs: dict[str, NodeDoc] = {}
+
+    for n in doc.nodes:
+        if n.id in docs:
+            errors.append(GraphError("duplicate_id", f"node id {n.id!r} is used more than once", node=n.id))
+            continue
+        docs[n.id] = n
+
+    raw_params = {nid: dict(n.params) for nid, n in docs.items()}
+    for node_id, param, value in overrides or []:
+        if node_id not in docs:
+            errors.append(GraphError("unknown_node", f"--set names no node {node_id!r}", node=node_id, field=param))
+        else:
+            raw_params[node_id][param] = value
+
+    specs: dict[str, NodeSpec] = {}
+    for nid, n in docs.items():
+        spec = registry.get(n.type)
+        if spec is None:
+            errors.append(GraphError("unknown_node_type", f"unknown node type {n.type!r} (see `haysay nodes`)", node=nid, field="type"))
+        else:
+            specs[nid] = spec
+
+    # Named inputs: bind to a param (value goes into params) or to a port (a source node is added).
+    port_inputs: dict[str, tuple[str, str, Any]] = {}
+    for name, inp in doc.inputs.items():
+        node_id, target = inp.bind.split(".", 1)
+        value = inputs.pop(name, inp.default)
+        if node_id not in docs:
+            errors.append(GraphError("unknown_input", f"input {name!r} binds to unknown node {node_id!r}", field=f"inputs.{name}"))
+            continue
+        spec = specs.get(node_id)
+        if spec is None:
+            continue
+        if value is None:
+            errors.append(GraphError("missing_input", f"pipeline input {name!r} needs a value (--input {name}=...)",
+                                     node=node_id, field=f"inputs.{name}"))
+            continue
+        if target in spec.inputs:
+            port_inputs[name] = (node_id, target, value)
+        elif target in spec.params.model_fields:
+            raw_params[node_id][target] = value
+        else:
+            errors.append(GraphError("unknown_input", f"input {name!r} binds to {inp.bind!r}, which is neither a param nor a port of {spec.type}",
+                                     node=node_id, field=f"inputs.{name}"))
+    for name in inputs:
+        errors.append(GraphError("unknown_input", f"the pipeline has no input named {name!r} (it has: {', '.join(doc.inputs) or 'none'})",
+                                 field=f"inputs.{name}"))
+
+    for nid, spec in specs.items():
+        params, perrs = validate_params(nid, spec, raw_params[nid])
+        errors += perrs
+        g.add_node(nid, spec=spec, params=params, doc=docs[nid])
+        if params is not None and check_files:
+            for fname in spec.file_fields():
+                path = getattr(params, fname)
+                if path and "://" not in str(path) and not os.path.isfile(path):
+                    errors.append(GraphError("missing_file", f"file not found: {path}", node=nid, field=fname))
+
+    for name, (node_id, port, value) in port_inputs.items():
+        ptype = specs[node_id].inputs[port].type
+        if ptype not in PORT_INPUT_NODES:
+            errors.append(GraphError("unknown_input", f"input {name!r} cannot feed a {ptype.value} port", node=node_id, port=port))
+            continue
+        src_type, src_param = PORT_INPUT_NODES[ptype]
+        src_id = f"input:{name}"
+        src_spec = registry[src_type]
+        params, perrs = validate_params(src_id, src_spec, {src_param: value})
+        errors += [GraphError(e.code, e.message, node=node_id, field=f"inputs.{name}") for e in perrs]
+        if params is not None and check_files and src_spec.file_fields() and not os.path.isfile(str(value)):
+            errors.append(GraphError("missing_file", f"input {name!r}: file not found: {value}", node=node_id, field=f"inputs.{name}"))
+        g.add_node(src_id, spec=src_spec, params=params, doc=NodeDoc(id="input_" + name.replace(":", "_"), type=src_type), virtual=True)
+        g.add_edge(src_id, node_id, ports=[(next(iter(src_spec.outputs)), port)])
+
+    fed: dict[tuple[str, str], str] = {(v, dp): u for u, v, d in g.edges(data=True) for _, dp in d["ports"]}
+    for e in doc.edges:
+        ok = True
+        for end, nid, port, kind in ((e.source, e.source_node, e.source_port, "outputs"),
+                                     (e.target, e.target_node, e.target_port, "inputs")):
+            if nid not in docs:
+                errors.append(GraphError("bad_edge", f"edge {e.source} -> {e.target} names unknown node {nid!r}", node=nid))
+                ok = False
+            elif nid in specs and port not in getattr(specs[nid], kind):
+                have = ", ".join(getattr(specs[nid], kind)) or "none"
+                errors.append(GraphError("unknown_port", f"{specs[nid].type} has no {kind[:-1]} port {port!r} (it has: {have})", node=nid, port=port))
+                ok = False
+        if not ok or e.source_node not in specs or e.target_node not in specs:
+            continue
+        st = specs[e.source_node].outputs[e.source_port].type
+        tt = specs[e.target_node].inputs[e.target_port].type
+        if not tt.accepts(st):
+            errors.append(GraphError("port_type_mismatch", f"cannot connect {e.source} ({st.value}) to {e.target} ({tt.value})",
+                                     node=e.target_node, port=e.target_port))
+            continue
+        key = (e.target_node, e.target_port)
+        if key in fed:
+            errors.append(GraphError("bad_edge", f"input {e.target} is already fed by {fed[key]}", node=e.target_node, port=e.target_port))
+            continue
+        fed[key] = e.source_node
+        if g.has_edge(e.source_node, e.target_node):
+            g.edges[e.source_node, e.target_node]["ports"].append((e.source_port, e.target_port))
+        else:
+            g.add_edge(e.source_node, e.target_node, ports=[(e.source_port, e.target_port)])
+
+    for cycle in nx.simple_cycles(g):
+        path = " -> ".join(cycle + [cycle[0]])
+        errors.append(GraphError("cycle", f"the graph has a cycle: {path}", node=cycle[0]))
+
+    for nid, spec in specs.items():
+        for pname, port in spec.inputs.items():
+            if not port.optional and (nid, pname) not in fed:
+                errors.append(GraphError("unconnected_input", f"required input {pname!r} ({port.type.value}) is not connected",
+                                         node=nid, port=pname))
+
+    outputs: dict[str, tuple[str, str]] = {}
+    for name, ref in doc.outputs.items():
+        if "." not in ref:
+            errors.append(GraphError("unknown_output", f"output {name!r} must name node_id.port, got {ref!r}", field=f"outputs.{name}"))
+            continue
+        nid, port = ref.split(".", 1)
+        if nid not in docs:
+            errors.append(GraphError("unknown_output", f"output {name!r} names unknown node {nid!r}", field=f"outputs.{name}"))
+        elif nid in specs and port not in specs[nid].outputs:
+            errors.append(GraphError("unknown_output", f"output {name!r}: {specs[nid].type} has no output port {port!r}",
+                                     node=nid, port=port, field=f"outputs.{name}"))
+        else:
+            outputs[name] = (nid, port)
+
+    return Plan(doc=doc, graph=g, outputs=outputs, errors=errors)

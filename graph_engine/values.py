@@ -1,0 +1,136 @@
+"""The typed values that flow along edges, and their port types.
+
+`Audio` is float32 samples shaped (channels, frames) plus a sample rate. Its
+samples may live in memory (a numpy array) or in a chunked zarr array of a
+stored artifact; block-wise consumers read it chunk by chunk so an hour of
+audio never has to sit in one process's memory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Iterator
+
+import numpy as np
+
+DEFAULT_BLOCK = 1 << 16  # frames per block when streaming
+
+
+class PortType(str, Enum):
+    AUDIO = "Audio"
+    TEXT = "Text"
+    F0 = "F0"
+    FEATURES = "Features"
+    ANY = "Any"
+
+    def accepts(self, other: "PortType") -> bool:
+        """Whether an input of this type may take an output of type `other`."""
+        return self is PortType.ANY or other is PortType.ANY or self is other
+
+
+@dataclass(eq=False)
+class Audio:
+    """Samples (channels, frames) float32 and their sample rate."""
+
+    data: Any  # np.ndarray or a zarr array, shape (channels, frames)
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, np.ndarray):
+            arr = self.data
+            if arr.ndim == 1:
+                arr = arr[None, :]
+            if arr.ndim != 2:
+                raise ValueError(f"Audio samples must be (channels, frames), got shape {arr.shape}")
+            self.data = np.ascontiguousarray(arr, dtype=np.float32)
+        if int(self.sample_rate) <= 0:
+            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+        self.sample_rate = int(self.sample_rate)
+
+    @classmethod
+    def from_mono(cls, samples: np.ndarray, sample_rate: int) -> "Audio":
+        return cls(np.asarray(samples, dtype=np.float32)[None, :], sample_rate)
+
+    @property
+    def channels(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def frames(self) -> int:
+        return int(self.data.shape[1])
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.data, np.ndarray)
+
+    def numpy(self) -> np.ndarray:
+        """All samples as one (channels, frames) float32 array."""
+        if isinstance(self.data, np.ndarray):
+            return self.data
+        return np.asarray(self.data[:, :], dtype=np.float32)
+
+    def mono(self) -> np.ndarray:
+        """Mean over channels, (frames,)."""
+        return self.numpy().mean(axis=0)
+
+    def blocks(self, block: int = DEFAULT_BLOCK) -> Iterator[np.ndarray]:
+        """Yield consecutive (channels, <=block) float32 slices."""
+        for start in range(0, self.frames, block):
+            yield np.asarray(self.data[:, start:start + block], dtype=np.float32)
+
+    def __repr__(self) -> str:
+        where = "memory" if self.in_memory else "store"
+        return f"Audio({self.channels}ch, {self.frames} frames @ {self.sample_rate} Hz, {self.duration:.2f}s, {where})"
+
+
+@dataclass(eq=False)
+class F0:
+    """A pitch track: frame times (s), frequency (Hz, 0 where unvoiced) and confidence (0..1)."""
+
+    times: np.ndarray
+    hz: np.ndarray
+    confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self.times = np.asarray(self.times, dtype=np.float64)
+        self.hz = np.asarray(self.hz, dtype=np.float64)
+        if self.confidence is None:
+            self.confidence = (self.hz > 0).astype(np.float64)
+        self.confidence = np.asarray(self.confidence, dtype=np.float64)
+        if not (self.times.shape == self.hz.shape == self.confidence.shape):
+            raise ValueError("F0 times, hz and confidence must have the same length")
+
+    def voiced_median(self) -> float:
+        voiced = self.hz[self.hz > 0]
+        return float(np.median(voiced)) if voiced.size else 0.0
+
+
+@dataclass(eq=False)
+class Features:
+    """Frame-level features (frames, dims) at `frame_rate` frames per second."""
+
+    data: np.ndarray
+    frame_rate: float
+
+    def __post_init__(self) -> None:
+        self.data = np.asarray(self.data, dtype=np.float32)
+
+
+PYTHON_TYPES: dict[PortType, tuple[type, ...]] = {
+    PortType.AUDIO: (Audio,),
+    PortType.TEXT: (str,),
+    PortType.F0: (F0,),
+    PortType.FEATURES: (Features,),
+    PortType.ANY: (object,),
+}
+
+
+def check_value(port_type: PortType, value: Any) -> None:
+    """Raise TypeError when `value` is not of the port's Python type."""
+    expected = PYTHON_TYPES[port_type]
+    if not isinstance(value, expected):
+        raise TypeError(f"expected {port_type.value}, got {type(value).__name__}")

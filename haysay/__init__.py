@@ -1,0 +1,1 @@
+"""haysay: node-graph pipelines for voice generation and voice conversion."""

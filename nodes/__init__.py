@@ -1,0 +1,21 @@
+"""Built-in node types. Importing this package registers them.
+
+Each family lives in its own module; adding a module here is how a built-in
+node joins the registry.
+"""
+from importlib import import_module
+
+BUILTIN_MODULES = [
+    "haysay.nodes.source.tone",
+    "haysay.nodes.source.text",
+    "haysay.nodes.audio.io",
+    "haysay.nodes.audio.gain",
+    "haysay.nodes.audio.resample",
+]
+
+for _name in BUILTIN_MODULES:
+    import_module(_name)
+
+
+def register_builtin() -> None:
+    """Entry point of the `haysay.nodes` group for the built-ins (already registered on import)."""

@@ -1,0 +1,1 @@
+"""Sources: generated signals and literal values."""
