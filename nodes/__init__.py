@@ -11,6 +11,7 @@ BUILTIN_MODULES = [
     "haysay.nodes.audio.io",
     "haysay.nodes.audio.gain",
     "haysay.nodes.audio.resample",
+    "haysay.nodes.tts.espeak",
 ]
 
 for _name in BUILTIN_MODULES:

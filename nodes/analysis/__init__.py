@@ -1,0 +1,1 @@
+"""Analysis nodes: pitch tracking and other measurements."""

@@ -1,0 +1,1 @@
+"""Voice conversion: DSP engines (WORLD, Praat) and model adapters."""
