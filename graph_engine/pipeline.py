@@ -23,8 +23,8 @@ ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 
 class Position(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    x: float
-    y: float
+    x: int | float  # int stays int, so load -> save is byte-identical
+    y: int | float
 
 
 class NodeDoc(BaseModel):

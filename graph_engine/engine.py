@@ -1,0 +1,283 @@
+"""The engine: validate a pipeline, compile it to Dask tasks, run what is not cached, record history.
+
+    eng = Engine()                       # embedded LocalCluster, started only when something must run
+    eng = Engine(scheduler="tcp://h:8786")  # the same graph on an existing cluster
+    result = eng.run(doc, inputs={"text": "Hello"})
+
+One Dask task per node whose output is not already in the artifact store;
+tasks hand each other cache keys, never samples. Nodes that need a GPU ask
+for the `GPU` worker resource, so they land only on workers started with
+`--resources GPU=N` (and run anywhere when the cluster has no GPU worker).
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from .cachekey import cache_key
+from .config import Settings
+from .contract import Registry, default_registry
+from .errors import GraphError, InvalidPipeline
+from .executor import PROGRESS_TOPIC, StageError, execute_stage, store_for
+from .graph import Plan, plan
+from .history import History
+from .pipeline import PipelineDoc
+
+
+@dataclass
+class StageEvent:
+    run_id: str
+    node: str
+    status: str  # queued | running | cached | done | failed | skipped
+    progress: float | None = None
+    message: str = ""
+
+
+@dataclass
+class StageResult:
+    node: str
+    type: str
+    status: str
+    cache_key: str
+    cache_hit: bool = False
+    worker: str | None = None
+    duration: float | None = None
+    error: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)  # port -> "cache_key/port"
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str  # succeeded | failed | cancelled
+    stages: dict[str, StageResult]
+    outputs: dict[str, Any]
+    error: str | None = None
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def computed(self) -> list[str]:
+        return [n for n, s in self.stages.items() if s.status == "done"]
+
+    @property
+    def cached(self) -> list[str]:
+        return [n for n, s in self.stages.items() if s.cache_hit]
+
+
+class Engine:
+    def __init__(self, settings: Settings | None = None, scheduler: str | None = None,
+                 registry: Registry | None = None, processes: bool | None = None, n_workers: int = 1,
+                 threads_per_worker: int | None = None):
+        self.settings = settings or Settings.from_env(scheduler=scheduler)
+        self.scheduler = scheduler or self.settings.scheduler
+        self.registry = registry or default_registry()
+        self.processes = processes if processes is not None else os.environ.get("HAYSAY_PROCESSES") == "1"
+        self.n_workers, self.threads_per_worker = n_workers, threads_per_worker
+        self.store = store_for(self.settings.artifacts)
+        self._history: History | None = None
+        self._client = None
+        self._cluster = None
+        self._listeners: dict[str, Callable[[StageEvent], None]] = {}
+        self._lock = threading.Lock()
+
+    # -- resources ---------------------------------------------------------------------
+    @property
+    def history(self) -> History:
+        if self._history is None:
+            self._history = History(self.settings.history_path)
+        return self._history
+
+    @property
+    def client(self):
+        """The Dask client: an embedded LocalCluster unless a scheduler address was given."""
+        with self._lock:
+            if self._client is None:
+                from distributed import Client, LocalCluster
+                if self.scheduler:
+                    self._client = Client(self.scheduler, timeout="20s")
+                else:
+                    self._cluster = LocalCluster(
+                        n_workers=self.n_workers, processes=self.processes,
+                        threads_per_worker=self.threads_per_worker or max(2, os.cpu_count() or 2),
+                        dashboard_address=None, resources=_local_gpu_resources())
+                    self._client = Client(self._cluster)
+                self._client.subscribe_topic(PROGRESS_TOPIC, self._on_progress)
+            return self._client
+
+    def attach(self, client) -> None:
+        """Use an existing distributed Client (e.g. a test cluster with GPU-tagged workers)."""
+        with self._lock:
+            self._client = client
+            client.subscribe_topic(PROGRESS_TOPIC, self._on_progress)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+            self._client = self._cluster = None
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _on_progress(self, event) -> None:
+        msg = event[1] if isinstance(event, tuple) else event
+        listener = self._listeners.get(msg.get("run_id"))
+        if listener is not None:
+            listener(StageEvent(msg["run_id"], msg["node"], msg["status"], msg.get("progress"), msg.get("message", "")))
+
+    # -- planning ----------------------------------------------------------------------
+    def plan(self, doc: PipelineDoc, inputs: Mapping[str, Any] | None = None,
+             overrides: list[tuple[str, str, Any]] | None = None) -> Plan:
+        return plan(doc, self.registry, inputs, overrides)
+
+    def validate(self, doc: PipelineDoc, inputs: Mapping[str, Any] | None = None,
+                 overrides: list[tuple[str, str, Any]] | None = None) -> list[GraphError]:
+        return self.plan(doc, inputs, overrides).errors
+
+    def keys(self, p: Plan) -> dict[str, str]:
+        """Cache key of every node, upstream first (keys chain through input keys)."""
+        keys: dict[str, str] = {}
+        for nid in p.order():
+            ups = {port: (keys[src], sp) for port, (src, sp) in p.upstream(nid).items()}
+            keys[nid] = cache_key(p.spec(nid), p.params(nid), ups)
+        return keys
+
+    # -- running -----------------------------------------------------------------------
+    def run(self, doc: PipelineDoc, inputs: Mapping[str, Any] | None = None,
+            overrides: list[tuple[str, str, Any]] | None = None, use_cache: bool = True,
+            on_event: Callable[[StageEvent], None] | None = None, run_id: str | None = None,
+            job_id: str | None = None, cancel: threading.Event | None = None, retries: int = 0) -> RunResult:
+        """Validate, then run every stage whose output is not cached. Raises InvalidPipeline."""
+        p = self.plan(doc, inputs, overrides)
+        if p.errors:
+            raise InvalidPipeline(p.errors)
+        run_id = run_id or uuid.uuid4().hex
+        t0 = time.time()
+        emit = on_event or (lambda ev: None)
+        keys = self.keys(p)
+        order = p.order()
+        self.history.start_run(run_id, doc.to_dict(), doc.content_hash(), dict(inputs or {}),
+                               [list(o) for o in overrides or []], job_id)
+        stages: dict[str, StageResult] = {}
+        rows: list[dict[str, Any]] = []
+
+        def row(nid: str, res: StageResult, start: float | None = None, end: float | None = None) -> dict:
+            from datetime import datetime, timezone
+            ts = lambda t: datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None) if t else None  # noqa: E731
+            return {"run_id": run_id, "node_id": nid, "node_type": res.type,
+                    "params_json": json.dumps(p.params(nid).model_dump(mode="json")), "cache_key": res.cache_key,
+                    "cache_hit": res.cache_hit, "worker": res.worker, "status": res.status, "started_at": ts(start),
+                    "ended_at": ts(end), "duration_s": res.duration, "error": res.error,
+                    "artifact_ref": res.cache_key if res.status in ("done", "cached") else None,
+                    "info_json": json.dumps(res.info, default=str) if res.info else None}
+
+        to_run = []
+        for nid in order:
+            spec = p.spec(nid)
+            res = StageResult(nid, spec.type, "queued", keys[nid],
+                              outputs={port: f"{keys[nid]}/{port}" for port in spec.outputs})
+            stages[nid] = res
+            if use_cache and spec.cacheable and self.store.exists(keys[nid]):
+                res.status, res.cache_hit, res.duration = "cached", True, 0.0
+                rows.append(row(nid, res))
+                emit(StageEvent(run_id, nid, "cached", 1.0))
+            else:
+                to_run.append(nid)
+        self.history.record_stages(rows)
+
+        error = None
+        status = "succeeded"
+        if to_run:
+            status, error = self._execute(p, run_id, keys, to_run, stages, emit, row, cancel, retries)
+        outputs = {}
+        if status == "succeeded":
+            for name, (nid, port) in p.outputs.items():
+                outputs[name] = self.store.open(keys[nid])[port]
+        self.history.finish_run(run_id, status, error)
+        return RunResult(run_id, status, stages, outputs, error, time.time() - t0)
+
+    def _execute(self, p: Plan, run_id: str, keys: dict[str, str], to_run: list[str],
+                 stages: dict[str, StageResult], emit, row, cancel, retries: int) -> tuple[str, str | None]:
+        from distributed import wait
+
+        client = self.client
+        has_gpu = any(w.get("resources", {}).get("GPU") for w in client.scheduler_info(n_workers=-1)["workers"].values())
+        self._listeners[run_id] = lambda ev: (self._mark_running(stages, ev), emit(ev))
+        futures = {}
+        try:
+            for nid in to_run:
+                spec = p.spec(nid)
+                ups = p.upstream(nid)
+                deps = [futures[src] for src, _ in ups.values() if src in futures]
+                futures[nid] = client.submit(
+                    execute_stage, self.settings.artifacts, run_id, nid, spec.type,
+                    p.params(nid).model_dump(mode="json"), {port: (keys[src], sp) for port, (src, sp) in ups.items()},
+                    keys[nid], *deps, key=f"haysay-{nid}-{keys[nid][:10]}-{run_id[:8]}", pure=False,
+                    resources={"GPU": 1} if spec.gpu and has_gpu else None, retries=retries)
+                emit(StageEvent(run_id, nid, "queued"))
+            pending = {f: nid for nid, f in futures.items()}
+            failures: list[str] = []
+            while pending:
+                if cancel is not None and cancel.is_set():
+                    client.cancel(list(pending))
+                    for nid in pending.values():
+                        stages[nid].status, stages[nid].error = "cancelled", "run cancelled"
+                        self.history.record_stages([row(nid, stages[nid])])
+                        emit(StageEvent(run_id, nid, "cancelled"))
+                    return "cancelled", "cancelled by user"
+                try:
+                    done, _ = wait(list(pending), timeout=0.25, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    continue
+                for fut in done:
+                    nid = pending.pop(fut)
+                    res = stages[nid]
+                    if fut.status == "finished":
+                        out = fut.result()
+                        res.status, res.worker = "done", out["worker"]
+                        res.duration, res.info = out["end"] - out["start"], out.get("info") or {}
+                        self.history.record_stages([row(nid, res, out["start"], out["end"])])
+                        emit(StageEvent(run_id, nid, "done", 1.0))
+                        continue
+                    exc = fut.exception() if fut.status == "error" else None
+                    if isinstance(exc, StageError) and exc.node_id != nid:
+                        res.status, res.error = "skipped", f"upstream {exc.node_id} failed"
+                    else:
+                        res.status = "failed"
+                        res.error = exc.message if isinstance(exc, StageError) else f"{fut.status}: {exc}"
+                        failures.append(f"{nid} ({res.type}) failed: {res.error}")
+                    self.history.record_stages([row(nid, res)])
+                    emit(StageEvent(run_id, nid, res.status, None, res.error or ""))
+            return ("failed", "; ".join(failures)) if failures else ("succeeded", None)
+        finally:
+            self._listeners.pop(run_id, None)
+
+    @staticmethod
+    def _mark_running(stages: dict[str, StageResult], ev: StageEvent) -> None:
+        res = stages.get(ev.node)
+        if res is not None and res.status == "queued" and ev.status == "running":
+            res.status = "running"
+
+
+def _local_gpu_resources() -> dict[str, int] | None:
+    try:
+        import torch
+        n = torch.cuda.device_count()
+    except Exception:
+        n = 0
+    return {"GPU": n} if n else None

@@ -1,0 +1,92 @@
+"""What runs on a Dask worker: one stage, from stored inputs to a stored artifact.
+
+Tasks pass only cache keys between them; the data stays in the artifact
+store, so a stage streams its inputs from zarr and writes its outputs there.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from typing import Any
+
+from .contract import NodeContext, default_registry, run_stream
+from .store import ArtifactStore
+
+PROGRESS_TOPIC = "haysay-progress"
+_STORES: dict[str, ArtifactStore] = {}
+_LOCK = threading.Lock()
+
+
+def store_for(root: str) -> ArtifactStore:
+    with _LOCK:
+        if root not in _STORES:
+            _STORES[root] = ArtifactStore(root)
+        return _STORES[root]
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+        return get_worker().address
+    except (ImportError, ValueError):
+        return "local"
+
+
+def _emit(run_id: str, node_id: str, status: str, progress: float | None = None, message: str = "") -> None:
+    try:
+        from distributed import get_worker
+        get_worker().log_event(PROGRESS_TOPIC, {"run_id": run_id, "node": node_id, "status": status,
+                                                "progress": progress, "message": message})
+    except (ImportError, ValueError):
+        pass
+
+
+class StageError(RuntimeError):
+    """A node raised; carries the node id and a short traceback for history."""
+
+    def __init__(self, node_id: str, node_type: str, message: str, trace: str = ""):
+        super().__init__(f"{node_id} ({node_type}): {message}")
+        self.node_id, self.node_type, self.message, self.trace = node_id, node_type, message, trace
+
+    def __reduce__(self):
+        return (StageError, (self.node_id, self.node_type, self.message, self.trace))
+
+
+def execute_stage(store_root: str, run_id: str, node_id: str, type_id: str, params: dict[str, Any],
+                  inputs: dict[str, tuple[str, str]], key: str, *upstream: Any) -> dict[str, Any]:
+    """Run one node. `inputs` maps input port -> (upstream cache key, upstream port);
+    `upstream` holds the upstream tasks' results only so Dask orders the tasks."""
+    start = time.time()
+    worker = _worker_address()
+    store = store_for(store_root)
+    spec = default_registry()[type_id]
+    _emit(run_id, node_id, "running", 0.0)
+    writer = store.writer(key)
+    last = [0.0]
+
+    def progress(fraction: float, message: str = "") -> None:
+        now = time.time()
+        if now - last[0] >= 0.2 or fraction >= 1.0:
+            last[0] = now
+            _emit(run_id, node_id, "running", fraction, message)
+
+    ctx = NodeContext(node_id, progress=progress, audio_sink=writer.audio_sink)
+    try:
+        model = spec.params.model_validate(params)
+        values = {port: store.open(k)[p] for port, (k, p) in inputs.items()}
+        if spec.blockwise:
+            port = next(iter(spec.outputs))
+            outputs = {port: run_stream(spec, model, values, lambda rate, ch: writer.audio_sink(port, rate, ch),
+                                        progress=progress)}
+        else:
+            outputs = spec.call(model, ctx=ctx, **values)
+        # an output that *is* an input (pass-through) is stored as a reference, not copied
+        aliases = {p: inputs[ip] for p, v in outputs.items() for ip, iv in values.items() if v is iv}
+        writer.commit(outputs, {"node_id": node_id, "node_type": type_id, "node_version": spec.version,
+                                "params": params, "run_id": run_id}, aliases=aliases)
+    except Exception as exc:
+        writer.abort()
+        raise StageError(node_id, type_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)) from None
+    end = time.time()
+    return {"key": key, "node": node_id, "worker": worker, "start": start, "end": end, "info": ctx.info}

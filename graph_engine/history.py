@@ -1,0 +1,177 @@
+"""Run history in one DuckDB file: runs and their stages.
+
+Only the orchestrating process writes it. Connections are short-lived and
+retried on a lock conflict, so a CLI run and an open studio can take turns.
+"""
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY,
+    pipeline_name VARCHAR,
+    pipeline_hash VARCHAR,
+    pipeline_json VARCHAR,
+    inputs_json VARCHAR,
+    overrides_json VARCHAR,
+    status VARCHAR,
+    started_at TIMESTAMP,
+    ended_at TIMESTAMP,
+    duration_s DOUBLE,
+    error VARCHAR,
+    job_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS stages (
+    run_id VARCHAR,
+    node_id VARCHAR,
+    node_type VARCHAR,
+    params_json VARCHAR,
+    cache_key VARCHAR,
+    cache_hit BOOLEAN,
+    worker VARCHAR,
+    status VARCHAR,
+    started_at TIMESTAMP,
+    ended_at TIMESTAMP,
+    duration_s DOUBLE,
+    error VARCHAR,
+    artifact_ref VARCHAR,
+    info_json VARCHAR,
+    PRIMARY KEY (run_id, node_id)
+);
+"""
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    pipeline_name: str | None
+    pipeline_hash: str
+    pipeline_json: str
+    inputs_json: str | None
+    overrides_json: str | None
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    error: str | None
+    job_id: str | None
+
+    @property
+    def pipeline(self) -> dict[str, Any]:
+        return json.loads(self.pipeline_json)
+
+
+@dataclass
+class StageRecord:
+    run_id: str
+    node_id: str
+    node_type: str
+    params_json: str
+    cache_key: str
+    cache_hit: bool
+    worker: str | None
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    error: str | None
+    artifact_ref: str | None
+    info_json: str | None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return json.loads(self.params_json or "{}")
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return json.loads(self.info_json or "{}")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class History:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as con:
+            con.execute(SCHEMA)
+
+    @contextmanager
+    def connect(self, retries: int = 100) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection; waits (bounded) while another process holds the file."""
+        for attempt in range(retries):
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or attempt == retries - 1:
+                    raise
+                time.sleep(0.05)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # -- writes (orchestrator only) ---------------------------------------------------
+    def start_run(self, run_id: str, pipeline: dict[str, Any], pipeline_hash: str, inputs: dict | None = None,
+                  overrides: list | None = None, job_id: str | None = None) -> None:
+        with self.connect() as con:
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL, NULL, NULL, ?)",
+                [run_id, pipeline.get("name"), pipeline_hash, json.dumps(pipeline), json.dumps(inputs or {}, default=str),
+                 json.dumps(overrides or [], default=str), _now(), job_id])
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        with self.connect() as con:
+            con.execute("UPDATE runs SET status = ?, ended_at = ?, error = ?, "
+                        "duration_s = date_diff('microsecond', started_at, ?) / 1e6 WHERE run_id = ?",
+                        [status, _now(), error, _now(), run_id])
+
+    def record_stages(self, rows: list[dict[str, Any]]) -> None:
+        """Insert or replace stage rows (dicts with StageRecord's fields)."""
+        if not rows:
+            return
+        names = [f.name for f in fields(StageRecord)]
+        with self.connect() as con:
+            con.executemany(
+                f"INSERT OR REPLACE INTO stages ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                [[row.get(n) for n in names] for row in rows])
+
+    # -- reads -----------------------------------------------------------------------
+    def runs(self, limit: int = 50, status: str | None = None) -> list[RunRecord]:
+        sql = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + " ORDER BY started_at DESC LIMIT ?"
+        with self.connect() as con:
+            rows = con.execute(sql, ([status] if status else []) + [limit]).fetchall()
+        return [RunRecord(*r) for r in rows]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        with self.connect() as con:
+            row = con.execute("SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY started_at DESC LIMIT 1",
+                              [run_id, run_id + "%"]).fetchone()
+        return RunRecord(*row) if row else None
+
+    def stages(self, run_id: str) -> list[StageRecord]:
+        with self.connect() as con:
+            rows = con.execute("SELECT * FROM stages WHERE run_id = ? ORDER BY started_at NULLS LAST, node_id",
+                               [run_id]).fetchall()
+        return [StageRecord(*r) for r in rows]
+
+    def query(self, sql: str, params: list | None = None):
+        """Run read-only SQL over the history; returns a pandas DataFrame when pandas is installed."""
+        with self.connect() as con:
+            rel = con.execute(sql, params or [])
+            try:
+                return rel.df()
+            except Exception:
+                return rel.fetchall()

@@ -1,0 +1,246 @@
+"""The artifact store: every stage's outputs as a zarr group, keyed by cache key.
+
+Layout under the root (a local path or any fsspec URL zarr accepts):
+
+    objects/ab/abcdef.../          one zarr group per stage output set
+    objects/ab/abcdef.../_COMPLETE  written last; without it the artifact does not exist
+    tmp/<key>-<uuid>/               where a stage writes before it is moved into place
+
+Audio is chunked along time so readers and writers stream it block by block.
+A crash mid-write leaves only a tmp folder, never a half artifact that reads as valid.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+import warnings
+from typing import Any
+
+import fsspec
+import numpy as np
+import zarr
+
+from .contract import AudioSink
+from .values import Audio, F0, Features, PortType
+
+CHUNK_FRAMES = 1 << 18
+MARKER = "_COMPLETE"
+# Sync fsspec filesystems (memory://, many remote ones) are wrapped for zarr; it warns each time.
+warnings.filterwarnings("ignore", message=".*was not created with `asynchronous=True`.*")
+
+
+class ArtifactMissing(KeyError):
+    pass
+
+
+class ZarrAudioSink(AudioSink):
+    """Appends blocks to a (channels, frames) zarr array, one whole chunk at a time."""
+
+    def __init__(self, group: zarr.Group, port: str, sample_rate: int, channels: int):
+        self.sample_rate, self.channels = int(sample_rate), int(channels)
+        self.array = group.create_array(port, shape=(self.channels, 0), chunks=(self.channels, CHUNK_FRAMES),
+                                        dtype="float32", overwrite=True)
+        self.array.attrs.update({"haysay_type": PortType.AUDIO.value, "sample_rate": self.sample_rate})
+        self.pending: list[np.ndarray] = []
+        self.pending_frames = 0
+
+    def write(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim == 1:
+            block = block[None, :]
+        if block.shape[0] != self.channels:
+            raise ValueError(f"block has {block.shape[0]} channels, sink expects {self.channels}")
+        self.pending.append(block)
+        self.pending_frames += block.shape[1]
+        if self.pending_frames >= CHUNK_FRAMES:
+            self._drain(final=False)
+
+    def _drain(self, final: bool) -> None:
+        if not self.pending:
+            return
+        data = np.concatenate(self.pending, axis=1)
+        cut = data.shape[1] if final else (data.shape[1] // CHUNK_FRAMES) * CHUNK_FRAMES
+        if cut:
+            self.array.append(data[:, :cut], axis=1)
+        rest = data[:, cut:]
+        self.pending = [rest] if rest.shape[1] else []
+        self.pending_frames = rest.shape[1]
+
+    def finish(self) -> Audio:
+        self._drain(final=True)
+        return Audio(self.array, self.sample_rate)
+
+
+class ArtifactWriter:
+    """One stage's outputs being written into a tmp group; `commit()` moves them into place."""
+
+    def __init__(self, store: "ArtifactStore", key: str):
+        self.store, self.key = store, key
+        self.tmp_path = store._join("tmp", f"{key}-{uuid.uuid4().hex[:8]}")
+        self.group = zarr.open_group(store._zarr_store(self.tmp_path), mode="w")
+        self.sinks: dict[str, ZarrAudioSink] = {}
+
+    def audio_sink(self, port: str, sample_rate: int, channels: int) -> ZarrAudioSink:
+        sink = ZarrAudioSink(self.group, port, sample_rate, channels)
+        self.sinks[port] = sink
+        return sink
+
+    def commit(self, outputs: dict[str, Any], attrs: dict[str, Any], aliases: dict[str, tuple[str, str]] | None = None) -> None:
+        ports: dict[str, Any] = {}
+        for port, value in outputs.items():
+            if aliases and port in aliases:
+                ports[port] = {"type": "alias", "key": aliases[port][0], "port": aliases[port][1]}
+            else:
+                ports[port] = self._encode(port, value)
+        self.group.attrs.update({**attrs, "ports": ports, "created": time.time()})
+        self.store._finalize(self.tmp_path, self.key)
+
+    def abort(self) -> None:
+        self.store._remove(self.tmp_path)
+
+    def _encode(self, port: str, value: Any) -> dict[str, Any]:
+        if isinstance(value, Audio):
+            sink = self.sinks.get(port)
+            if sink is None or value.data is not sink.array:
+                sink = self.audio_sink(port, value.sample_rate, value.channels)
+                for block in value.blocks(CHUNK_FRAMES):
+                    sink.write(block)
+                sink.finish()
+            return {"type": PortType.AUDIO.value, "sample_rate": value.sample_rate}
+        if isinstance(value, str):
+            return {"type": PortType.TEXT.value, "value": value}
+        if isinstance(value, F0):
+            self.group.create_array(port, data=np.stack([value.times, value.hz, value.confidence]), overwrite=True)
+            return {"type": PortType.F0.value}
+        if isinstance(value, Features):
+            self.group.create_array(port, data=value.data, overwrite=True)
+            return {"type": PortType.FEATURES.value, "frame_rate": value.frame_rate}
+        if isinstance(value, np.ndarray):
+            self.group.create_array(port, data=value, overwrite=True)
+            return {"type": "ndarray"}
+        json.dumps(value)  # anything else must be plain JSON data
+        return {"type": "json", "value": value}
+
+
+class ArtifactStore:
+    def __init__(self, root: str | os.PathLike):
+        self.root = str(root)
+        self.fs, self.base = fsspec.core.url_to_fs(self.root)
+        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        if self.local:
+            os.makedirs(self.base, exist_ok=True)
+
+    def _join(self, *parts: str) -> str:
+        return "/".join([self.base.rstrip("/"), *parts])
+
+    def _object_path(self, key: str) -> str:
+        if len(key) < 8 or not all(c in "0123456789abcdef" for c in key):
+            raise ValueError(f"not a cache key: {key!r}")
+        return self._join("objects", key[:2], key)
+
+    def _zarr_store(self, path: str):
+        if self.local:
+            return zarr.storage.LocalStore(path)
+        return zarr.storage.FsspecStore(_async_fs(self.fs), path=path)
+
+    def exists(self, key: str) -> bool:
+        return self.fs.exists(self._object_path(key) + "/" + MARKER)
+
+    def writer(self, key: str) -> ArtifactWriter:
+        return ArtifactWriter(self, key)
+
+    def _finalize(self, tmp_path: str, key: str) -> None:
+        final = self._object_path(key)
+        if self.exists(key):  # another writer won the race; identical content by construction
+            self._remove(tmp_path)
+            return
+        if self.fs.exists(final):  # leftovers of a crash after the move but before the marker
+            self._remove(final)
+        self.fs.makedirs(self._join("objects", key[:2]), exist_ok=True)
+        if self.local:
+            os.replace(tmp_path, final)
+        else:
+            self.fs.mv(tmp_path, final, recursive=True)
+        with self.fs.open(final + "/" + MARKER, "w") as f:
+            f.write(str(time.time()))
+
+    def _remove(self, path: str) -> None:
+        if self.local:
+            shutil.rmtree(path, ignore_errors=True)
+        elif self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+    def attrs(self, key: str) -> dict[str, Any]:
+        if not self.exists(key):
+            raise ArtifactMissing(key)
+        group = zarr.open_group(self._zarr_store(self._object_path(key)), mode="r")
+        return dict(group.attrs)
+
+    def open(self, key: str) -> dict[str, Any]:
+        """{port: value}; Audio comes back lazy (zarr-backed): `.numpy()` or `.blocks()` to read."""
+        if not self.exists(key):
+            raise ArtifactMissing(key)
+        group = zarr.open_group(self._zarr_store(self._object_path(key)), mode="r")
+        out: dict[str, Any] = {}
+        for port, meta in group.attrs.get("ports", {}).items():
+            kind = meta["type"]
+            if kind == "alias":
+                out[port] = self.open(meta["key"])[meta["port"]]
+            elif kind == PortType.AUDIO.value:
+                out[port] = Audio(group[port], meta["sample_rate"])
+            elif kind == PortType.TEXT.value:
+                out[port] = meta["value"]
+            elif kind == PortType.F0.value:
+                t, hz, conf = np.asarray(group[port][:])
+                out[port] = F0(t, hz, conf)
+            elif kind == PortType.FEATURES.value:
+                out[port] = Features(np.asarray(group[port][:]), meta["frame_rate"])
+            elif kind == "ndarray":
+                out[port] = np.asarray(group[port][:])
+            else:
+                out[port] = meta["value"]
+        return out
+
+    def keys(self) -> list[str]:
+        found = []
+        for prefix in self.fs.glob(self._join("objects", "*")):
+            for path in self.fs.glob(prefix.rstrip("/") + "/*"):
+                key = path.rstrip("/").rsplit("/", 1)[-1]
+                if self.fs.exists(path.rstrip("/") + "/" + MARKER):
+                    found.append(key)
+        return found
+
+    def size(self, key: str) -> int:
+        return int(self.fs.du(self._object_path(key)))
+
+    def delete(self, key: str) -> None:
+        """Remove an artifact: the marker goes first, so a reader never sees a half-deleted one as valid."""
+        path = self._object_path(key)
+        if self.fs.exists(path + "/" + MARKER):
+            self.fs.rm(path + "/" + MARKER)
+        self._remove(path)
+
+    def clean_tmp(self, older_than_s: float = 3600.0) -> int:
+        """Remove tmp folders left by crashed writers."""
+        removed = 0
+        now = time.time()
+        for path in self.fs.glob(self._join("tmp", "*")):
+            try:
+                mtime = self.fs.modified(path).timestamp() if not self.local else os.path.getmtime(path)
+            except (FileNotFoundError, NotImplementedError, OSError):
+                continue
+            if now - mtime > older_than_s:
+                self._remove(path)
+                removed += 1
+        return removed
+
+
+def _async_fs(fs):
+    """zarr's FsspecStore wants an async filesystem; wrap sync ones."""
+    if getattr(fs, "async_impl", False):
+        return fs
+    from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+    return AsyncFileSystemWrapper(fs)
