@@ -1,0 +1,10 @@
+"""The studio's custom NiceGUI elements (vue-flow canvas, wavesurfer players).
+
+Both share one ES module bundle, `dist/index.js`, mapped to the import name
+"haysay-studio" so it loads once and uses NiceGUI's own Vue. Rebuild it with
+studio/frontend/build.sh.
+"""
+from .node_canvas import PORT_COLORS, NodeCanvas
+from .waveform_player import WaveformPlayer
+
+__all__ = ["NodeCanvas", "WaveformPlayer", "PORT_COLORS"]

@@ -1,0 +1,66 @@
+"""NodeCanvas: the vue-flow graph editor as a NiceGUI element."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from nicegui import ui
+from nicegui.events import GenericEventArguments
+
+# Port types as colours: handles and edges of one type share a colour so a
+# mismatch is visible before it is refused.
+PORT_COLORS = {"Audio": "#43a047", "Text": "#fb8c00", "F0": "#1e88e5", "Features": "#8e24aa", "Any": "#757575"}
+
+EVENTS = ("connect", "move", "select", "delete", "duplicate", "undo", "redo", "drop", "play")
+
+
+class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": "dist"}):
+    """A pan/zoom node canvas with typed, coloured port handles, a minimap,
+    zoom controls and per-node state badges.
+
+    The Python side owns the graph: `set_graph()` pushes nodes and edges,
+    and user intents arrive as events (`on("connect", handler)` etc., with
+    `e.args` a dict). Events: connect {source, source_port, target,
+    target_port}, move {nodes: [{id, x, y}]}, select {node}, delete {nodes,
+    edges}, duplicate {nodes}, undo, redo, drop {type, x, y}, play {node, port}.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_resource(Path(__file__).parent / "dist")
+        self._props["nodes"] = []
+        self._props["edges"] = []
+        self._props["states"] = {}
+        self._props["errors"] = {}
+        self._props["colors"] = dict(PORT_COLORS)
+
+    def on_event(self, name: str, handler: Callable[[dict[str, Any]], Any]) -> "NodeCanvas":
+        if name not in EVENTS:
+            raise ValueError(f"unknown canvas event {name!r}; one of {EVENTS}")
+        self.on(name, lambda e: handler(_args(e)))
+        return self
+
+    def set_graph(self, nodes: list[dict], edges: list[dict]) -> None:
+        self._props["nodes"] = nodes
+        self._props["edges"] = edges
+        self.update()
+
+    def set_states(self, states: dict[str, dict]) -> None:
+        """{node_id: {status, progress, message}}; status as in the engine's StageEvent."""
+        self._props["states"] = states
+        self.update()
+
+    def set_errors(self, errors: dict[str, list[str]]) -> None:
+        self._props["errors"] = errors
+        self.update()
+
+    def fit_view(self) -> None:
+        self.run_method("fit_view")
+
+    async def center(self) -> dict[str, float]:
+        """The flow coordinates at the middle of the visible canvas."""
+        return await self.run_method("flow_center")
+
+
+def _args(e: GenericEventArguments) -> dict[str, Any]:
+    return e.args if isinstance(e.args, dict) else {}
