@@ -1,6 +1,6 @@
 """The studio's custom NiceGUI elements (vue-flow canvas, wavesurfer players).
 
-Both share one ES module bundle, `dist/index.js`, mapped to the import name
+Both share one ES module bundle, `studio/bundle/index.js`, mapped to the import name
 "haysay-studio" so it loads once and uses NiceGUI's own Vue. Rebuild it with
 studio/frontend/build.sh.
 """

@@ -1,11 +1,12 @@
 """NodeCanvas: the vue-flow graph editor as a NiceGUI element."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 from nicegui import ui
 from nicegui.events import GenericEventArguments
+
+from haysay.studio.bundle import BUNDLE_DIR
 
 # Port types as colours: handles and edges of one type share a colour so a
 # mismatch is visible before it is refused.
@@ -14,7 +15,7 @@ PORT_COLORS = {"Audio": "#43a047", "Text": "#fb8c00", "F0": "#1e88e5", "Features
 EVENTS = ("connect", "move", "select", "delete", "duplicate", "undo", "redo", "drop", "play")
 
 
-class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": "dist"}):
+class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": str(BUNDLE_DIR)}):
     """A pan/zoom node canvas with typed, coloured port handles, a minimap,
     zoom controls and per-node state badges.
 
@@ -27,7 +28,7 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": "
 
     def __init__(self) -> None:
         super().__init__()
-        self.add_resource(Path(__file__).parent / "dist")
+        self.add_resource(BUNDLE_DIR)
         self._props["nodes"] = []
         self._props["edges"] = []
         self._props["states"] = {}

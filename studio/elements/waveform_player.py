@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from haysay.studio.bundle import BUNDLE_DIR
 
-class WaveformPlayer(ui.element, component="waveform_player.js", esm={"haysay-studio": "dist"}):
+
+class WaveformPlayer(ui.element, component="waveform_player.js", esm={"haysay-studio": str(BUNDLE_DIR)}):
     """Plays `src` (a same-origin URL) and draws its waveform; `spectrogram=True` adds a mel spectrogram."""
 
     def __init__(self, src: str = "", *, label: str = "", spectrogram: bool = False, height: int = 72,

@@ -1,4 +1,4 @@
-// Builds ../elements/dist/index.js (+ index.css) from src/index.mjs.
+// Builds ../bundle/index.js (+ index.css) from src/index.mjs.
 import { build } from "esbuild";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -7,7 +7,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 await build({
   entryPoints: [join(here, "src/index.mjs")],
-  outdir: join(here, "../elements/dist"),
+  outdir: join(here, "../bundle"),
   entryNames: "index",
   bundle: true,
   format: "esm",

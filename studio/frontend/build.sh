@@ -1,5 +1,5 @@
 #!/usr/bin/env sh
-# Rebuild the studio's browser bundle (studio/elements/dist/index.js + index.css)
+# Rebuild the studio's browser bundle (studio/bundle/index.js + index.css)
 # from the locked npm dependencies. Needs node >= 18 and npm; run from anywhere.
 set -eu
 cd "$(dirname "$0")"
