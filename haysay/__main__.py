@@ -1,0 +1,5 @@
+import sys
+
+from haysay.cli import main
+
+sys.exit(main())

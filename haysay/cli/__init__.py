@@ -1,0 +1,49 @@
+"""The `haysay` command line. Each command group lives in its own module with a
+`register(subparsers)` function that adds its sub-command(s); the handler set with
+`set_defaults(func=...)` receives the parsed args and returns the exit code.
+
+Exit codes: 0 success, 1 run failed, 2 usage error, 3 invalid pipeline or input.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
+
+COMMAND_MODULES = [
+    "haysay.cli.pipeline",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="haysay", description="Node-graph pipelines for voice generation and conversion.")
+    parser.add_argument("--home", help="state folder (default: $HAYSAY_HOME or the per-user data dir)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.home:
+        import os
+        os.environ["HAYSAY_HOME"] = args.home
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `haysay nodes | head` closed the pipe early
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
