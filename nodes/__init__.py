@@ -11,7 +11,15 @@ BUILTIN_MODULES = [
     "haysay.nodes.audio.io",
     "haysay.nodes.audio.gain",
     "haysay.nodes.audio.resample",
+    "haysay.nodes.audio.mixing",
+    "haysay.nodes.audio.levels",
+    "haysay.nodes.audio.editing",
+    "haysay.nodes.audio.filters",
+    "haysay.nodes.audio.dynamics",
+    "haysay.nodes.audio.denoise",
+    "haysay.nodes.audio.pitch_time",
     "haysay.nodes.tts.espeak",
+    "haysay.nodes.analysis.pitch",
 ]
 
 for _name in BUILTIN_MODULES:

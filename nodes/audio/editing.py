@@ -1,0 +1,174 @@
+"""Editing in time: audio.trim_silence, audio.fade, audio.pad_crop, audio.concat."""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import soxr
+from pydantic import BaseModel, ConfigDict, Field
+
+from haysay.graph_engine.contract import AUDIO, Port, node
+from haysay.graph_engine.values import DEFAULT_BLOCK, Audio
+from haysay.nodes.audio.mixing import match_channels
+
+TRIM_FRAME_SECONDS = 0.01
+Curve = Literal["linear", "equal_power", "s_curve", "quadratic"]
+Where = Literal["end", "start", "both"]
+
+
+def frame_levels_db(samples: np.ndarray, rate: int, frame_s: float = TRIM_FRAME_SECONDS) -> tuple[np.ndarray, int]:
+    """RMS level (dBFS, loudest channel) of consecutive frames, and the frame length in samples."""
+    hop = max(1, int(round(rate * frame_s)))
+    count = math.ceil(samples.shape[1] / hop)
+    padded = np.pad(samples, ((0, 0), (0, count * hop - samples.shape[1])))
+    rms = np.sqrt((padded.reshape(samples.shape[0], count, hop).astype(np.float64) ** 2).mean(axis=2)).max(axis=0)
+    return 20.0 * np.log10(np.maximum(rms, 1e-12)), hop
+
+
+def silence_bounds(samples: np.ndarray, rate: int, threshold_db: float = -50.0, leading: bool = True,
+                   trailing: bool = True, padding: float = 0.05) -> tuple[int, int]:
+    """[start, end) sample range to keep: from the first to the last frame above `threshold_db`, plus padding."""
+    levels, hop = frame_levels_db(samples, rate)
+    loud = np.flatnonzero(levels > threshold_db)
+    if not loud.size:
+        raise ValueError(f"threshold_db={threshold_db:g}: the whole clip is below it (loudest 10 ms: "
+                         f"{levels.max():.1f} dBFS); lower threshold_db")
+    pad = int(round(padding * rate))
+    frames = samples.shape[1]
+    start = max(0, loud[0] * hop - pad) if leading else 0
+    end = min(frames, (loud[-1] + 1) * hop + pad) if trailing else frames
+    return start, end
+
+
+def fade_gains(start: int, count: int, total: int, rate: int, fade_in: float, fade_out: float,
+               curve: Curve = "linear") -> np.ndarray:
+    """Gains for samples [start, start+count) of a `total`-sample clip with the given fades."""
+    pos = np.arange(start, start + count, dtype=np.float64)
+    gain = np.ones(count)
+    n_in, n_out = int(round(fade_in * rate)), int(round(fade_out * rate))
+    if n_in > 0:
+        gain *= _curve(np.clip((pos + 0.5) / n_in, 0.0, 1.0), curve)
+    if n_out > 0:
+        gain *= _curve(np.clip((total - pos - 0.5) / n_out, 0.0, 1.0), curve)
+    return gain.astype(np.float32)
+
+
+def _curve(u: np.ndarray, curve: Curve) -> np.ndarray:
+    if curve == "equal_power":
+        return np.sin(0.5 * np.pi * u)
+    if curve == "s_curve":
+        return 0.5 - 0.5 * np.cos(np.pi * u)
+    if curve == "quadratic":
+        return u * u
+    return u
+
+
+def fade(samples: np.ndarray, rate: int, fade_in: float = 0.0, fade_out: float = 0.0,
+         curve: Curve = "linear") -> np.ndarray:
+    """Apply a fade-in and fade-out to (channels, frames) float32."""
+    n = samples.shape[1]
+    return samples * fade_gains(0, n, n, rate, fade_in, fade_out, curve)
+
+
+def pad_crop(samples: np.ndarray, frames: int, where: Where = "end") -> np.ndarray:
+    """Zero-pad or cut (channels, n) to `frames`, at the end, the start or both ends equally."""
+    diff = frames - samples.shape[1]
+    before = {"end": 0, "start": diff, "both": diff // 2}[where]
+    after = diff - before
+    if diff >= 0:
+        return np.pad(samples, ((0, 0), (before, after)))
+    return samples[:, -before:samples.shape[1] + after]
+
+
+class TrimParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    threshold_db: float = Field(-50.0, ge=-100.0, le=0.0, description="Anything quieter (RMS over 10 ms) is silence",
+                                json_schema_extra={"unit": "dBFS"})
+    leading: bool = Field(True, description="Trim silence at the start")
+    trailing: bool = Field(True, description="Trim silence at the end")
+    padding: float = Field(0.05, ge=0.0, le=5.0, description="Silence kept before and after the sound",
+                           json_schema_extra={"unit": "s"})
+
+
+@node("audio.trim_silence", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=TrimParams,
+      category="transform", title="Trim silence")
+def trim_silence(params: TrimParams, audio: Audio, ctx):
+    """Cut leading and/or trailing silence, keeping a little padding around the sound."""
+    samples = audio.numpy()
+    start, end = silence_bounds(samples, audio.sample_rate, params.threshold_db, params.leading,
+                                params.trailing, params.padding)
+    ctx.info.update(trimmed_start_s=round(start / audio.sample_rate, 4),
+                    trimmed_end_s=round((audio.frames - end) / audio.sample_rate, 4))
+    return Audio(samples[:, start:end], audio.sample_rate)
+
+
+class FadeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fade_in: float = Field(0.0, ge=0.0, le=600.0, description="Fade-in length", json_schema_extra={"unit": "s"})
+    fade_out: float = Field(0.0, ge=0.0, le=600.0, description="Fade-out length", json_schema_extra={"unit": "s"})
+    curve: Curve = Field("linear", description="Shape: linear, equal_power (sine), s_curve (raised cosine) "
+                                               "or quadratic")
+
+
+@node("audio.fade", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=FadeParams,
+      category="transform", title="Fade")
+def fade_node(params: FadeParams, audio: Audio, ctx):
+    """Fade in at the start and out at the end. Fades longer than the clip overlap."""
+    sink = ctx.audio_sink("audio", audio.sample_rate, audio.channels)
+    start = 0
+    for block in audio.blocks():
+        gains = fade_gains(start, block.shape[1], audio.frames, audio.sample_rate,
+                           params.fade_in, params.fade_out, params.curve)
+        sink.write(block * gains)
+        start += block.shape[1]
+    return sink.finish()
+
+
+class PadCropParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    length: float = Field(1.0, gt=0.0, le=24 * 3600.0, description="Length of the result",
+                          json_schema_extra={"unit": "s"})
+    where: Where = Field("end", description="Where silence is added or audio removed: end, start, "
+                                            "or both (split evenly, keeps the middle)")
+
+
+@node("audio.pad_crop", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=PadCropParams,
+      category="transform", title="Pad / crop")
+def pad_crop_node(params: PadCropParams, audio: Audio):
+    """Bring the audio to an exact length by adding silence or cutting."""
+    frames = int(round(params.length * audio.sample_rate))
+    return Audio(pad_crop(audio.numpy(), frames, params.where), audio.sample_rate)
+
+
+class ConcatParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gap: float = Field(0.0, ge=0.0, le=600.0, description="Silence between a and b", json_schema_extra={"unit": "s"})
+
+
+@node("audio.concat", inputs=[Port("a", AUDIO, description="First part"), Port("b", AUDIO, description="Second part")],
+      outputs={"audio": AUDIO}, params=ConcatParams, category="transform", title="Concatenate")
+def concat(params: ConcatParams, a: Audio, b: Audio, ctx):
+    """Join b after a, with an optional gap of silence. b is resampled to a's rate if they differ;
+    a mono part is spread over the other's channels."""
+    channels, rate = max(a.channels, b.channels), a.sample_rate
+    for name, part in (("a", a), ("b", b)):
+        match_channels(np.zeros((part.channels, 0), np.float32), channels, name)
+    sink = ctx.audio_sink("audio", rate, channels)
+    for block in a.blocks():
+        sink.write(match_channels(block, channels, "a"))
+    gap = int(round(params.gap * rate))
+    for start in range(0, gap, DEFAULT_BLOCK):
+        sink.write(np.zeros((channels, min(DEFAULT_BLOCK, gap - start)), np.float32))
+    resampler = soxr.ResampleStream(b.sample_rate, rate, b.channels, dtype="float32", quality="HQ") \
+        if b.sample_rate != rate else None
+    for block in b.blocks():
+        if resampler is not None:
+            block = resampler.resample_chunk(np.ascontiguousarray(block.T)).T
+        if block.shape[1]:
+            sink.write(match_channels(block, channels, "b"))
+    if resampler is not None:
+        tail = resampler.resample_chunk(np.zeros((0, b.channels), np.float32), last=True).T
+        if tail.shape[1]:
+            sink.write(match_channels(tail, channels, "b"))
+    return sink.finish()
