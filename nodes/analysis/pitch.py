@@ -1,0 +1,38 @@
+"""analysis.pitch: an f0 track from audio (crepe, fcpe, WORLD harvest/dio or Praat)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from haysay.graph_engine.contract import AUDIO, F0_T, node
+from haysay.graph_engine.values import F0, Audio
+from haysay.nodes.analysis.f0 import extract_f0
+
+
+class PitchParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["harvest", "dio", "praat", "crepe", "fcpe"] = Field(
+        "harvest", description="Estimator: harvest (WORLD, robust), dio (WORLD, fast), praat (autocorrelation), "
+                               "crepe (neural, best on noisy or breathy voices), fcpe (neural, fast)")
+    crepe_model: Literal["tiny", "full"] = Field("full", description="CREPE model size (tiny is ~5x faster)")
+    hop_ms: float = Field(10.0, ge=1.0, le=100.0, description="Time between frames", json_schema_extra={"unit": "ms"})
+    fmin: float = Field(50.0, ge=20.0, le=1000.0, description="Lowest pitch to look for",
+                        json_schema_extra={"unit": "Hz"})
+    fmax: float = Field(1100.0, ge=60.0, le=2000.0, description="Highest pitch to look for",
+                        json_schema_extra={"unit": "Hz"})
+
+    @model_validator(mode="after")
+    def _range(self) -> "PitchParams":
+        if self.fmin >= self.fmax:
+            raise ValueError(f"fmin ({self.fmin} Hz) must be below fmax ({self.fmax} Hz)")
+        return self
+
+
+@node("analysis.pitch", inputs={"audio": AUDIO}, outputs={"f0": F0_T}, params=PitchParams, category="analysis",
+      title="Pitch (f0)", memory_mb=1024, tags=("pitch", "f0"))
+def pitch(params: PitchParams, audio: Audio) -> F0:
+    """Track the fundamental frequency of the (mono-mixed) audio: Hz per frame, 0 where unvoiced,
+    with a confidence. Use it to check a conversion's pitch or to drive a voice model."""
+    return extract_f0(audio.mono(), audio.sample_rate, params.method, params.hop_ms / 1000.0, params.fmin,
+                      params.fmax, crepe_model=params.crepe_model)
