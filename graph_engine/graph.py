@@ -134,6 +134,7 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
 
     # Named inputs: bind to a param (value goes into params) or to a port (a source node is added).
     port_inputs: dict[str, tuple[str, str, Any]] = {}
+    bound_ports: set[tuple[str, str]] = set()  # fed by a pipeline input, even one still missing its value
     for name, inp in doc.inputs.items():
         node_id, target = inp.bind.split(".", 1)
         value = inputs.pop(name, inp.default)
@@ -143,6 +144,8 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
         spec = specs.get(node_id)
         if spec is None:
             continue
+        if target in spec.inputs:
+            bound_ports.add((node_id, target))
         if value is None:
             errors.append(GraphError("missing_input", f"pipeline input {name!r} needs a value (--input {name}=...)",
                                      node=node_id, field=f"inputs.{name}"))
@@ -219,7 +222,7 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
 
     for nid, spec in specs.items():
         for pname, port in spec.inputs.items():
-            if not port.optional and (nid, pname) not in fed:
+            if not port.optional and (nid, pname) not in fed and (nid, pname) not in bound_ports:
                 errors.append(GraphError("unconnected_input", f"required input {pname!r} ({port.type.value}) is not connected",
                                          node=nid, port=pname))
 

@@ -16,7 +16,6 @@ import os
 import shutil
 import time
 import uuid
-import warnings
 from typing import Any
 
 import fsspec
@@ -28,8 +27,6 @@ from .values import Audio, F0, Features, PortType
 
 CHUNK_FRAMES = 1 << 18
 MARKER = "_COMPLETE"
-# Sync fsspec filesystems (memory://, many remote ones) are wrapped for zarr; it warns each time.
-warnings.filterwarnings("ignore", message=".*was not created with `asynchronous=True`.*")
 
 
 class ArtifactMissing(KeyError):
@@ -243,4 +240,4 @@ def _async_fs(fs):
     if getattr(fs, "async_impl", False):
         return fs
     from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
-    return AsyncFileSystemWrapper(fs)
+    return AsyncFileSystemWrapper(fs, asynchronous=True)
