@@ -87,9 +87,11 @@ class FilterParams(BaseModel):
     cutoff_hz: float = Field(80.0, gt=0.0, le=192000.0,
                              description="Cutoff frequency (lower edge for band-pass/band-stop)",
                              json_schema_extra={"unit": "Hz"})
-    high_cutoff_hz: float | None = Field(None, gt=0.0, le=192000.0,
+    # no upper bound here: the engine's range message would hide the band-edge message below;
+    # the Nyquist check at run time bounds it anyway
+    high_cutoff_hz: float | None = Field(None, gt=0.0,
                                          description="Upper edge, for band-pass/band-stop only",
-                                         json_schema_extra={"unit": "Hz"})
+                                         json_schema_extra={"unit": "Hz"}, validate_default=True)
     order: int = Field(4, ge=1, le=12, description="Butterworth order (steepness: 6 dB/octave per order)")
 
     @field_validator("high_cutoff_hz")
