@@ -1,0 +1,309 @@
+"""Which architecture and version a set of model files is, read from the files themselves.
+
+Checkpoints are opened with `torch.load(weights_only=True, mmap=True)` only.
+Files that need arbitrary classes to load (fairseq HuBERT/ContentVec with their
+argparse/omegaconf configs, so-vits-svc k-means with numpy arrays) are never
+unpickled: their pickle opcodes are walked with `pickletools.genops`, which
+executes nothing, to read the class names and dict keys they mention.
+
+Architecture ids (the folder under models/): rvc, sovits, content_encoder,
+piper, faiss_index, kmeans. File roles in a model: weights, config, index,
+kmeans, feature_index, speaker, voice, voice_config, discriminator, other.
+"""
+from __future__ import annotations
+
+import json
+import pickletools
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DetectionError
+
+ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans")
+LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
+              "a so-vits-svc G_*.pth beside its config.json",
+              "a content encoder .pt (fairseq HuBERT/ContentVec) or a transformers folder (config.json model_type hubert)",
+              "a Piper voice (.onnx + .onnx.json)", "a faiss .index", "a so-vits-svc k-means .pt")
+TRANSFORMERS_ENCODERS = ("hubert", "wav2vec2", "wavlm", "data2vec-audio")
+_PICKLE_CAP = 64 << 20
+_FAISS_MAGIC_CAP = 4
+
+
+@dataclass(frozen=True)
+class Detection:
+    architecture: str
+    version: str | None
+    roles: dict[str, str]                    # relative posix path -> role
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def detect(folder: Path, declared: str | None = None) -> Detection:
+    """Detect what the files under `folder` are. `declared` (e.g. from --arch or a catalogue)
+    must agree with what is found; if nothing is recognised it is trusted, with version unknown."""
+    folder = Path(folder)
+    rels = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    if not rels:
+        raise DetectionError(f"{folder}: no files to install")
+    try:
+        found = _detect(folder, rels)
+    except DetectionError:
+        if declared is None:
+            raise
+        return Detection(declared, None, {r: _generic_role(r) for r in rels}, {"detected": False})
+    if declared is not None and declared != found.architecture:
+        raise DetectionError(f"{folder.name}: declared architecture {declared!r} but the files are "
+                             f"{found.architecture!r} ({', '.join(k for k, v in found.roles.items() if v != 'other')})")
+    return found
+
+
+def _detect(folder: Path, rels: list[str]) -> Detection:
+    lower = {r: r.lower() for r in rels}
+    piper = [r for r in rels if lower[r].endswith(".onnx") and r + ".json" in lower]
+    if piper:
+        return _piper(folder, rels, piper)
+    top_config = folder / "config.json"
+    config = _read_json(top_config) if top_config.is_file() else None
+    if isinstance(config, dict) and config.get("model_type") in TRANSFORMERS_ENCODERS:
+        return _transformers(rels, config)
+
+    checkpoints = {r: _load_checkpoint(folder / r) for r in rels if lower[r].endswith(".pth")}
+    rvc = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and "weight" in ck and "config" in ck]
+    if len(rvc) > 1:
+        raise DetectionError(f"{folder.name}: several RVC checkpoints ({', '.join(rvc)}); install them one by one")
+    if rvc:
+        return _rvc(folder, rels, rvc[0], checkpoints[rvc[0]])
+    generators = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and "model" in ck
+                  and Path(r).name.upper().startswith("G_")]
+    if generators:
+        return _sovits(folder, rels, generators, config)
+
+    peeks = {r: _pickle_words(folder / r) for r in rels
+             if lower[r].endswith((".pt", ".pth", ".bin")) and checkpoints.get(r) is None}
+    encoders = [r for r, words in peeks.items() if _is_content_encoder(words)]
+    if encoders:
+        return _content_encoder(rels, encoders[0], peeks[encoders[0]])
+    kmeans = [r for r, words in peeks.items() if _is_kmeans(words)]
+    if kmeans:
+        return Detection("kmeans", None, {r: "kmeans" if r in kmeans else _generic_role(r) for r in rels}, {})
+    indexes = [r for r in rels if _faiss_header(folder / r)]
+    if indexes:
+        dims = _faiss_header(folder / indexes[0])
+        return Detection("faiss_index", None, {r: "index" if r in indexes else _generic_role(r) for r in rels},
+                         {"dim": dims[0], "vectors": dims[1]})
+    raise DetectionError(f"{folder.name}: not a model haysay recognises; looked for " + "; ".join(LOOKED_FOR)
+                         + f". Found: {', '.join(rels[:12])}{' ...' if len(rels) > 12 else ''}")
+
+
+def _piper(folder: Path, rels: list[str], voices: list[str]) -> Detection:
+    if len(voices) > 1:
+        raise DetectionError(f"{folder.name}: several Piper voices ({', '.join(voices)}); install them one by one")
+    voice = voices[0]
+    cfg = _read_json(folder / (voice + ".json"))
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("audio"), dict):
+        raise DetectionError(f"{voice}.json: not a Piper voice config (no 'audio' section)")
+    roles = {r: _generic_role(r) for r in rels}
+    roles[voice], roles[voice + ".json"] = "voice", "voice_config"
+    info = {"sample_rate": cfg["audio"].get("sample_rate"),
+            "language": (cfg.get("language") or {}).get("code") or cfg.get("espeak", {}).get("voice"),
+            "speakers": cfg.get("num_speakers", 1), "quality": cfg["audio"].get("quality")}
+    return Detection("piper", cfg.get("piper_version"), roles, info)
+
+
+def _transformers(rels: list[str], config: dict) -> Detection:
+    roles = {}
+    for r in rels:
+        name = Path(r).name
+        if name.endswith((".safetensors", ".bin")):
+            roles[r] = "weights"
+        elif name.endswith(".json"):
+            roles[r] = "config"
+        else:
+            roles[r] = "other"
+    if "weights" not in roles.values():
+        raise DetectionError("transformers folder has config.json but no model.safetensors or pytorch_model.bin")
+    info = {"format": "transformers", "model_type": config["model_type"], "hidden_size": config.get("hidden_size"),
+            "layers": config.get("num_hidden_layers")}
+    return Detection("content_encoder", f"transformers-{config['model_type']}", roles, info)
+
+
+def _rvc(folder: Path, rels: list[str], weights: str, ck: dict) -> Detection:
+    cfg = ck.get("config")
+    if not isinstance(cfg, (list, tuple)) or len(cfg) < 3:
+        raise DetectionError(f"{weights}: RVC checkpoint whose 'config' is not the expected list")
+    version = str(ck.get("version") or "v1")
+    sr = cfg[-1] if isinstance(cfg[-1], int) else _rate(ck.get("sr"))
+    roles = {r: _generic_role(r) for r in rels}
+    roles[weights] = "weights"
+    info: dict[str, Any] = {"sample_rate": sr, "f0": bool(int(ck.get("f0", 1))), "speakers": cfg[-3]}
+    for r in rels:
+        header = _faiss_header(folder / r)
+        if header:
+            roles[r] = "index"
+            info["index_dim"] = header[0]
+    expected_dim = 256 if version == "v1" else 768
+    if info.get("index_dim") not in (None, expected_dim):
+        info["warning"] = f"index has {info['index_dim']}-dim features but an RVC {version} model uses {expected_dim}"
+    return Detection("rvc", version, roles, info)
+
+
+def _sovits(folder: Path, rels: list[str], generators: list[str], config: Any) -> Detection:
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise DetectionError(f"{folder.name}: so-vits-svc generator {generators[0]} needs a config.json with a "
+                             "'model' section beside it")
+    # Several G_ checkpoints are training snapshots: the latest step is the one to use.
+    weights = max(generators, key=lambda r: _step(Path(r).name))
+    model = config["model"]
+    version = "4.1" if ("speech_encoder" in model or "vol_embedding" in model
+                        or "use_automatic_f0_prediction" in model) else "4.0"
+    roles = {r: _generic_role(r) for r in rels}
+    for r in generators:
+        roles[r] = "weights" if r == weights else "other"
+    roles["config.json"] = "config"
+    for r in rels:
+        name = Path(r).name.lower()
+        if name.startswith("d_") and name.endswith(".pth"):
+            roles[r] = "discriminator"
+        elif name.startswith("kmeans") and name.endswith(".pt"):
+            roles[r] = "kmeans"
+        elif name.endswith(".pkl") and "index" in name:
+            roles[r] = "feature_index"
+        elif name == "speaker.json":
+            roles[r] = "speaker"
+    info = {"sample_rate": (config.get("data") or {}).get("sampling_rate"),
+            "speakers": list((config.get("spk") or {}).keys()),
+            "speech_encoder": model.get("speech_encoder", "vec256l9"), "ssl_dim": model.get("ssl_dim")}
+    return Detection("sovits", version, roles, info)
+
+
+def _content_encoder(rels: list[str], weights: str, words: set[str]) -> Detection:
+    text = " ".join(words).lower()
+    if "contentvec" in text or "checkpoint_best_legacy" in weights.lower():
+        version = "contentvec"
+    elif "hubert_soft" in text or "hubert-soft" in text:
+        version = "hubert_soft"
+    else:
+        version = "hubert"
+    roles = {r: _generic_role(r) for r in rels}
+    roles[weights] = "weights"
+    config_kind = "omegaconf" if any(w.startswith("omegaconf") for w in words) else (
+        "argparse" if "argparse.Namespace" in words else "none")
+    return Detection("content_encoder", version, roles, {"format": "fairseq", "config": config_kind})
+
+
+def _is_content_encoder(words: set[str] | None) -> bool:
+    if not words:
+        return False
+    fairseq_config = "argparse.Namespace" in words or any(w.startswith("omegaconf") for w in words)
+    hubert_keys = any(w.startswith(("feature_extractor.conv_layers", "label_embs_concat", "final_proj"))
+                      for w in words)
+    return fairseq_config and hubert_keys
+
+
+def _is_kmeans(words: set[str] | None) -> bool:
+    return bool(words) and "cluster_centers_" in words and "n_features_in_" in words
+
+
+def _load_checkpoint(path: Path) -> Any:
+    """The checkpoint's top object via the safe loader, or None if it needs classes outside the allow-list."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc).lower():
+            return None
+    except Exception:
+        return None
+    try:  # legacy (pre-zip) checkpoints cannot be memory-mapped
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return None
+
+
+def _pickle_words(path: Path) -> set[str] | None:
+    """Strings and GLOBAL class names a torch pickle mentions, found without executing it."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if n.endswith("data.pkl")]
+                if not names or zf.getinfo(names[0]).file_size > _PICKLE_CAP:
+                    return None
+                return _walk(zf.read(names[0]))
+        with open(path, "rb") as f:  # legacy format: magic, protocol, sys info, then the object
+            data = f.read(_PICKLE_CAP)
+        return _walk(data, pickles=4)
+    except (OSError, zipfile.BadZipFile):
+        return None
+
+
+def _walk(data: bytes, pickles: int = 1) -> set[str] | None:
+    import io
+
+    words: set[str] = set()
+    stream = io.BytesIO(data)
+    pending: list[str] = []
+    try:
+        for _ in range(pickles):
+            for op, arg, _pos in pickletools.genops(stream):
+                if op.name == "GLOBAL":
+                    words.add(str(arg).replace(" ", "."))
+                elif op.name == "STACK_GLOBAL":
+                    if len(pending) >= 2:
+                        words.add(f"{pending[-2]}.{pending[-1]}")
+                elif isinstance(arg, str):
+                    words.add(arg)
+                    pending.append(arg)
+                    del pending[:-2]
+    except Exception:  # a truncated read or not a pickle at all: keep what was seen
+        pass
+    return words or None
+
+
+def _faiss_header(path: Path) -> tuple[int, int] | None:
+    """(dimension, vector count) from a faiss index file's header, or None."""
+    if not path.name.lower().endswith(".index"):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if len(head) < 16 or head[:1] != b"I" or not head[:_FAISS_MAGIC_CAP].isascii() \
+            or not head[:_FAISS_MAGIC_CAP].decode("ascii").isalnum():
+        return None
+    dim = int.from_bytes(head[4:8], "little", signed=True)
+    count = int.from_bytes(head[8:16], "little", signed=True)
+    return (dim, count) if 0 < dim < 1 << 16 and count >= 0 else None
+
+
+def _generic_role(rel: str) -> str:
+    name = rel.lower()
+    if name.endswith(".index"):
+        return "index"
+    if name.endswith(("config.json", ".yaml", ".yml")):
+        return "config"
+    if name.endswith((".pth", ".pt", ".ckpt", ".safetensors", ".onnx", ".bin")):
+        return "weights"
+    return "other"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DetectionError(f"{path.name}: not readable JSON ({exc})") from exc
+
+
+def _rate(sr: Any) -> int | None:
+    if isinstance(sr, int):
+        return sr
+    if isinstance(sr, str) and sr.lower().endswith("k") and sr[:-1].isdigit():
+        return int(sr[:-1]) * 1000
+    return None
+
+
+def _step(name: str) -> int:
+    digits = "".join(c for c in name if c.isdigit())
+    return int(digits) if digits else -1
