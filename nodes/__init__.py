@@ -19,6 +19,7 @@ BUILTIN_MODULES = [
     "haysay.nodes.audio.denoise",
     "haysay.nodes.audio.pitch_time",
     "haysay.nodes.tts.espeak",
+    "haysay.nodes.tts.piper",
     "haysay.nodes.analysis.pitch",
 ]
 
