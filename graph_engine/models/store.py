@@ -32,7 +32,7 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 STAGING = ".staging"
 
-Progress = Callable[[str, int, "int | None"], None]   # (file label, bytes done, bytes total)
+Progress = dl.Progress   # (bytes done, bytes total or None), per file
 
 
 @dataclass(frozen=True)
