@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from scipy.ndimage import uniform_filter
+from scipy.ndimage import binary_opening, uniform_filter
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio
 from haysay.nodes.audio.phase_vocoder import OVERLAP, frame_size, istft, stft
 
 EPS = 1e-10
+OPENING_SECONDS = 0.05  # a signal must stay above the noise this long to count
 
 
 def noise_profile(spec_db: np.ndarray, frames: np.ndarray | None = None,
@@ -39,6 +40,7 @@ def spectral_gate(samples: np.ndarray, rate: int, reduction_db: float = 24.0, se
     floor = 10.0 ** (-reduction_db / 20.0)
     t_size = max(1, int(round(smooth_ms / 1000.0 * rate / hop)))
     f_size = max(1, int(round(smooth_hz * n_fft / rate)))
+    opening = max(1, int(round(OPENING_SECONDS * rate / hop)))
     out = np.empty_like(samples, dtype=np.float32)
     for c, x in enumerate(samples):
         spec = stft(x, n_fft)
@@ -49,8 +51,12 @@ def spectral_gate(samples: np.ndarray, rate: int, reduction_db: float = 24.0, se
             last = max(first + 1, int(np.ceil(noise_region[1] * rate / hop)))
             frames = np.arange(first, min(last, spec.shape[1]))
         mean, std = noise_profile(spec_db, frames)
-        signal_mask = (spec_db > (mean + sensitivity * std)[:, None]).astype(np.float64)
-        signal_mask = uniform_filter(signal_mask, size=(f_size, t_size), mode="nearest")
+        above = spec_db > (mean + sensitivity * std)[:, None]
+        # noise crosses the threshold in scattered instants, voices and tones for several frames in a row:
+        # an opening along time drops the scattered ones (which would "twinkle" as musical noise)
+        kept = binary_opening(above, structure=np.ones((1, opening), bool))
+        # blurring softens the mask's edges; the max keeps narrow partials (a tone is a few bins wide) at full gain
+        signal_mask = np.maximum(uniform_filter(kept.astype(np.float64), size=(f_size, t_size), mode="nearest"), kept)
         gain = floor + (1.0 - floor) * signal_mask
         out[c] = istft(spec * gain, n_fft, samples.shape[1])
     return out

@@ -97,11 +97,12 @@ class NoiseGateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     threshold_db: float = Field(-50.0, ge=-100.0, le=0.0, description="The gate opens when the peak level rises above this",
                                 json_schema_extra={"unit": "dBFS"})
-    attack_ms: float = Field(2.0, ge=0.1, le=500.0, description="How fast the gate opens",
+    attack_ms: float = Field(2.0, ge=0.1, le=500.0, description="How fast the gate opens (time constant)",
                              json_schema_extra={"unit": "ms"})
     hold_ms: float = Field(20.0, ge=0.0, le=2000.0, description="How long it stays open after the level drops",
                            json_schema_extra={"unit": "ms"})
-    release_ms: float = Field(100.0, ge=1.0, le=5000.0, description="How fast it closes after the hold",
+    release_ms: float = Field(100.0, ge=1.0, le=5000.0, description="How fast it closes after the hold (time constant: "
+                                                                           "about -9 dB after one, -40 dB after five)",
                               json_schema_extra={"unit": "ms"})
     floor_db: float = Field(-80.0, ge=-120.0, le=0.0,
                             description="Gain while closed (-120 means fully silent)", json_schema_extra={"unit": "dB"})
