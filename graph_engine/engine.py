@@ -109,7 +109,7 @@ class Engine:
                     self._cluster = LocalCluster(
                         n_workers=self.n_workers, processes=self.processes,
                         threads_per_worker=self.threads_per_worker or max(2, os.cpu_count() or 2),
-                        dashboard_address=None, resources=_local_gpu_resources())
+                        dashboard_address=":0", resources=_local_gpu_resources())
                     self._client = Client(self._cluster)
                 self._client.subscribe_topic(PROGRESS_TOPIC, self._on_progress)
             return self._client
@@ -166,6 +166,11 @@ class Engine:
         p = self.plan(doc, inputs, overrides)
         if p.errors:
             raise InvalidPipeline(p.errors)
+        with self.history.session():
+            return self._run(p, doc, inputs, overrides, use_cache, on_event, run_id, job_id, cancel, retries)
+
+    def _run(self, p: Plan, doc: PipelineDoc, inputs, overrides, use_cache, on_event, run_id, job_id, cancel,
+             retries) -> RunResult:
         run_id = run_id or uuid.uuid4().hex
         t0 = time.time()
         emit = on_event or (lambda ev: None)
@@ -219,6 +224,16 @@ class Engine:
         has_gpu = any(w.get("resources", {}).get("GPU") for w in client.scheduler_info(n_workers=-1)["workers"].values())
         self._listeners[run_id] = lambda ev: (self._mark_running(stages, ev), emit(ev))
         futures = {}
+        buffered: list[dict] = []  # stage rows reach DuckDB in batches: a write costs milliseconds
+        last_flush = [time.time()]
+
+        def record(r: dict, force: bool = False) -> None:
+            buffered.append(r)
+            if force or time.time() - last_flush[0] > 0.5:
+                self.history.record_stages(buffered)
+                buffered.clear()
+                last_flush[0] = time.time()
+
         try:
             for nid in to_run:
                 spec = p.spec(nid)
@@ -237,7 +252,7 @@ class Engine:
                     client.cancel(list(pending))
                     for nid in pending.values():
                         stages[nid].status, stages[nid].error = "cancelled", "run cancelled"
-                        self.history.record_stages([row(nid, stages[nid])])
+                        record(row(nid, stages[nid]))
                         emit(StageEvent(run_id, nid, "cancelled"))
                     return "cancelled", "cancelled by user"
                 try:
@@ -251,7 +266,7 @@ class Engine:
                         out = fut.result()
                         res.status, res.worker = "done", out["worker"]
                         res.duration, res.info = out["end"] - out["start"], out.get("info") or {}
-                        self.history.record_stages([row(nid, res, out["start"], out["end"])])
+                        record(row(nid, res, out["start"], out["end"]))
                         emit(StageEvent(run_id, nid, "done", 1.0))
                         continue
                     exc = fut.exception() if fut.status == "error" else None
@@ -261,10 +276,11 @@ class Engine:
                         res.status = "failed"
                         res.error = exc.message if isinstance(exc, StageError) else f"{fut.status}: {exc}"
                         failures.append(f"{nid} ({res.type}) failed: {res.error}")
-                    self.history.record_stages([row(nid, res)])
+                    record(row(nid, res))
                     emit(StageEvent(run_id, nid, res.status, None, res.error or ""))
             return ("failed", "; ".join(failures)) if failures else ("succeeded", None)
         finally:
+            self.history.record_stages(buffered)
             self._listeners.pop(run_id, None)
 
     @staticmethod

@@ -6,6 +6,7 @@ retried on a lock conflict, so a CLI run and an open studio can take turns.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -104,24 +105,51 @@ class History:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._held: duckdb.DuckDBPyConnection | None = None
+        self._depth = 0
+        self._lock = threading.RLock()
         with self.connect() as con:
             con.execute(SCHEMA)
 
     @contextmanager
-    def connect(self, retries: int = 100) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; waits (bounded) while another process holds the file."""
-        for attempt in range(retries):
-            try:
-                con = duckdb.connect(str(self.path))
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or attempt == retries - 1:
-                    raise
-                time.sleep(0.05)
+    def session(self) -> Iterator["History"]:
+        """Hold one connection across many writes (a run's stages); opening one costs tens of ms."""
+        with self._lock:
+            if self._depth == 0:
+                self._held = self._open()
+            self._depth += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._held is not None:
+                    self._held.close()
+                    self._held = None
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The session's connection, or a short-lived one."""
+        with self._lock:
+            if self._held is not None:
+                yield self._held
+                return
+        con = self._open()
         try:
             yield con
         finally:
             con.close()
+
+    def _open(self, retries: int = 100) -> duckdb.DuckDBPyConnection:
+        """Waits (bounded) while another process holds the file."""
+        for attempt in range(retries):
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or attempt == retries - 1:
+                    raise
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
 
     # -- writes (orchestrator only) ---------------------------------------------------
     def start_run(self, run_id: str, pipeline: dict[str, Any], pipeline_hash: str, inputs: dict | None = None,
@@ -143,10 +171,11 @@ class History:
         if not rows:
             return
         names = [f.name for f in fields(StageRecord)]
+        one = "(" + ", ".join("?" * len(names)) + ")"
+        # one multi-row statement: DuckDB's executemany costs milliseconds per row
         with self.connect() as con:
-            con.executemany(
-                f"INSERT OR REPLACE INTO stages ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                [[row.get(n) for n in names] for row in rows])
+            con.execute(f"INSERT OR REPLACE INTO stages ({', '.join(names)}) VALUES {', '.join([one] * len(rows))}",
+                        [row.get(n) for row in rows for n in names])
 
     # -- reads -----------------------------------------------------------------------
     def runs(self, limit: int = 50, status: str | None = None) -> list[RunRecord]:

@@ -39,8 +39,8 @@ class ZarrAudioSink(AudioSink):
     def __init__(self, group: zarr.Group, port: str, sample_rate: int, channels: int):
         self.sample_rate, self.channels = int(sample_rate), int(channels)
         self.array = group.create_array(port, shape=(self.channels, 0), chunks=(self.channels, CHUNK_FRAMES),
-                                        dtype="float32", overwrite=True)
-        self.array.attrs.update({"haysay_type": PortType.AUDIO.value, "sample_rate": self.sample_rate})
+                                        dtype="float32", overwrite=True,
+                                        attributes={"haysay_type": PortType.AUDIO.value, "sample_rate": self.sample_rate})
         self.pending: list[np.ndarray] = []
         self.pending_frames = 0
 
@@ -92,7 +92,7 @@ class ArtifactWriter:
                 ports[port] = {"type": "alias", "key": aliases[port][0], "port": aliases[port][1]}
             else:
                 ports[port] = self._encode(port, value)
-        self.group.attrs.update({**attrs, "ports": ports, "created": time.time()})
+        self.group.update_attributes({**attrs, "ports": ports, "created": time.time()})  # one metadata write
         self.store._finalize(self.tmp_path, self.key)
 
     def abort(self) -> None:
@@ -101,7 +101,12 @@ class ArtifactWriter:
     def _encode(self, port: str, value: Any) -> dict[str, Any]:
         if isinstance(value, Audio):
             sink = self.sinks.get(port)
-            if sink is None or value.data is not sink.array:
+            if sink is not None and value.data is sink.array:
+                pass  # streamed here already
+            elif value.in_memory:
+                self.group.create_array(port, data=value.data, chunks=(value.channels, CHUNK_FRAMES), overwrite=True,
+                                        attributes={"haysay_type": PortType.AUDIO.value, "sample_rate": value.sample_rate})
+            else:
                 sink = self.audio_sink(port, value.sample_rate, value.channels)
                 for block in value.blocks(CHUNK_FRAMES):
                     sink.write(block)
