@@ -20,6 +20,8 @@ BUILTIN_MODULES = [
     "haysay.nodes.audio.pitch_time",
     "haysay.nodes.tts.espeak",
     "haysay.nodes.tts.piper",
+    "haysay.nodes.vc.world",
+    "haysay.nodes.vc.praat",
     "haysay.nodes.analysis.pitch",
 ]
 
