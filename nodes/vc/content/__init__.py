@@ -1,0 +1,1 @@
+"""Content encoders (HuBERT-base / ContentVec) for the voice-conversion adapters."""

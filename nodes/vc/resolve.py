@@ -1,0 +1,97 @@
+"""Finding and loading the model files an adapter's params name, through the model store and warm pool.
+
+A `model` param is either a path or the name of an installed model
+(`haysay models install ...`). Loaded models stay in the per-device warm pool,
+keyed by file, modification time and device, so a re-run skips the load.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+ENV_CONTENT_ENCODER = "HAYSAY_CONTENT_ENCODER"
+
+
+class ModelRefError(ValueError):
+    """A param names a model that is neither a file nor an installed model."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+def _store():
+    from haysay.graph_engine.models import ModelStore
+
+    return ModelStore.from_env()
+
+
+def resolve_model(ref: str, field: str, architecture: str) -> tuple[Path, Any]:
+    """(path, InstalledModel or None) for a path or installed-model name."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise ModelRefError(field, f"name an installed {architecture} model or a file path")
+    path = Path(ref).expanduser()
+    if path.exists():
+        return path, None
+    try:
+        installed = _store().get(ref, architecture)
+    except Exception as exc:
+        raise ModelRefError(field, f"{ref!r} is not a file, and {exc}") from None
+    return installed.path, installed
+
+
+def default_content_encoder(prefer: tuple[str, ...]) -> Path:
+    """The content encoder to use when none is named: $HAYSAY_CONTENT_ENCODER, else the installed one
+    (among several, the first whose name contains one of `prefer`)."""
+    env = os.environ.get(ENV_CONTENT_ENCODER, "").strip()
+    if env:
+        return Path(env).expanduser()
+    try:
+        models = [m for m in _store().list() if m.architecture == "content_encoder"]
+    except Exception:
+        models = []
+    if not models:
+        raise ModelRefError("content_encoder", "no content encoder is installed; install HuBERT-base "
+                                               "(hubert_base.pt) or ContentVec with `haysay models install`, "
+                                               "or give its path")
+    for word in prefer:
+        for m in models:
+            if word in m.name.casefold():
+                return content_encoder_path(m)
+    return content_encoder_path(models[0])
+
+
+def content_encoder_path(installed: Any) -> Path:
+    """The file (fairseq .pt) or folder (transformers) to read for an installed content encoder."""
+    if str(installed.version or "").startswith("transformers"):
+        return installed.path
+    return installed.file("weights")
+
+
+def resolve_content_encoder(ref: str | None, prefer: tuple[str, ...]) -> Path:
+    if not ref:
+        return default_content_encoder(prefer)
+    path, installed = resolve_model(ref, "content_encoder", "content_encoder")
+    return content_encoder_path(installed) if installed is not None else path
+
+
+def file_size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def pooled(kind: str, path: Path, device: str, loader: Callable[[], Any], size_bytes: int,
+           report: dict | None = None) -> Any:
+    """Load through the warm pool of `device`; record cold/warm and seconds in `report[kind]`."""
+    from haysay.graph_engine.warm_pool import default_pool
+
+    path = Path(path).resolve()
+    stamp = max((p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file()), default=0) if path.is_dir() \
+        else path.stat().st_mtime_ns
+    value, warm, seconds = default_pool(device).get((kind, str(path), stamp, device), loader, size_bytes)
+    if report is not None:
+        report[kind] = {"path": str(path), "warm": warm, "load_seconds": round(seconds, 4)}
+    return value

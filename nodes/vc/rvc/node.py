@@ -1,0 +1,77 @@
+"""vc.rvc: convert a voice with an RVC v1/v2 model (with or without pitch guidance)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import soxr
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from haysay.graph_engine.contract import AUDIO, node
+from haysay.graph_engine.values import Audio
+from haysay.nodes.vc.content.checkpoint import read_content_encoder
+from haysay.nodes.vc.resolve import ModelRefError, file_size, pooled, resolve_content_encoder, resolve_model
+from haysay.nodes.vc.retrieval import read_feature_index
+from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint
+from haysay.nodes.vc.rvc.pipeline import SR, RVCOptions, convert_rvc
+
+
+class RVCParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(..., min_length=1, description="Installed RVC model name, or path to its .pth")
+    content_encoder: str = Field("", description="Installed content encoder name or path to hubert_base.pt / "
+                                                 "a transformers folder (default: the installed one)")
+    index: str = Field("", description="Feature index (.index) path; default: the installed model's own, if any")
+    speaker_id: int = Field(0, ge=0, le=10000, description="Speaker id for multi-speaker models")
+    pitch_shift: float = Field(0.0, ge=-48.0, le=48.0, description="Transpose the voice",
+                               json_schema_extra={"unit": "semitones"})
+    f0_method: Literal["pm", "harvest", "dio", "crepe", "crepe-tiny", "fcpe", "rmvpe"] = Field(
+        "pm", description="Pitch tracker (pm = Praat autocorrelation; rmvpe is not available yet)")
+    index_rate: float = Field(0.75, ge=0.0, le=1.0, description="How far features are pulled toward the index")
+    filter_radius: int = Field(3, ge=0, le=7, description="Median-filter the harvest pitch when 3 or more")
+    rms_mix_rate: float = Field(0.25, ge=0.0, le=1.0, description="Loudness envelope: 0 = input's, 1 = model's own")
+    protect: float = Field(0.33, ge=0.0, le=0.5, description="Protect unvoiced consonants from the index/model "
+                                                               "(0.5 = off)")
+    seed: int = Field(0, ge=0, description="Noise seed (output is reproducible)")
+
+
+def _device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@node("vc.rvc", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=RVCParams, category="vc",
+      title="RVC voice conversion", gpu=True, memory_mb=1500, tags=("neural", "rvc"))
+def rvc(params: RVCParams, audio: Audio, ctx):
+    """Convert speech to the voice of an RVC v1/v2 model (.pth from the RVC WebUI), with HuBERT/ContentVec
+    content, pitch tracking and shift, optional .index retrieval, and loudness-envelope mixing."""
+    device = _device()
+    report: dict = {}
+    path, installed = resolve_model(params.model, "model", "rvc")
+    weights = installed.file("weights") if installed is not None else path
+    ckpt_model = pooled("rvc", weights, device,
+                        lambda: (lambda c: (c, build_rvc_model(c, device)))(read_rvc_checkpoint(weights)),
+                        file_size(weights) * 3, report)
+    ckpt, model = ckpt_model
+    ctx.progress(0.1, "model loaded")
+    enc_path = resolve_content_encoder(params.content_encoder, ("hubert", "contentvec"))
+    encoder = pooled("content_encoder", enc_path, device,
+                     lambda: read_content_encoder(enc_path).to(device), file_size(enc_path) * 2, report)
+    index_path = params.index or (str(installed.find("index")) if installed is not None and installed.find("index")
+                                  else "")
+    if index_path and not Path(index_path).is_file():
+        raise ModelRefError("index", f"file not found: {index_path}")
+    index = pooled("rvc_index", index_path, "cpu", lambda: read_feature_index(index_path),
+                   file_size(Path(index_path)) * 2, report) if index_path else None
+    ctx.progress(0.2, "content encoder loaded")
+    x = audio.mono().astype(np.float64)
+    x16 = soxr.resample(x, audio.sample_rate, SR) if audio.sample_rate != SR else x
+    opts = RVCOptions(speaker_id=params.speaker_id, pitch_shift=params.pitch_shift, f0_method=params.f0_method,
+                      index_rate=params.index_rate, filter_radius=params.filter_radius,
+                      rms_mix_rate=params.rms_mix_rate, protect=params.protect, seed=params.seed)
+    result = convert_rvc(x16, model, ckpt.version, encoder, opts, index, device)
+    ctx.info["model_load"] = report
+    ctx.info["rvc"] = {"version": ckpt.version, "f0": ckpt.f0, "sample_rate": ckpt.sample_rate, "device": device}
+    ctx.progress(1.0, "done")
+    return Audio(result.audio[None, :], result.sample_rate)

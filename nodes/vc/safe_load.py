@@ -1,0 +1,239 @@
+"""Reading community checkpoints without running their code.
+
+Every file goes through `torch.load(weights_only=True)`. Research checkpoints
+(fairseq HuBERT/ContentVec) also pickle their training config as argparse,
+omegaconf and fairseq objects; those names are mapped to inert stand-ins that
+only record the state they were given, so loading never imports fairseq or
+omegaconf and never runs a constructor from the file. Any other class or
+function a pickle names (os.system, builtins.eval, ...) is refused.
+"""
+from __future__ import annotations
+
+import io
+import pickletools
+import re
+import zipfile
+from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+
+class CheckpointError(ValueError):
+    """A model file that cannot be used: wrong format, missing keys, shapes that do not fit, unsafe pickle."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class InertObject:
+    """Stand-in for a pickled config object: keeps constructor args and state, runs nothing."""
+
+    _qualname = "?"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self.__dict__["_args"] = args
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2 and (state[1] is None or isinstance(state[1], dict)):
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+        else:
+            self.__dict__["_state"] = state
+
+    def __repr__(self) -> str:
+        return f"<inert {self._qualname}>"
+
+
+# Config classes research checkpoints pickle. Matched by module prefix; the stand-in never imports the module.
+_INERT_MODULES = ("fairseq.", "omegaconf.", "argparse", "typing", "enum", "pathlib", "collections", "dataclasses")
+_INERT_BUILTINS = {"builtins." + n for n in ("dict", "list", "tuple", "int", "float", "str", "bool", "object",
+                                              "type", "NoneType", "frozenset", "bytes")}
+def _numpy_globals() -> dict[str, Any]:
+    import numpy._core.multiarray as ma  # numpy>=2; files written with numpy 1.x name numpy.core
+
+    found = {"numpy.core.multiarray._reconstruct": ma._reconstruct, "numpy._core.multiarray._reconstruct": ma._reconstruct,
+             "numpy.ndarray": np.ndarray, "numpy.dtype": np.dtype,
+             "numpy.core.multiarray.scalar": ma.scalar, "numpy._core.multiarray.scalar": ma.scalar}
+    for name in ("Float32DType", "Float64DType", "Float16DType", "Int64DType", "Int32DType", "BoolDType", "UInt8DType"):
+        if hasattr(np.dtypes, name):
+            found[f"numpy.dtypes.{name}"] = getattr(np.dtypes, name)
+    return found
+
+
+_stand_ins: dict[str, type] = {}
+
+
+def _stand_in(full_name: str) -> type:
+    cls = _stand_ins.get(full_name)
+    if cls is None:
+        cls = type(full_name.rsplit(".", 1)[-1], (InertObject,), {"_qualname": full_name})
+        _stand_ins[full_name] = cls
+    return cls
+
+
+def _py3_name(module: str, name: str) -> str:
+    # Protocol-2 pickles use Python 2 names (__builtin__.dict); resolve them as the unpickler will.
+    if (module, name) in NAME_MAPPING:
+        module, name = NAME_MAPPING[(module, name)]
+    elif module in IMPORT_MAPPING:
+        module = IMPORT_MAPPING[module]
+    return f"{module}.{name}"
+
+
+def pickle_globals(path: Path) -> list[str]:
+    """Every `module.name` a torch checkpoint's pickle refers to (zip or legacy format)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    names: set[str] = set()
+    if head == b"PK\x03\x04":
+        try:
+            zf = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise CheckpointError(path, f"damaged or truncated checkpoint ({exc})") from None
+        with zf:
+            records = [n for n in zf.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
+            if not records:
+                raise CheckpointError(path, "zip file without a data.pkl: not a torch checkpoint")
+            streams = [io.BytesIO(zf.read(records[0]))]
+            count = 1
+    else:
+        streams, count = [open(path, "rb")], 4  # legacy format: magic, protocol, sys info, then the object
+    for stream in streams:
+        try:
+            for _ in range(count):
+                recent: list[str] = []
+                for op, arg, _pos in pickletools.genops(stream):
+                    if op.name == "GLOBAL":
+                        names.add(_py3_name(*str(arg).split(" ", 1)))
+                    elif op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+                        recent = (recent + [arg])[-2:]
+                    elif op.name == "STACK_GLOBAL" and len(recent) == 2:
+                        names.add(".".join(recent))
+        except Exception as exc:  # truncated or not a pickle at all
+            raise CheckpointError(path, f"not a readable torch checkpoint ({type(exc).__name__}: {exc})") from None
+        finally:
+            stream.close()
+    return sorted(names)
+
+
+def _allowed(name: str) -> bool:
+    return name.startswith(_INERT_MODULES) or name in _INERT_BUILTINS
+
+
+def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
+    """torch.load(weights_only=True) with config classes mapped to inert stand-ins.
+
+    Raises CheckpointError naming the file for a missing/truncated/non-torch file
+    or a pickle that names a class or function outside the allowed set.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, f"{what} file does not exist")
+    default_ok = set(torch.serialization._weights_only_unpickler._get_allowed_globals())  # noqa: SLF001
+    numpy_ok = _numpy_globals()
+    extra: list[Any] = []
+    for name in pickle_globals(path):
+        if name in default_ok or name.startswith("torch."):
+            continue
+        if name in numpy_ok:
+            extra.append((numpy_ok[name], name))
+        elif _allowed(name):
+            extra.append((_stand_in(name), name))
+        else:
+            raise CheckpointError(path, f"the pickle refers to {name}, which a weights-only {what} may not "
+                                        "contain (it would run code); refusing to load it")
+    try:
+        with torch.serialization.safe_globals(extra):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(path, f"cannot load {what}: {msg}") from None
+
+
+def inert_to_dict(obj: Any) -> Any:
+    """Plain dicts/lists out of stand-ins (argparse.Namespace, omegaconf DictConfig/ListConfig)."""
+    if isinstance(obj, InertObject):
+        d = obj.__dict__
+        if "_content" in d:  # omegaconf container: values are nodes holding `_val`
+            return inert_to_dict(d["_content"])
+        if "_val" in d:
+            return inert_to_dict(d["_val"])
+        if set(d) == {"_args"}:  # an enum member: its value
+            args = d["_args"]
+            return inert_to_dict(args[0]) if len(args) == 1 else [inert_to_dict(a) for a in args]
+        return {k: inert_to_dict(v) for k, v in d.items() if not k.startswith("_")}
+    if isinstance(obj, Mapping):
+        return {k: inert_to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [inert_to_dict(v) for v in obj]
+    return obj
+
+
+_WN = re.compile(r"^(.*)\.(weight_g|weight_v|parametrizations\.weight\.original0|parametrizations\.weight\.original1)$")
+
+
+def fold_weight_norm(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Replace weight-norm pairs (g, v) by the plain weight g * v / |v| they stand for.
+
+    The norm runs over every dim but the one g keeps (g has size 1 elsewhere), so
+    this covers dim=0 convs, transposed convs, and HuBERT's dim=2 position conv.
+    """
+    out: dict[str, torch.Tensor] = {}
+    pairs: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        m = _WN.match(key)
+        if m:
+            role = "g" if m.group(2) in ("weight_g", "parametrizations.weight.original0") else "v"
+            pairs.setdefault(m.group(1), {})[role] = value
+        else:
+            out[key] = value
+    for prefix, gv in pairs.items():
+        if set(gv) != {"g", "v"}:
+            out.update({f"{prefix}.weight_{r}": t for r, t in gv.items()})  # left for the key check to report
+            continue
+        g, v = gv["g"].float(), gv["v"].float()
+        if g.dim() != v.dim():
+            raise CheckpointError("<state>", f"weight norm of {prefix}: g {tuple(g.shape)} does not fit v {tuple(v.shape)}")
+        dims = [d for d in range(v.dim()) if g.shape[d] == 1]
+        norm = v.norm(dim=dims, keepdim=True) if dims else v.abs()
+        out[prefix + ".weight"] = g * v / norm.clamp_min(1e-12)
+    return out
+
+
+def split_weight_norm(weight: torch.Tensor, dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(g, v) with g * v / |v| == weight: how a weight-normed layer stores it (for writing test checkpoints)."""
+    dims = [d for d in range(weight.dim()) if d != dim]
+    return weight.norm(dim=dims, keepdim=True), weight.clone()
+
+
+def load_into(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path: str | Path,
+              ignore_prefixes: tuple[str, ...] = ()) -> None:
+    """Copy a checkpoint's tensors into `module`, reporting missing keys and shape mismatches by name."""
+    state = fold_weight_norm(state)
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    if missing:
+        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+        raise CheckpointError(path, f"missing weights {', '.join(missing[:5])}{more}")
+    for key, target in own.items():
+        src = state[key]
+        if not isinstance(src, torch.Tensor):
+            raise CheckpointError(path, f"weight {key} is a {type(src).__name__}, not a tensor")
+        if tuple(src.shape) != tuple(target.shape):
+            raise CheckpointError(path, f"weight {key} has shape {tuple(src.shape)}, the model's config "
+                                        f"needs {tuple(target.shape)}")
+    unexpected = [k for k in state if k not in own and not k.startswith(ignore_prefixes)]
+    if unexpected:
+        more = f" (and {len(unexpected) - 5} more)" if len(unexpected) > 5 else ""
+        raise CheckpointError(path, f"unexpected weights {', '.join(unexpected[:5])}{more}: "
+                                    "the file does not match this architecture")
+    with torch.no_grad():
+        for key, target in own.items():
+            target.copy_(state[key].to(target.dtype))
