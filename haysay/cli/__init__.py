@@ -15,6 +15,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
 COMMAND_MODULES = [
     "haysay.cli.pipeline",
     "haysay.cli.models",
+    "haysay.cli.studio",
 ]
 
 

@@ -5,7 +5,7 @@ import { WaveSurfer, SpectrogramPlugin } from "haysay-studio";
 
 export default {
   template: `
-    <div class="hs-player">
+    <div class="hs-player" :data-src="src">
       <div v-if="label" class="hs-player-label">{{ label }}</div>
       <div ref="wave" class="hs-wave"></div>
       <div v-if="spectrogram" ref="spec" class="hs-spec"></div>
@@ -40,13 +40,18 @@ export default {
         container: this.$refs.wave, media: this.$refs.audio, url: this.src, height: this.height,
         waveColor: this.color, progressColor: "#1b5e20", cursorColor: "#333", normalize: false, plugins,
       });
-      this.ws.on("ready", (duration) => this.$emit("ready", { duration }));
+      this.ready = false;
+      this.ws.on("ready", (duration) => { this.ready = true; this.$emit("ready", { duration }); });
       this.ws.on("error", (err) => this.$emit("error", { message: String(err) }));
     },
     destroy() {
       if (this.ws) { this.ws.destroy(); this.ws = null; }
     },
-    play() { return this.$refs.audio.play(); },
+    play() {
+      // wavesurfer swaps the <audio> source for the fetched blob: playing before that is cut off
+      if (this.ws && !this.ready) { this.ws.once("ready", () => this.ws.play()); return; }
+      return this.$refs.audio.play();
+    },
     pause() { this.$refs.audio.pause(); },
   },
 };

@@ -1,0 +1,94 @@
+"""Assemble and start the studio: one engine, the security layer, artifact routes and pages.
+
+    from haysay.studio.app import StudioConfig, run_studio
+    run_studio(StudioConfig(port=8080))
+"""
+from __future__ import annotations
+
+import socket
+import sys
+import webbrowser
+from pathlib import Path
+
+from haysay.graph_engine import Engine, GraphError, PipelineDoc, Settings
+
+from .config import StudioConfig
+from .security import RateLimiter
+from .uploads import path_problems
+
+
+class Studio:
+    """What every page of one studio process shares: engine, config and limits."""
+
+    def __init__(self, config: StudioConfig, engine: Engine | None = None):
+        self.config = config
+        self.settings = Settings.from_env(home=config.home)
+        self.engine = engine or Engine(settings=self.settings)
+        self.registry = self.engine.registry
+        self.run_limiter = RateLimiter(config.runs_per_minute, 60.0)
+        self.uploads_dir = self.settings.home / "uploads"
+        self.outputs_dir = self.settings.home / "outputs"
+
+    @property
+    def roots(self) -> list[Path]:
+        """Folders a pipeline may read or write in server mode."""
+        return [self.uploads_dir, self.outputs_dir, *self.config.extra_roots]
+
+    def validate(self, doc: PipelineDoc, inputs: dict | None = None) -> list[GraphError]:
+        """The engine's validation, plus the path rule of server mode."""
+        errors = self.engine.validate(doc, inputs=inputs)
+        if self.config.server_mode:
+            errors += path_problems(doc, self.registry, self.roots, inputs)
+        return errors
+
+    def cached_keys(self, doc: PipelineDoc, inputs: dict | None = None) -> dict[str, str]:
+        """{node: cache_key} for the nodes whose outputs are in the store with the current params."""
+        p = self.engine.plan(doc, inputs=inputs)
+        if p.errors:
+            return {}
+        keys = self.engine.keys(p)
+        return {nid: key for nid, key in keys.items() if nid in {n.id for n in doc.nodes}
+                and p.spec(nid).cacheable and self.engine.store.exists(key)}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def build(config: StudioConfig) -> Studio:
+    """Register middleware, routes and pages on NiceGUI's app (once per process)."""
+    from nicegui import app
+
+    from .artifact_routes import add_artifact_routes
+    from .pages import register_pages
+    from .security import SecurityMiddleware, add_login_routes
+
+    config.check()
+    studio = Studio(config)
+    app.add_middleware(SecurityMiddleware, config=config)
+    studio.login_limiter = add_login_routes(app, config)
+    add_artifact_routes(app, studio.engine.store)
+    register_pages(studio)
+    app.on_shutdown(studio.engine.close)
+    return studio
+
+
+def run_studio(config: StudioConfig, open_browser: bool = True) -> None:
+    """Start the studio and block until it stops."""
+    from nicegui import ui
+
+    config.check()
+    if not config.port:
+        config.port = free_port(config.host if config.host != "localhost" else "127.0.0.1")
+    build(config)
+    shown = f"[{config.host}]" if ":" in config.host else config.host
+    url = f"http://{shown}:{config.port}/"
+    print(f"haysay studio: {url}" + ("  (password required)" if config.auth_required else ""), flush=True)
+    if config.server_mode and not config.secret_configured:
+        print("haysay studio: HAYSAY_STUDIO_SECRET is not set; sessions end when the studio restarts", file=sys.stderr)
+    if open_browser:
+        webbrowser.open(url)
+    ui.run(host=config.host, port=config.port, title="haysay studio", show=False, reload=False,
+           storage_secret=config.secret, show_welcome_message=False, favicon="🎙", uvicorn_logging_level="warning")

@@ -1,0 +1,330 @@
+"""The editor page: palette, node canvas, side panels, run button.
+
+A page holds one `GraphModel` (the pipeline being edited). Canvas intents
+edit the model; every edit re-renders the canvas and re-validates with the
+engine, so field errors show as you type. Runs go through `runs.start_run`
+and are polled from a UI timer.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nicegui import ui
+
+from haysay.graph_engine import PipelineFormatError, parse_pipeline
+
+from ..elements import PORT_COLORS, NodeCanvas
+from ..graph_model import GraphModel
+from ..runs import RunHandle, start_run
+from . import nav
+from .panels import ComparePanel, HistoryPanel, InputsPanel, NodePanel
+
+POLL_S = 0.3
+
+
+class EditorPage:
+    def __init__(self, studio, open_run: str | None = None):
+        self.studio = studio
+        self.model = GraphModel(studio.registry)
+        self.selected: str | None = None
+        self.keys: dict[str, str] = {}  # node -> cache key whose outputs are playable now
+        self.states: dict[str, dict] = {}  # what the canvas badges show
+        self.errors: list = []
+        self.inputs: dict[str, Any] = {}  # values for the pipeline's named inputs
+        self.handle: RunHandle | None = None
+        self.seen_version = -1
+        self._build()
+        if open_run:
+            self.history.open_run(open_run)
+        self.refresh()
+
+    # -- layout ------------------------------------------------------------------------
+    def _build(self) -> None:
+        ui.query(".nicegui-content").classes("p-0 gap-0")
+        with ui.header().classes("items-center gap-3 py-1 bg-green-9"):
+            ui.label("haysay studio").classes("text-lg font-bold")
+            self.name_input = ui.input(value=self.model.doc["name"], on_change=self._rename) \
+                .props("dense dark borderless input-class=text-white").classes("w-40").props('data-testid="pipeline-name"')
+            for icon, tip, action, tid in (
+                    ("file_open", "Import pipeline JSON", self._import_dialog, "import"),
+                    ("file_download", "Export pipeline JSON", self._export_dialog, "export"),
+                    ("undo", "Undo (Ctrl+Z)", self.undo, "undo"),
+                    ("redo", "Redo (Ctrl+Shift+Z)", self.redo, "redo"),
+                    ("account_tree", "Auto-layout", self._layout, "layout"),
+                    ("fit_screen", "Fit view", lambda: self.canvas.fit_view(), "fit")):
+                ui.button(icon=icon, on_click=action).props(f'flat dense round color=white data-testid="{tid}"').tooltip(tip)
+            self.run_button = ui.button("Run", icon="play_arrow", on_click=self.run) \
+                .props('color=white text-color=green-9 data-testid="run"')
+            self.status = ui.label("").classes("text-sm").props('data-testid="run-status"')
+            ui.space()
+            self.problem_label = ui.label("").classes("text-sm text-red-2").props('data-testid="problems"')
+            nav(self.studio, "/")
+        with ui.left_drawer(value=True).props("width=240 bordered").classes("p-2 bg-grey-1"):
+            self._palette()
+        with ui.right_drawer(value=True).props("width=440 bordered").classes("p-0"):
+            with ui.tabs().props("dense align=left").classes("w-full") as tabs:
+                self.tab_node = ui.tab("Node").props('data-testid="tab-node"')
+                self.tab_inputs = ui.tab("Inputs").props('data-testid="tab-inputs"')
+                self.tab_compare = ui.tab("Compare").props('data-testid="tab-compare"')
+                self.tab_history = ui.tab("History").props('data-testid="tab-history"')
+            self.tabs = tabs
+            with ui.tab_panels(tabs, value=self.tab_node).classes("w-full"):
+                with ui.tab_panel(self.tab_node):
+                    self.node_panel = NodePanel(self)
+                with ui.tab_panel(self.tab_inputs):
+                    self.inputs_panel = InputsPanel(self)
+                with ui.tab_panel(self.tab_compare):
+                    self.compare = ComparePanel(self)
+                with ui.tab_panel(self.tab_history):
+                    self.history = HistoryPanel(self)
+        self.canvas = NodeCanvas().classes("w-full").style("height: calc(100vh - 52px)")
+        for name, handler in (("connect", self._on_connect), ("move", self._on_move), ("select", self._on_select),
+                              ("delete", self._on_delete), ("duplicate", self._on_duplicate), ("drop", self._on_drop),
+                              ("undo", lambda _: self.undo()), ("redo", lambda _: self.redo()),
+                              ("play", self._on_play)):
+            self.canvas.on_event(name, handler)
+        ui.timer(POLL_S, self._poll)
+
+    def _palette(self) -> None:
+        ui.label("Nodes").classes("text-subtitle2")
+        search = ui.input(placeholder="search…").props('dense clearable data-testid="palette-search"').classes("w-full")
+        groups: dict[str, list] = {}
+        for spec in self.studio.registry:
+            groups.setdefault(spec.category, []).append(spec)
+        items = []
+        with ui.column().classes("w-full gap-0"):
+            for category, specs in groups.items():
+                with ui.expansion(category, value=True).props("dense").classes("w-full") as exp:
+                    for spec in specs:
+                        hint = (spec.description or "").split("\n")[0]
+                        item = ui.item(on_click=lambda _, t=spec.type: self.add_node(t)).props(
+                            f'dense draggable data-node-type="{spec.type}"').classes("hs-palette-item")
+                        item.on("dragstart", js_handler="(e) => e.dataTransfer.setData("
+                                f"'application/x-haysay-node', {json.dumps(spec.type)})")
+                        with item:
+                            with ui.item_section():
+                                ui.item_label(spec.title)
+                                ui.item_label(spec.type).props("caption")
+                        if hint:
+                            item.tooltip(hint)
+                        items.append((exp, item, f"{spec.title} {spec.type} {spec.description}".lower()))
+
+        def filter_items(e) -> None:
+            text = (e.value or "").lower().strip()
+            for exp, item, hay in items:
+                item.set_visibility(not text or text in hay)
+
+        search.on_value_change(filter_items)
+
+    # -- model -> view -----------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-render the canvas from the model and re-validate."""
+        self.canvas.set_graph(self.model.canvas_nodes(), self.model.canvas_edges(PORT_COLORS))
+        self.revalidate()
+        self.node_panel.show(self.selected)
+        self.inputs_panel.refresh_inputs()
+
+    def revalidate(self) -> None:
+        try:
+            doc = self.model.to_doc()
+        except PipelineFormatError as exc:
+            self.errors = list(exc.errors)
+            doc = None
+        else:
+            self.errors = self.studio.validate(doc, self.inputs or None)
+        by_node: dict[str, list[str]] = {}
+        for e in self.errors:
+            if e.node:
+                by_node.setdefault(e.node, []).append(f"{e.field or e.port or ''}: {e.message}".lstrip(": "))
+        self.canvas.set_errors(by_node)
+        loose = [str(e) for e in self.errors if not e.node or not self.model.has_node(e.node)]
+        self.problem_label.text = (f"{len(self.errors)} problem{'s' * (len(self.errors) != 1)}"
+                                   + (f": {loose[0]}" if loose else "")) if self.errors else ""
+        self.keys = self.studio.cached_keys(doc, self.inputs or None) if doc is not None and not self.errors else {}
+        if self.handle is None or self.handle.finished:
+            self._settle_states()
+        self.node_panel.show_errors(self.errors)
+
+    def _settle_states(self) -> None:
+        """Outside a run, badges say which stages are in the store for the current params."""
+        states = {}
+        for nid in self.model.node_ids():
+            old = self.states.get(nid, {})
+            if nid in self.keys:
+                keep = old.get("status") in ("done", "cached")
+                states[nid] = old if keep else {"status": "cached", "progress": 1.0, "message": ""}
+            elif old.get("status") == "failed":
+                states[nid] = old
+        self.states = states
+        self.canvas.set_states(states)
+
+    # -- edits -------------------------------------------------------------------------
+    async def add_node(self, type_id: str) -> None:
+        try:
+            center = await self.canvas.center()
+        except Exception:  # the canvas may not answer yet (page still loading)
+            center = {"x": 0, "y": 0}
+        x, y = self.model.free_spot(center["x"] - 100, center["y"] - 50)
+        nid = self.model.add_node(type_id, x, y)
+        self.selected = nid
+        self.refresh()
+
+    def _on_drop(self, a: dict) -> None:
+        if a.get("type") in self.studio.registry:
+            self.selected = self.model.add_node(a["type"], a.get("x", 0), a.get("y", 0))
+            self.refresh()
+
+    def _on_connect(self, a: dict) -> None:
+        problem = self.model.connect(a.get("source", ""), a.get("source_port", ""), a.get("target", ""),
+                                     a.get("target_port", ""))
+        if problem:
+            ui.notify(f"Connection refused: {problem}", type="warning", position="top")
+        self.refresh()
+
+    def _on_move(self, a: dict) -> None:
+        self.model.move({n["id"]: (n["x"], n["y"]) for n in a.get("nodes", []) if "id" in n})
+
+    def _on_select(self, a: dict) -> None:
+        self.selected = a.get("node")
+        self.node_panel.show(self.selected)
+        if self.selected:
+            self.tabs.set_value(self.tab_node)
+
+    def _on_delete(self, a: dict) -> None:
+        if self.model.remove(a.get("nodes", []), a.get("edges", [])):
+            if self.selected and not self.model.has_node(self.selected):
+                self.selected = None
+            self.refresh()
+
+    def _on_duplicate(self, a: dict) -> None:
+        new = self.model.duplicate(a.get("nodes", []))
+        if new:
+            self.selected = new[0]
+            self.refresh()
+
+    def _on_play(self, a: dict) -> None:
+        self.selected = a.get("node")
+        self.tabs.set_value(self.tab_node)
+        self.node_panel.show(self.selected, play=a.get("port"))
+
+    def set_param(self, node_id: str, field: str, value: Any) -> None:
+        self.model.set_param(node_id, field, value)
+        self.canvas.set_graph(self.model.canvas_nodes(), self.model.canvas_edges(PORT_COLORS))
+        self.revalidate()
+        self.node_panel.refresh_outputs()
+
+    def undo(self) -> None:
+        if self.model.undo():
+            self.refresh()
+
+    def redo(self) -> None:
+        if self.model.redo():
+            self.refresh()
+
+    def _layout(self) -> None:
+        self.model.layout()
+        self.refresh()
+        self.canvas.fit_view()
+
+    def _rename(self, e) -> None:
+        self.model.doc["name"] = e.value or None
+
+    def load_doc(self, doc) -> None:
+        self.model.load(doc)
+        self.name_input.value = self.model.doc.get("name") or ""
+        self.inputs = {}
+        self.selected = None
+        self.states = {}
+        self.refresh()
+        self.canvas.fit_view()
+
+    # -- import / export ---------------------------------------------------------------
+    def _export_dialog(self) -> None:
+        text = self.model.to_json()
+        with ui.dialog() as dialog, ui.card().classes("w-[40rem] max-w-full"):
+            ui.label("Pipeline JSON (the same format `haysay run` takes)").classes("text-subtitle1")
+            ui.textarea(value=text).props('readonly outlined data-testid="export-json"').classes("w-full font-mono") \
+                .style("font-size: 12px").props("rows=18")
+            with ui.row():
+                name = (self.model.doc.get("name") or "pipeline").replace("/", "_")
+                ui.button("Download", icon="download",
+                          on_click=lambda: ui.download.content(text, f"{name}.json", "application/json"))
+                ui.button("Close", on_click=dialog.close).props("flat")
+        dialog.open()
+
+    def _import_dialog(self) -> None:
+        with ui.dialog() as dialog, ui.card().classes("w-[40rem] max-w-full"):
+            ui.label("Import a pipeline (paste JSON or upload a .json file)").classes("text-subtitle1")
+            area = ui.textarea(placeholder='{"format": "haysay.pipeline/1", ...}') \
+                .props('outlined rows=14 data-testid="import-json"').classes("w-full font-mono").style("font-size: 12px")
+            problems = ui.column().classes("text-negative text-sm")
+
+            def load(text: str) -> None:
+                problems.clear()
+                try:
+                    doc = parse_pipeline(text)
+                except PipelineFormatError as exc:
+                    with problems:
+                        for e in exc.errors:
+                            ui.label(str(e))
+                    return
+                self.load_doc(doc)
+                dialog.close()
+
+            async def uploaded(e) -> None:
+                area.value = (await e.file.read()).decode("utf-8", "replace")
+
+            ui.upload(on_upload=uploaded, auto_upload=True, max_file_size=2 << 20).props("accept=.json flat dense") \
+                .classes("w-full")
+            with ui.row():
+                ui.button("Load", on_click=lambda: load(area.value or "")).props('data-testid="import-load"')
+                ui.button("Cancel", on_click=dialog.close).props("flat")
+        dialog.open()
+
+    # -- running -----------------------------------------------------------------------
+    def run(self) -> None:
+        if self.handle is not None and not self.handle.finished:
+            ui.notify("A run is in progress", type="info")
+            return
+        self.revalidate()
+        if self.errors:
+            ui.notify(f"Fix {len(self.errors)} problem(s) first: {self.errors[0]}", type="negative", position="top")
+            return
+        client = ui.context.client.request.client if ui.context.client.request else None
+        who = client.host if client else "local"
+        if not self.studio.run_limiter.allow(who):
+            wait = int(self.studio.run_limiter.retry_after(who)) + 1
+            ui.notify(f"Too many runs; try again in {wait} s", type="warning", position="top")
+            return
+        doc = self.model.to_doc()
+        self.handle = start_run(self.studio.engine, doc, dict(self.inputs))
+        self.seen_version = -1
+        self.status.text = "running…"
+        self.run_button.disable()
+
+    def _poll(self) -> None:
+        h = self.handle
+        if h is None:
+            return
+        snap = h.snapshot()
+        if snap.version == self.seen_version:
+            return
+        self.seen_version = snap.version
+        self.states = snap.states
+        self.canvas.set_states(snap.states)
+        if not snap.finished:
+            return
+        self.run_button.enable()
+        if snap.result is not None:
+            r = snap.result
+            self.status.text = f"{r.status} in {r.duration:.1f} s · {len(r.computed)} computed, {len(r.cached)} cached"
+            ui.notify(f"Run {r.status}" + (f": {r.error}" if r.error else ""),
+                      type="positive" if r.ok else "negative", position="top")
+        else:
+            self.status.text = "failed"
+            ui.notify(f"Run failed: {snap.error}", type="negative", position="top")
+        self.revalidate()
+        self.node_panel.show(self.selected)
+        self.history.refresh()
+        self.compare.refresh_choices()
