@@ -1,0 +1,98 @@
+"""Notebook displays: graph SVG, run table with decodable players, comparisons, error tables."""
+import base64
+import io
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import haysay
+from haysay.graph_engine import Engine, Settings
+from haysay.graph_engine.values import Audio
+from haysay.studio.notebook.audio_html import wav_data_uri
+from haysay.studio.notebook.compare import levels
+
+URI = re.compile(r'<audio controls[^>]*src="data:audio/wav;base64,([A-Za-z0-9+/=]+)"')
+
+
+def decode(b64: str):
+    data, rate = sf.read(io.BytesIO(base64.b64decode(b64)), always_2d=True)
+    return data, rate
+
+
+@pytest.fixture(scope="module")
+def run():
+    eng = Engine(Settings.from_env(home=__import__("tempfile").mkdtemp(prefix="hs-nb-")))
+    p = haysay.Pipeline("disp")
+    tone = p.add("gen.tone", id="tone", frequency=330, duration=0.75, sample_rate=22050)
+    quiet = p.add("audio.gain", id="quiet", gain_db=-6)
+    tone >> quiet
+    yield p.run(engine=eng)
+    eng.close()
+
+
+def test_pipeline_svg_has_a_node_per_pipeline_node():
+    p = haysay.load("examples/hello.json")
+    svg = p._repr_mimebundle_()["image/svg+xml"]
+    root = ET.fromstring(svg)
+    groups = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "hs-node"]
+    assert sorted(g.get("data-node") for g in groups) == sorted(p.node_ids)
+    edges = [e.get("data-edge") for e in root.iter("{http://www.w3.org/2000/svg}path")]
+    assert sorted(edges) == ["high.audio->quiet.audio", "low.audio->resample.audio"]
+    texts = "".join(root.itertext())
+    assert "gen.tone" in texts and "audio.resample" in texts
+    x = {g.get("data-node"): float(g.find("{http://www.w3.org/2000/svg}rect").get("x")) for g in groups}
+    assert x["low"] < x["resample"] and x["high"] < x["quiet"] and x["low"] == x["high"]  # columns by depth
+
+
+def test_run_table_embeds_a_wav_of_each_stage_length(run):
+    html = run._repr_mimebundle_()["text/html"]
+    players = URI.findall(html)
+    assert len(players) == 2 and html.count("<tr>") == 3
+    for b64, node in zip(players, ["tone", "quiet"]):
+        data, rate = decode(b64)
+        assert rate == 22050 and data.shape[0] == run[node].audio.frames == round(0.75 * 22050)
+    quiet, _ = decode(players[1])
+    assert 20 * np.log10(np.abs(quiet).max()) == pytest.approx(-18, abs=0.1)  # -12 dBFS tone, -6 dB gain
+    assert "cache hit" in html and "worker" in html and "done" in html
+    assert URI.findall(run["quiet"].play()._repr_mimebundle_()["text/html"])
+
+
+def test_players_cap_the_embedded_length():
+    audio = Audio(np.zeros((2, 5 * 8000), np.float32), 8000)
+    uri, cut = wav_data_uri(audio, max_seconds=2)
+    data, rate = decode(uri.split(",", 1)[1])
+    assert cut and data.shape == (16000, 2) and rate == 8000
+    assert "first 2 s of 5.0 s embedded" in haysay.studio.notebook.audio_html.audio_tag(audio, max_seconds=2)
+
+
+def test_compare_shows_players_figures_and_measured_levels(run):
+    html = run.compare("tone", "quiet")._repr_mimebundle_()["text/html"]
+    assert len(URI.findall(html)) == 2
+    png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    a, b = levels(run["tone"].audio), levels(run["quiet"].audio)
+    assert a["lufs"] - b["lufs"] == pytest.approx(6.0, abs=0.05)
+    assert a["peak_dbfs"] == pytest.approx(-12, abs=0.05) and a["rms_dbfs"] == pytest.approx(-15.01, abs=0.05)
+    assert f"{b['lufs']:.2f} LUFS" in html and "0.75 s" in html
+
+
+def test_validation_errors_render_as_a_table():
+    p = haysay.Pipeline()
+    p.add("audio.gain", id="g")
+    p.add("tts.espeak", id="tts")
+    html = p.validate()._repr_mimebundle_()["text/html"]
+    rows = re.findall(r"<tr>(.*?)</tr>", html)[1:]
+    assert len(rows) == 2 and "2 problems" in html
+    assert any("<td>g</td>" in r and "unconnected_input" in r for r in rows)
+    ok = haysay.Pipeline()
+    ok.add("gen.tone")
+    assert "no problems" in ok.validate()._repr_mimebundle_()["text/html"]
+
+
+def test_node_catalog_lists_registered_types():
+    cat = haysay.node_types("source")
+    assert {"gen.tone", "text.value"} <= {s.type for s in cat} and all(s.category == "source" for s in cat)
+    assert "<code>gen.tone</code>" in cat._repr_mimebundle_()["text/html"]

@@ -1,0 +1,93 @@
+"""Widgets, Python side: params form live validation, canvas sync both ways, run progress."""
+import json
+
+import pytest
+
+import haysay
+from haysay.graph_engine import Engine, Settings
+from haysay.studio.notebook import CanvasWidget, ParamsForm, RunProgress
+
+
+def two_nodes():
+    p = haysay.Pipeline("w")
+    tone = p.add("gen.tone", id="tone", duration=0.5)
+    gain = p.add("audio.gain", id="gain")
+    return p, tone, gain
+
+
+def test_params_form_is_generated_from_the_model():
+    p, tone, _ = two_nodes()
+    form = ParamsForm(tone)
+    kinds = {name: type(c).__name__ for name, c in form.controls.items()}
+    assert kinds["waveform"] == "Dropdown" and kinds["frequency"] == "FloatSlider" and kinds["channels"] == "IntSlider"
+    assert kinds["seed"] == "IntText"  # no upper bound: a number box
+    freq = form.controls["frequency"]
+    assert (freq.min, freq.max, freq.description) == (0.0, 20000.0, "frequency (Hz)")
+    assert list(form.controls["waveform"].options) == ["sine", "sweep", "white_noise", "pink_noise", "silence"]
+    assert form.controls["duration"].value == 0.5
+
+
+def test_params_form_validates_live_and_keeps_the_pipeline_valid():
+    p, tone, _ = two_nodes()
+    form = ParamsForm(tone)
+    form.controls["seed"].value = -3
+    assert "seed" in form.error.value and "greater than or equal to 0" in form.error.value
+    assert "seed" not in tone.doc.params
+    form.controls["frequency"].value = 0.0  # the slider reaches the exclusive bound; the model refuses it
+    assert "frequency" in form.error.value and tone.params.frequency == 440.0
+    form.controls["frequency"].value = 250.0
+    assert form.error.value == "" and tone.doc.params["frequency"] == 250.0
+    tone.params.amplitude_db = -20  # an edit from Python shows in the form
+    assert form.controls["amplitude_db"].value == -20.0
+
+
+def test_canvas_python_change_updates_the_traitlet():
+    p, tone, gain = two_nodes()
+    canvas = CanvasWidget(p)
+    assert [n["id"] for n in canvas.doc["nodes"]] == ["tone", "gain"]
+    assert [e["node"] for e in canvas.problems] == ["gain"]
+    tone >> gain
+    gain.params.gain_db = -3
+    assert canvas.doc == p.to_dict() and canvas.doc["edges"] == [{"from": "tone.audio", "to": "gain.audio"}]
+    assert canvas.problems == [] and canvas.ports["audio.gain"] == {"inputs": [["audio", "Audio"]], "outputs": [["audio", "Audio"]]}
+    assert canvas.auto_positions["gain"][0] > canvas.auto_positions["tone"][0]
+
+
+def test_canvas_edit_from_the_front_end_updates_the_pipeline():
+    p, tone, gain = two_nodes()
+    canvas = CanvasWidget(p)
+    doc = canvas.doc
+    doc["edges"].append({"from": "tone.audio", "to": "gain.audio"})
+    doc["nodes"][1]["position"] = {"x": 300, "y": 40}
+    canvas.doc_json = json.dumps(doc)  # what the widget's JS sends after a connect and a drag
+    assert p.doc.edges[0].source == "tone.audio" and gain.position == (300, 40)
+    assert canvas.error == "" and p.validate().ok and canvas.problems == []
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["edges"].append({"from": "gain.audio", "to": "tone.audio"}), "gen.tone has no input port 'audio'"),
+    (lambda d: d["nodes"][1]["params"].update(gain_db=500), "gain.gain_db: must be between"),
+    (lambda d: d["nodes"].append({"id": "bad id", "type": "gen.tone"}), "nodes.2.id"),
+    (lambda d: d["nodes"].append({"id": "x", "type": "no.such"}), "unknown node type 'no.such'"),
+])
+def test_canvas_refuses_an_invalid_edit_and_keeps_the_old_doc(edit, message):
+    p, tone, gain = two_nodes()
+    canvas = CanvasWidget(p)
+    before = p.to_dict()
+    doc = canvas.doc
+    edit(doc)
+    canvas.doc_json = json.dumps(doc)
+    assert message in canvas.error
+    assert p.to_dict() == before and canvas.doc == before  # the front end is sent the old doc back
+
+
+def test_run_progress_follows_engine_events(tmp_path):
+    p, tone, gain = two_nodes()
+    tone >> gain
+    progress, canvas = RunProgress(p), CanvasWidget(p)
+    with Engine(Settings.from_env(home=tmp_path)) as eng:
+        p.run(engine=eng, on_event=lambda ev: (progress(ev), canvas.on_event(ev)))
+        assert progress.status() == {"tone": "done", "gain": "done"}
+        assert all(bar.value == 1.0 for bar, _ in progress.rows.values()) and "2/2" in progress.summary.value
+        p.run(engine=eng, on_event=progress)
+    assert progress.status() == {"tone": "cached", "gain": "cached"} and canvas.states == {"tone": "done", "gain": "done"}
