@@ -85,15 +85,20 @@ def safe_extract(zip_path: Path, dest: Path, strategy: str = "AUTO", *,
         dest.mkdir(parents=True, exist_ok=True)
         root = dest.resolve()
         budget = max_total_bytes
-        for info, rel in plan:
-            target = (root / Path(*rel.parts)).resolve()
-            if root not in target.parents:
-                raise ArchiveError(f"{name}: member {info.filename!r} would land outside the model folder")
-            if target.exists():
-                raise ArchiveError(f"{name}: member {info.filename!r} clashes with an existing file {rel}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            budget -= _copy_member(zf, info, target, budget, name)
-            written.append(target)
+        try:
+            for info, rel in plan:
+                target = (root / Path(*rel.parts)).resolve()
+                if root not in target.parents:
+                    raise ArchiveError(f"{name}: member {info.filename!r} would land outside the model folder")
+                if target.exists():
+                    raise ArchiveError(f"{name}: member {info.filename!r} clashes with an existing file {rel}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                written.append(target)
+                budget -= _copy_member(zf, info, target, budget, name)
+        except BaseException:
+            for path in written:  # no half-unpacked model is left behind
+                path.unlink(missing_ok=True)
+            raise
     return written
 
 
@@ -104,7 +109,7 @@ def _safe_relative(info: zipfile.ZipInfo, archive_name: str) -> PurePosixPath | 
         raise ArchiveError(f"{archive_name}: member {raw!r} is a symbolic link; links are not allowed in model archives")
     if info.is_dir():
         return None
-    if mode and not stat.S_ISREG(mode):
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # zip tools often leave the type bits at 0
         raise ArchiveError(f"{archive_name}: member {raw!r} is not a regular file")
     name = raw.replace("\\", "/")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":") or "\x00" in name:

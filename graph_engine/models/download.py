@@ -152,7 +152,7 @@ def _fetch(http: httpx.Client, url: str, part: Path, max_bytes: int, retries: in
                     total = _total_size(resp, done) or total
                     if total is not None and total > max_bytes:
                         raise DownloadError(f"{url}: file is {total} bytes, over the {max_bytes}-byte cap")
-                    for chunk in resp.iter_bytes(_CHUNK):
+                    for chunk in resp.iter_bytes():  # as they arrive: a cut loses nothing already received
                         done += len(chunk)
                         if done > max_bytes:
                             raise DownloadError(f"{url}: more than {max_bytes} bytes received (cap); stopped")

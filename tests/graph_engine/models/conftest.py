@@ -140,10 +140,15 @@ class FileServer:
                     return
                 self.wfile.write(payload)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # clients hanging up mid-body is what these tests do on purpose
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
         self.thread.start()
 
     def add(self, path: str, data: bytes | Path) -> str:
@@ -167,3 +172,12 @@ def store(haysay_home):
     from haysay.graph_engine.models import ModelStore
 
     return ModelStore.from_env()
+
+
+@pytest.fixture
+def fake():
+    """The model-file factories: fake.rvc(path), fake.sovits(folder), fake.index(path), ..."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(rvc=make_rvc, index=make_faiss_index, sovits=make_sovits, encoder=make_fairseq_encoder,
+                           kmeans=make_kmeans, piper=make_piper)

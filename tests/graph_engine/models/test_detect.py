@@ -1,0 +1,130 @@
+"""Architecture and version detection from real-shaped model files."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from haysay.graph_engine.models import DetectionError, detect
+
+
+@pytest.mark.parametrize("version,sr,dim", [("v1", 40000, 256), ("v2", 48000, 768)])
+def test_rvc_version_rate_and_index(fake, tmp_path, version, sr, dim):
+    fake.rvc(tmp_path / "voice.pth", version=version, sr=sr, f0=1)
+    fake.index(tmp_path / "added_IVF8_Flat_nprobe_1.index", dim=dim)
+    (tmp_path / "README.txt").write_text("trained by someone")
+    found = detect(tmp_path)
+    assert (found.architecture, found.version) == ("rvc", version)
+    assert found.roles == {"voice.pth": "weights", "added_IVF8_Flat_nprobe_1.index": "index", "README.txt": "other"}
+    assert found.info["sample_rate"] == sr and found.info["f0"] is True and found.info["index_dim"] == dim
+    assert "warning" not in found.info
+
+
+def test_rvc_index_of_wrong_version_is_flagged(fake, tmp_path):
+    fake.rvc(tmp_path / "voice.pth", version="v2")
+    fake.index(tmp_path / "v1.index", dim=256)
+    assert "256-dim" in detect(tmp_path).info["warning"]
+
+
+@pytest.mark.parametrize("version", ["4.0", "4.1"])
+def test_sovits_version_from_config(fake, tmp_path, version):
+    fake.sovits(tmp_path, version=version, step=800)
+    fake.sovits(tmp_path / "older", version=version, step=400)  # a second snapshot in a subfolder
+    fake.kmeans(tmp_path / "kmeans_10000.pt")
+    found = detect(tmp_path)
+    assert (found.architecture, found.version) == ("sovits", version)
+    assert found.roles["G_800.pth"] == "weights" and found.roles["older/G_400.pth"] == "other"
+    assert found.roles["kmeans_10000.pt"] == "kmeans" and found.roles["config.json"] == "config"
+    assert found.info["sample_rate"] == 44100 and found.info["speakers"] == ["alto", "tenor"]
+    assert found.info["speech_encoder"] == ("vec768l12" if version == "4.1" else "vec256l9")
+
+
+def test_sovits_without_config_names_the_file(fake, tmp_path):
+    fake.sovits(tmp_path)
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(DetectionError, match="G_800.pth.*config.json"):
+        detect(tmp_path)
+
+
+@pytest.mark.parametrize("flavour", ["hubert", "contentvec"])
+def test_fairseq_content_encoder_detected_without_unpickling(fake, tmp_path, flavour):
+    name = "checkpoint_best_legacy_500.pt" if flavour == "contentvec" else "hubert_base.pt"
+    fake.encoder(tmp_path / name, flavour)
+    found = detect(tmp_path)
+    assert (found.architecture, found.version) == ("content_encoder", flavour)
+    assert found.info == {"format": "fairseq", "config": "argparse"}
+
+
+def test_omegaconf_encoder_detected_though_omegaconf_is_absent(fake, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    import torch
+
+    # fairseq's newer checkpoints pickle an omegaconf DictConfig; build one whose module exists
+    # only while saving, so loading it for real would be impossible afterwards.
+    module = types.ModuleType("omegaconf_shadow")
+    DictConfig = type("DictConfig", (), {"__module__": "omegaconf_shadow"})
+    module.DictConfig = DictConfig
+    monkeypatch.setitem(sys.modules, "omegaconf_shadow", module)
+    torch.save({"cfg": DictConfig(), "model": {"feature_extractor.conv_layers.0.0.weight": torch.zeros(2)}},
+               tmp_path / "hubert.pt")
+    monkeypatch.delitem(sys.modules, "omegaconf_shadow")
+    found = detect(tmp_path)
+    assert found.architecture == "content_encoder" and found.info["config"] == "omegaconf"
+
+
+def test_transformers_hubert_folder(fake, tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "hubert", "hidden_size": 768,
+                                                      "num_hidden_layers": 12}))
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 16)
+    found = detect(tmp_path)
+    assert (found.architecture, found.version) == ("content_encoder", "transformers-hubert")
+    assert found.roles == {"config.json": "config", "model.safetensors": "weights"}
+
+
+def test_kmeans_piper_and_bare_index(fake, tmp_path):
+    fake.kmeans(tmp_path / "k" / "kmeans.pt", speakers=("a", "b"))
+    assert detect(tmp_path / "k").architecture == "kmeans"
+    fake.piper(tmp_path / "p")
+    found = detect(tmp_path / "p")
+    assert (found.architecture, found.version) == ("piper", "1.0.0")
+    assert found.info["sample_rate"] == 16000 and found.info["language"] == "en_US"
+    fake.index(tmp_path / "i" / "x.index", dim=256, n=10)
+    found = detect(tmp_path / "i")
+    assert found.architecture == "faiss_index" and found.info == {"dim": 256, "vectors": 10}
+
+
+def test_unknown_files_list_what_was_looked_for(fake, tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"not a checkpoint")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(DetectionError) as info:
+        detect(tmp_path)
+    message = str(info.value)
+    for expected in ("RVC .pth", "so-vits-svc", "content encoder", "Piper", "faiss", "k-means",
+                     "weights.bin", "notes.txt"):
+        assert expected in message
+
+
+def test_declared_architecture_is_trusted_only_when_nothing_is_recognised(fake, tmp_path):
+    (tmp_path / "model.ckpt").write_bytes(b"opaque")
+    found = detect(tmp_path, declared="talknet")
+    assert found.architecture == "talknet" and found.version is None and found.roles == {"model.ckpt": "weights"}
+    fake.rvc(tmp_path / "r" / "voice.pth")
+    with pytest.raises(DetectionError, match="declared architecture 'sovits'.*'rvc'"):
+        detect(tmp_path / "r", declared="sovits")
+
+
+def test_malicious_pickle_is_never_executed(fake, tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (tmp_path / "evil.pth").write_bytes(pickle.dumps({"weight": Evil(), "config": [1]}))
+    with pytest.raises(DetectionError):
+        detect(tmp_path)
+    assert not marker.exists()
