@@ -68,7 +68,8 @@ class DenoiseParams(BaseModel):
                                 json_schema_extra={"unit": "dB"})
     sensitivity: float = Field(1.5, ge=0.0, le=6.0,
                                description="How far above the noise (in standard deviations) a bin must rise "
-                                           "to count as signal; higher removes more, and more of the voice")
+                                           "to count as signal; higher removes more, and more of the voice",
+                               json_schema_extra={"unit": "std"})
     noise_start: float | None = Field(None, ge=0.0, description="Start of a noise-only stretch (empty: use the "
                                       "quietest 10% of the audio)", json_schema_extra={"unit": "s"})
     noise_end: float | None = Field(None, gt=0.0, description="End of the noise-only stretch",

@@ -29,6 +29,8 @@ def frame_levels_db(samples: np.ndarray, rate: int, frame_s: float = TRIM_FRAME_
 def silence_bounds(samples: np.ndarray, rate: int, threshold_db: float = -50.0, leading: bool = True,
                    trailing: bool = True, padding: float = 0.05) -> tuple[int, int]:
     """[start, end) sample range to keep: from the first to the last frame above `threshold_db`, plus padding."""
+    if not samples.shape[1]:
+        return 0, 0
     levels, hop = frame_levels_db(samples, rate)
     loud = np.flatnonzero(levels > threshold_db)
     if not loud.size:
