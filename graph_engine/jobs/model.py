@@ -152,4 +152,4 @@ class Needs:
 
 
 def _iso(t: datetime | None) -> str | None:
-    return t.isoformat(sep=" ", timespec="seconds") if t else None
+    return t.isoformat(sep=" ", timespec="milliseconds") if t else None

@@ -86,6 +86,9 @@ class JobRunner:
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
         self._capacity: tuple[float, Capacity] | None = None
+        self._pause = threading.Lock()  # held while pruning: no job starts then
+        self._status_dirty, self._status_at = True, 0.0
+        self._missed_start = False
         self.recovered: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -124,6 +127,7 @@ class JobRunner:
             t.join(max(0.0, deadline - time.time()))
         if self._dispatcher is not None:
             self._dispatcher.join(max(0.1, deadline - time.time()))
+        self._publish_status(force=True)
         if self._own_engine:
             self.engine.close()
         self.spool.unlock()
@@ -194,10 +198,10 @@ class JobRunner:
             raise BadTransition(f"job {job.job_id} is running in no live orchestrator")
         return self.store.get(job.job_id)
 
-    def resume(self, job_id: str) -> Job:
+    def resume(self, job_id: str, admission: bool = True) -> Job:
         """Queue an interrupted, failed or cancelled job again; stages it already finished are cache hits."""
         job = self.store.get(job_id)
-        self._check(job.request)
+        self._check(job.request, admission)
         self.store.transition(job.job_id, QUEUED, "resumed", expect=job.state)
         self._changed(job.job_id)
         return self.store.get(job.job_id)
@@ -220,16 +224,18 @@ class JobRunner:
             time.sleep(0.05)
 
     # -- dispatching -------------------------------------------------------------------
-    def _check(self, req: JobRequest):
+    def _check(self, req: JobRequest, admission: bool = True):
         doc = parse_pipeline(req.pipeline)
         p = self.engine.plan(doc, req.inputs, [tuple(o) for o in req.overrides])
         if p.errors:
             raise InvalidPipeline(p.errors)
         needs = needs_of(p)
-        admit(needs, self.capacity())
+        if admission:
+            admit(needs, self.capacity())
         return needs
 
     def _changed(self, job_id: str | None = None) -> None:
+        self._status_dirty = True
         self._wake.set()
         if self.on_change is not None and job_id is not None:
             try:
@@ -242,17 +248,20 @@ class JobRunner:
             dirty = self._wake.wait(self.poll_s)
             self._wake.clear()
             try:
-                dirty = self._ingest() or dirty
+                dirty = self.ingest() or dirty
                 self._controls()
                 self._enforce_timeouts()
-                if dirty:
+                if dirty or self._missed_start:
                     self._start_ready()
+                self._publish_status()
             except Exception as exc:  # keep dispatching; a bad request must not stop the queue
                 import traceback
                 traceback.print_exc()
                 print(f"haysay jobs: dispatcher error: {exc}")
 
-    def _ingest(self) -> bool:
+    def ingest(self, admission: bool = True) -> bool:
+        """Move spooled requests into the queue (a refused or invalid one ends `failed`, with why).
+        Only the lock holder may call it; the dispatcher does, every poll."""
         found = False
         for path, req, problem in self.spool.pending():
             found = True
@@ -261,7 +270,7 @@ class JobRunner:
                 self.spool.drop(path)
                 continue
             try:
-                needs = self._check(req)
+                needs = self._check(req, admission)
                 self.store.add(req, needs)
             except (InvalidPipeline, AdmissionRefused, ValueError) as exc:
                 from .model import Needs
@@ -275,11 +284,38 @@ class JobRunner:
         return found
 
     def _controls(self) -> None:
-        for job_id, action in self.spool.take_controls():
+        for job_id, action, options in self.spool.take_controls():
             try:
-                (self.cancel if action == "cancel" else self.resume)(job_id)
+                if action == "prune":
+                    plan = self.prune(dry_run=bool(options.get("dry_run")), budget=options.get("budget"))
+                    self.spool.reply(job_id, {"ok": True, "plan": plan.to_dict()})
+                else:
+                    (self.cancel if action == "cancel" else self.resume)(job_id)
             except (KeyError, ValueError) as exc:
+                if action == "prune":
+                    self.spool.reply(job_id, {"ok": False, "error": str(exc)})
                 print(f"haysay jobs: {action} {job_id}: {exc}")
+
+    def prune(self, dry_run: bool = False, budget: int | None = None):
+        """Prune the artifact store (see storage.Storage.prune) with job starts held back meanwhile,
+        so no job begins to rely on an artifact while it is being deleted."""
+        from ..storage import Storage
+
+        def running_keys() -> set[str]:
+            with self._lock:
+                ids = list(self._active)
+            return {k for job_id in ids for k in self.store.get(job_id).keys}
+
+        with self._pause:
+            return Storage(self.engine.settings, self.engine.store, self.history).prune(
+                dry_run=dry_run, budget=budget, running_keys=running_keys)
+
+    def _publish_status(self, force: bool = False) -> None:
+        """Readers in other processes cannot open the history while a run holds it: they read this."""
+        now = time.time()
+        if force or (self._status_dirty and now - self._status_at > 0.5):
+            self._status_dirty, self._status_at = False, now
+            self.spool.publish_status([j.to_dict() for j in self.store.list(limit=2000)])
 
     def _enforce_timeouts(self) -> None:
         now = time.time()
@@ -300,6 +336,16 @@ class JobRunner:
                         break
 
     def _start_ready(self) -> None:
+        if not self._pause.acquire(blocking=False):
+            self._status_dirty = self._missed_start = True  # try again on the next poll, after the prune
+            return
+        try:
+            self._missed_start = False
+            self._start_lanes()
+        finally:
+            self._pause.release()
+
+    def _start_lanes(self) -> None:
         with self._lock:
             running = {lane: 0 for lane in self.lanes}
             for act in self._active.values():

@@ -10,7 +10,10 @@ even when no orchestrator is running yet: `haysay jobs serve` ingests them at
 start. Cancel and resume requests travel the same way, as `control/` files.
 
     HAYSAY_HOME/jobs/submit/<time>-<job_id>.json   a JobRequest
-    HAYSAY_HOME/jobs/control/<job_id>.<action>     cancel | resume
+    HAYSAY_HOME/jobs/control/<job_id>.<action>     cancel | resume | prune (its options as JSON)
+    HAYSAY_HOME/jobs/replies/<request id>.json     what the orchestrator answers (a prune report)
+    HAYSAY_HOME/jobs/status.json                   the orchestrator's recent jobs, for readers while
+                                                   a run holds the history file
     HAYSAY_HOME/jobs/orchestrator.lock             flock held by the one orchestrator
     HAYSAY_HOME/jobs/orchestrator.json             its pid and what its cluster offers
 
@@ -28,7 +31,7 @@ from typing import Any
 
 from .model import JobRequest
 
-ACTIONS = ("cancel", "resume")
+ACTIONS = ("cancel", "resume", "prune")
 
 
 class OrchestratorBusy(RuntimeError):
@@ -46,7 +49,9 @@ class Spool:
         self.root = Path(home) / "jobs"
         self.submit_dir = self.root / "submit"
         self.control_dir = self.root / "control"
-        for d in (self.submit_dir, self.control_dir):
+        self.reply_dir = self.root / "replies"
+        self.status_path = self.root / "status.json"
+        for d in (self.submit_dir, self.control_dir, self.reply_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.lock_path = self.root / "orchestrator.lock"
         self.info_path = self.root / "orchestrator.json"
@@ -84,24 +89,53 @@ class Spool:
         return found
 
     # -- control ----------------------------------------------------------------------
-    def put_control(self, job_id: str, action: str) -> None:
+    def put_control(self, job_id: str, action: str, options: dict[str, Any] | None = None) -> None:
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}; one of {ACTIONS}")
-        _atomic_write(self.control_dir / f"{job_id}.{action}", str(time.time()))
+        _atomic_write(self.control_dir / f"{job_id}.{action}", json.dumps(options or {}))
 
-    def take_controls(self) -> list[tuple[str, str]]:
-        """(job_id, action) requests in the order they were made; each is returned once."""
+    def take_controls(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(job_id, action, options) requests in the order they were made; each is returned once."""
         items = []
         for path in self.control_dir.iterdir():
             job_id, _, action = path.name.rpartition(".")
             if path.name.startswith(".") or action not in ACTIONS:
                 continue
             try:
-                items.append((path.stat().st_mtime, job_id, action))
+                mtime, text = path.stat().st_mtime, path.read_text(encoding="utf-8")
                 path.unlink()
             except FileNotFoundError:
                 continue
-        return [(j, a) for _, j, a in sorted(items)]
+            try:
+                options = json.loads(text) if text.strip().startswith("{") else {}
+            except ValueError:
+                options = {}
+            items.append((mtime, job_id, action, options))
+        return [(j, a, o) for _, j, a, o in sorted(items, key=lambda i: i[0])]
+
+    def reply(self, request_id: str, data: dict[str, Any]) -> None:
+        _atomic_write(self.reply_dir / f"{request_id}.json", json.dumps(data, default=str))
+
+    def await_reply(self, request_id: str, timeout: float) -> dict[str, Any] | None:
+        path = self.reply_dir / f"{request_id}.json"
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if path.is_file():
+                data = json.loads(path.read_text(encoding="utf-8"))
+                path.unlink(missing_ok=True)
+                return data
+            time.sleep(0.1)
+        return None
+
+    # -- the orchestrator's view, for readers ---------------------------------------------
+    def publish_status(self, jobs: list[dict[str, Any]]) -> None:
+        _atomic_write(self.status_path, json.dumps({"at": time.time(), "jobs": jobs}, default=str))
+
+    def read_status(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.status_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
 
     # -- the one orchestrator -----------------------------------------------------------
     def try_lock(self) -> bool:

@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "haysay.cli.pipeline",
     "haysay.cli.models",
     "haysay.cli.studio",
+    "haysay.cli.jobs",
 ]
 
 
