@@ -38,6 +38,18 @@ def is_zip(path: Path) -> bool:
         return False
 
 
+def is_archive(path: Path) -> bool:
+    """A zip meant to be unpacked: torch checkpoints are zips too, and must stay whole."""
+    if not is_zip(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return Path(path).suffix.lower() == ".zip"  # let safe_extract report what is wrong with it
+    return not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names)
+
+
 def plan_members(zf: zipfile.ZipFile, strategy: str, archive_name: str,
                  max_total_bytes: int = DEFAULT_MAX_TOTAL, max_ratio: float = DEFAULT_MAX_RATIO,
                  ) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:

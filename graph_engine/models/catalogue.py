@@ -110,7 +110,7 @@ def parse_catalogue(data: Any, origin: str, architecture: str | None = None) -> 
         where = f"{origin}[{i}]"
         if not isinstance(item, dict):
             raise CatalogueError(f"{where}: expected an object, got {type(item).__name__}")
-        if "Model Name" in item:
+        if "Model Name" in item or "Files" in item:
             entries.append(_haysay_entry(item, where, architecture, version))
         else:
             entries.append(_native_entry(item, where, architecture))

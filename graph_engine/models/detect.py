@@ -39,30 +39,32 @@ class Detection:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def detect(folder: Path, declared: str | None = None) -> Detection:
+def detect(folder: Path, declared: str | None = None, label: str | None = None) -> Detection:
     """Detect what the files under `folder` are. `declared` (e.g. from --arch or a catalogue)
-    must agree with what is found; if nothing is recognised it is trusted, with version unknown."""
+    must agree with what is found; if nothing is recognised it is trusted, with version unknown.
+    `label` names the model in error messages (default: the folder's name)."""
     folder = Path(folder)
+    label = label or folder.name
     rels = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     if not rels:
-        raise DetectionError(f"{folder}: no files to install")
+        raise DetectionError(f"{label}: no files to install")
     try:
-        found = _detect(folder, rels)
+        found = _detect(folder, rels, label)
     except DetectionError:
         if declared is None:
             raise
         return Detection(declared, None, {r: _generic_role(r) for r in rels}, {"detected": False})
     if declared is not None and declared != found.architecture:
-        raise DetectionError(f"{folder.name}: declared architecture {declared!r} but the files are "
+        raise DetectionError(f"{label}: declared architecture {declared!r} but the files are "
                              f"{found.architecture!r} ({', '.join(k for k, v in found.roles.items() if v != 'other')})")
     return found
 
 
-def _detect(folder: Path, rels: list[str]) -> Detection:
+def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     lower = {r: r.lower() for r in rels}
     piper = [r for r in rels if lower[r].endswith(".onnx") and r + ".json" in lower]
     if piper:
-        return _piper(folder, rels, piper)
+        return _piper(label, folder, rels, piper)
     top_config = folder / "config.json"
     config = _read_json(top_config) if top_config.is_file() else None
     if isinstance(config, dict) and config.get("model_type") in TRANSFORMERS_ENCODERS:
@@ -71,13 +73,13 @@ def _detect(folder: Path, rels: list[str]) -> Detection:
     checkpoints = {r: _load_checkpoint(folder / r) for r in rels if lower[r].endswith(".pth")}
     rvc = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and "weight" in ck and "config" in ck]
     if len(rvc) > 1:
-        raise DetectionError(f"{folder.name}: several RVC checkpoints ({', '.join(rvc)}); install them one by one")
+        raise DetectionError(f"{label}: several RVC checkpoints ({', '.join(rvc)}); install them one by one")
     if rvc:
         return _rvc(folder, rels, rvc[0], checkpoints[rvc[0]])
     generators = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and "model" in ck
                   and Path(r).name.upper().startswith("G_")]
     if generators:
-        return _sovits(folder, rels, generators, config)
+        return _sovits(label, rels, generators, config)
 
     peeks = {r: _pickle_words(folder / r) for r in rels
              if lower[r].endswith((".pt", ".pth", ".bin")) and checkpoints.get(r) is None}
@@ -92,13 +94,13 @@ def _detect(folder: Path, rels: list[str]) -> Detection:
         dims = _faiss_header(folder / indexes[0])
         return Detection("faiss_index", None, {r: "index" if r in indexes else _generic_role(r) for r in rels},
                          {"dim": dims[0], "vectors": dims[1]})
-    raise DetectionError(f"{folder.name}: not a model haysay recognises; looked for " + "; ".join(LOOKED_FOR)
+    raise DetectionError(f"{label}: not a model haysay recognises; looked for " + "; ".join(LOOKED_FOR)
                          + f". Found: {', '.join(rels[:12])}{' ...' if len(rels) > 12 else ''}")
 
 
-def _piper(folder: Path, rels: list[str], voices: list[str]) -> Detection:
+def _piper(label: str, folder: Path, rels: list[str], voices: list[str]) -> Detection:
     if len(voices) > 1:
-        raise DetectionError(f"{folder.name}: several Piper voices ({', '.join(voices)}); install them one by one")
+        raise DetectionError(f"{label}: several Piper voices ({', '.join(voices)}); install them one by one")
     voice = voices[0]
     cfg = _read_json(folder / (voice + ".json"))
     if not isinstance(cfg, dict) or not isinstance(cfg.get("audio"), dict):
@@ -148,9 +150,9 @@ def _rvc(folder: Path, rels: list[str], weights: str, ck: dict) -> Detection:
     return Detection("rvc", version, roles, info)
 
 
-def _sovits(folder: Path, rels: list[str], generators: list[str], config: Any) -> Detection:
+def _sovits(label: str, rels: list[str], generators: list[str], config: Any) -> Detection:
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
-        raise DetectionError(f"{folder.name}: so-vits-svc generator {generators[0]} needs a config.json with a "
+        raise DetectionError(f"{label}: so-vits-svc generator {generators[0]} needs a config.json with a "
                              "'model' section beside it")
     # Several G_ checkpoints are training snapshots: the latest step is the one to use.
     weights = max(generators, key=lambda r: _step(Path(r).name))

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from ..config import Settings
 from . import download as dl
-from .archive import is_zip, safe_extract
+from .archive import is_archive, safe_extract
 from .catalogue import Catalogue, CatalogueEntry, CatalogueFile, load_catalogue, load_multi_speaker
 from .detect import detect
 from .errors import CatalogueError, InstallError, ModelError, ModelNotFound
@@ -275,7 +275,7 @@ class ModelStore:
 
     def _commit(self, payload: Path, name: str, architecture: str | None, origin: dict, extra: dict,
                 version: str | None = None) -> InstalledModel:
-        found = detect(payload, declared=architecture)
+        found = detect(payload, declared=architecture, label=name)
         files = []
         for rel, role in sorted(found.roles.items()):
             p = payload / rel
@@ -381,7 +381,7 @@ def _copy_local(path: Path, payload: Path, sha256: str | None) -> None:
         got, want = dl.file_sha256(path), sha256.strip().lower().removeprefix("sha256:")
         if got != want:
             raise dl.ChecksumMismatch(f"{path}: sha256 is {got}, expected {want}")
-    if is_zip(path):
+    if is_archive(path):
         copy = payload / path.name
         shutil.copyfile(path, copy)
         _unpack_if_zip(copy)
@@ -393,7 +393,7 @@ def _copy_local(path: Path, payload: Path, sha256: str | None) -> None:
 
 
 def _unpack_if_zip(path: Path) -> None:
-    if is_zip(path):
+    if is_archive(path):
         unpack = path.with_name(path.name + ".unpacked")
         safe_extract(path, unpack, "AUTO")
         path.unlink()
