@@ -75,6 +75,9 @@ def _segment(model: RVCSynthesizer, version: str, encoder: ContentEncoder, audio
     wav = torch.from_numpy(audio.astype(np.float32))[None].to(device)
     v1 = version == "v1"
     feats = encoder.features(wav, 9 if v1 else 12, final_proj=v1)  # (1, frames, dims) at 50 fps
+    if feats.shape[-1] != model.phone_dim:
+        raise ValueError(f"content_encoder: gives {feats.shape[-1]}-dim features for an RVC {version} model, "
+                         f"which needs {model.phone_dim}")
     protecting = opts.protect < 0.5 and pitch is not None
     feats0 = feats.clone() if protecting else None
     if index is not None and opts.index_rate > 0:

@@ -120,9 +120,16 @@ def save_fairseq_pickle(path: Path, encoder: ContentEncoder) -> Path:
 
 @pytest.fixture(scope="session")
 def encoder_files(tiny_encoder, tmp_path_factory) -> dict[str, Path]:
-    """The tiny encoder as a fairseq pickle (with omegaconf/fairseq objects) and as transformers folders."""
+    """Content encoders as fairseq pickles (with omegaconf/fairseq objects) and as transformers folders.
+
+    "fairseq" is HuBERT-base shaped where the adapters look (12 layers, 768-dim output, final_proj to
+    256) but narrow inside (tiny conv stack and feed-forward) so it runs fast; the others are tiny."""
     root = tmp_path_factory.mktemp("encoders")
-    return {"fairseq": save_fairseq_pickle(root / "hubert_base.pt", tiny_encoder),
+    torch.manual_seed(3)
+    wide = ContentEncoder(HubertConfig(embed_dim=768, num_layers=12, num_heads=12, ff_dim=32, conv_layers=TINY_CONV,
+                                       pos_conv_kernel=8, pos_conv_groups=16, final_proj_dim=256)).eval()
+    return {"fairseq": save_fairseq_pickle(root / "hubert_base.pt", wide),
+            "tiny_fairseq": save_fairseq_pickle(root / "tiny_hubert.pt", tiny_encoder),
             "transformers": save_transformers_folder(root / "hf", tiny_encoder),
             "transformers_bin": save_transformers_folder(root / "hf_bin", tiny_encoder, safetensors=False)}
 

@@ -10,7 +10,7 @@ from haysay.nodes.vc.content.checkpoint import read_content_encoder
 from haysay.nodes.vc.safe_load import CheckpointError, pickle_globals
 
 
-@pytest.mark.parametrize("form", ["fairseq", "transformers", "transformers_bin"])
+@pytest.mark.parametrize("form", ["tiny_fairseq", "transformers", "transformers_bin"])
 def test_every_form_loads_the_same_weights(form, encoder_files, tiny_encoder, speech):
     loaded = read_content_encoder(encoder_files[form])
     wav = torch.tensor(speech[1][:16000], dtype=torch.float32)[None]
@@ -22,11 +22,11 @@ def test_every_form_loads_the_same_weights(form, encoder_files, tiny_encoder, sp
 
 
 def test_fairseq_pickle_names_config_classes_but_loads_without_them(encoder_files):
-    names = pickle_globals(encoder_files["fairseq"])
+    names = pickle_globals(encoder_files["tiny_fairseq"])
     assert "omegaconf.dictconfig.DictConfig" in names and "argparse.Namespace" in names
     assert "fairseq.data.dictionary.Dictionary" in names
     assert "omegaconf" not in __import__("sys").modules or not hasattr(__import__("sys").modules["omegaconf"], "DictConfig")
-    enc = read_content_encoder(encoder_files["fairseq"])
+    enc = read_content_encoder(encoder_files["tiny_fairseq"])
     assert enc.cfg.num_layers == 12 and enc.cfg.conv_layers[0] == (32, 10, 5) and enc.cfg.num_heads == 4
 
 
@@ -43,7 +43,7 @@ def test_pickle_with_code_is_refused(tmp_path):
 
 
 def test_truncated_and_missing_files_name_the_file(encoder_files, tmp_path):
-    data = encoder_files["fairseq"].read_bytes()
+    data = encoder_files["tiny_fairseq"].read_bytes()
     cut = tmp_path / "cut.pt"
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="cut.pt"):
