@@ -22,6 +22,7 @@ BUILTIN_MODULES = [
     "haysay.nodes.tts.piper",
     "haysay.nodes.vc.world",
     "haysay.nodes.vc.praat",
+    "haysay.nodes.vc.rvc.node",
     "haysay.nodes.analysis.pitch",
 ]
 
