@@ -102,9 +102,7 @@ class JobRunner:
                 client = self.engine.client  # the embedded cluster's scheduler reads the setting now
             if self.node_modules:
                 client.register_plugin(NodeModules(self.node_modules))
-            self.recovered = self.store.recover(CRASH_REASON)
-            for job_id in self.recovered:
-                self._close_runs(self.store.get(job_id), "interrupted", CRASH_REASON)
+            self.recover()
             self.spool.publish({"capacity": self.capacity().to_dict(), "lanes": self.lanes})
         except BaseException:
             self.spool.unlock()
@@ -112,6 +110,16 @@ class JobRunner:
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="haysay-jobs", daemon=True)
         self._dispatcher.start()
         return self
+
+    def recover(self) -> list[str]:
+        """Jobs left `running` by a dead orchestrator become `interrupted` (their runs too).
+        Only the lock holder may call it: holding the lock proves no other orchestrator lives."""
+        if not self.spool.locked:
+            raise RuntimeError("recover() needs the orchestrator lock")
+        self.recovered = self.store.recover(CRASH_REASON)
+        for job_id in self.recovered:
+            self._close_runs(self.store.get(job_id), "interrupted", CRASH_REASON)
+        return self.recovered
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop dispatching; jobs still running are cancelled and left `interrupted` (resumable)."""

@@ -234,6 +234,7 @@ def cmd_control(args) -> int:
         print("error: an orchestrator started meanwhile; try again", file=sys.stderr)
         return EXIT_FAILED
     try:
+        runner.recover()
         runner.ingest(admission=False)
         job = (runner.cancel if args.action == "cancel" else lambda j: runner.resume(j, admission=False))(args.job_id)
         print(f"{job.job_id}: {job.state}")
