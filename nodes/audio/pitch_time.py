@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio
-from haysay.nodes.audio.phase_vocoder import change_speed, fit_length, pitch_shift, time_stretch
+from haysay.nodes.audio.phase_vocoder import fit_length, pitch_shift, time_stretch
 
 WORLD_FRAME_MS = 5.0
 
@@ -102,5 +102,3 @@ class SpeedStream:
 node("audio.speed", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=SpeedParams,
      category="transform", title="Speed", stream=SpeedStream,
      description="Play faster or slower like a tape: pitch and tempo change together (block-wise).")(None)
-
-__all__ = ["world_pitch_shift", "pitch_shift", "time_stretch", "change_speed"]
