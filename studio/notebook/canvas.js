@@ -91,7 +91,7 @@ function render({ model, el: root }) {
         el("text", { x: x - 9, y: y + 4, "font-size": 11, "text-anchor": "end" }, g).textContent = name;
         c.addEventListener("pointerdown", (ev) => {
           ev.stopPropagation();
-          drag = { kind: "wire", from: `${id}.${name}`, line: el("line", { x1: x, y1: y, x2: x, y2: y, stroke: "#555", "stroke-dasharray": 4 }, svg) };
+          drag = { kind: "wire", from: `${id}.${name}`, line: el("line", { x1: x, y1: y, x2: x, y2: y, stroke: "#555", "stroke-dasharray": 4, "pointer-events": "none" }, svg) };
         });
       });
       g.addEventListener("pointerdown", (ev) => {
