@@ -59,11 +59,15 @@ class _Entry:
 class WarmPool:
     """LRU cache of loaded models bounded by a byte budget; safe to share between threads."""
 
-    def __init__(self, budget_bytes: int, on_evict: Callable[[Hashable, Any], None] | None = None):
+    def __init__(self, budget_bytes: int, on_evict: Callable[[Hashable, Any], None] | None = None,
+                 release: Callable[[], None] | None = None):
+        """on_evict(key, model) sees each evicted model; release() runs once the pool has
+        dropped its references (e.g. to hand cached GPU memory back to the driver)."""
         if int(budget_bytes) <= 0:
             raise ValueError(f"budget_bytes must be positive, got {budget_bytes}")
         self.budget_bytes = int(budget_bytes)
         self._on_evict = on_evict
+        self._release = release
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()  # oldest use first
         self._loading: dict[Hashable, int] = {}  # key -> reserved bytes while its loader runs
         self._cond = threading.Condition()
@@ -125,7 +129,9 @@ class WarmPool:
                 self._cond.notify_all()
         if entry is None:
             return False
-        self._dispose([(key, entry.value)])
+        dropped = [(key, entry.value)]
+        del entry
+        self._dispose(dropped)
         return True
 
     def clear(self) -> None:
@@ -172,9 +178,17 @@ class WarmPool:
         return evicted
 
     def _dispose(self, evicted: list[tuple[Hashable, Any]]) -> None:
-        # Outside the lock: a callback may be slow (freeing GPU memory) and must not block other gets.
-        if self._on_evict is None:
+        # Outside the lock: callbacks may be slow (freeing GPU memory) and must not block other gets.
+        # Consumes the list, so that release() runs when nothing here references the models.
+        if not evicted:
             return
+        if self._on_evict is not None:
+            self._notify(evicted)
+        evicted.clear()
+        if self._release is not None:
+            self._release()
+
+    def _notify(self, evicted: list[tuple[Hashable, Any]]) -> None:
         for key, value in evicted:
             self._on_evict(key, value)
 
@@ -193,8 +207,8 @@ def default_pool(device: str = "cpu") -> WarmPool:
     with _pools_lock:
         pool = _pools.get(name)
         if pool is None:
-            on_evict = _release_cuda_cache if name.startswith("cuda") else None
-            pool = _pools[name] = WarmPool(default_budget(name), on_evict=on_evict)
+            release = _release_cuda_cache if name.startswith("cuda") else None
+            pool = _pools[name] = WarmPool(default_budget(name), release=release)
         return pool
 
 
@@ -252,7 +266,7 @@ def _device_name(device: Any) -> str:
     return "cuda:0" if name == "cuda" else name
 
 
-def _release_cuda_cache(_key: Hashable, _value: Any) -> None:
+def _release_cuda_cache() -> None:
     try:
         import torch
 

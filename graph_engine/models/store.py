@@ -220,9 +220,9 @@ class ModelStore:
             return self._install_entry(cat, entry, name=name, architecture=architecture, confirm=confirm, **fetch)
         plan = self.plan(source, timeout=timeout, name=name)
         self._check_free(plan.name)
-        if confirm is not None and not confirm(plan):
-            raise InstallError(f"install of {plan.name!r} cancelled")
         url = _as_url(source)
+        if url and confirm is not None and not confirm(plan):  # only downloads need a yes
+            raise InstallError(f"install of {plan.name!r} cancelled")
         with self._staged() as payload:
             if url:
                 got = dl.download(url, payload / _payload_name(url), sha256=sha256,

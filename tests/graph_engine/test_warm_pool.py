@@ -37,8 +37,8 @@ def test_hit_is_warm_and_miss_reports_load_time():
 
 
 def test_lru_order_decides_eviction():
-    evicted = []
-    pool = WarmPool(100, on_evict=lambda k, v: evicted.append(k))
+    evicted, releases = [], []
+    pool = WarmPool(100, on_evict=lambda k, v: evicted.append(k), release=lambda: releases.append(len(evicted)))
     for key in "abc":
         pool.get(key, Loader(key), 30)
     pool.get("a", Loader("a"), 30)  # a becomes most recent; b is now the oldest
@@ -50,6 +50,7 @@ def test_lru_order_decides_eviction():
     assert pool.keys() == ["d", "e"]
     assert pool.stats.evictions == 3
     assert pool.stats.used_bytes == 80
+    assert releases == [1, 3]  # once per get that evicted, after its callbacks
 
 
 def test_budget_never_exceeded_across_many_loads():
@@ -163,3 +164,26 @@ def test_default_budget_is_fraction_of_ram(monkeypatch):
     monkeypatch.delenv("HAYSAY_WARM_POOL_BYTES", raising=False)
     total = psutil.virtual_memory().total
     assert warm_pool.default_budget("cpu") == int(total * warm_pool.DEFAULT_RAM_FRACTION)
+
+
+def test_cuda_pool_budget_and_eviction_frees_device_memory(monkeypatch):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here")
+    monkeypatch.delenv("HAYSAY_WARM_POOL_BYTES", raising=False)
+    warm_pool.reset_default_pools()
+    try:
+        free, _ = torch.cuda.mem_get_info()
+        pool = default_pool("cuda")
+        assert default_pool("cuda:0") is pool and default_pool("cpu") is not pool
+        assert abs(pool.budget_bytes - free * warm_pool.DEFAULT_VRAM_FRACTION) < 0.05 * free
+        size = 256 << 20
+        before = torch.cuda.memory_allocated()
+        weights, warm, _ = pool.get("w", lambda: torch.empty(size // 4, dtype=torch.float32, device="cuda"), size)
+        assert not warm and torch.cuda.memory_allocated() - before >= size
+        del weights
+        assert pool.evict("w")
+        assert torch.cuda.memory_allocated() - before < size  # the pool held the only reference
+        assert torch.cuda.memory_reserved() < size + before  # and handed the cached block back
+    finally:
+        warm_pool.reset_default_pools()
