@@ -67,6 +67,9 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return node_id, param, value
 
 
+RANGE_ERRORS = {"less_than_equal", "greater_than_equal", "less_than", "greater_than"}
+
+
 def _constraint_message(spec: NodeSpec, field_name: str, value: Any, fallback: str) -> str:
     info = spec.params.model_fields.get(field_name)
     if info is None:
@@ -81,7 +84,7 @@ def _constraint_message(spec: NodeSpec, field_name: str, value: Any, fallback: s
     unit = f" {extra['unit']}" if extra.get("unit") else ""
     if lo is not None and hi is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"must be between {lo} and {hi}{unit}, got {value}"
-    return f"{fallback}, got {value!r}" if "got" not in fallback else fallback
+    return f"{fallback}{unit}, got {value!r}"
 
 
 def validate_params(node_id: str, spec: NodeSpec, raw: Mapping[str, Any]) -> tuple[BaseModel | None, list[GraphError]]:
@@ -94,10 +97,10 @@ def validate_params(node_id: str, spec: NodeSpec, raw: Mapping[str, Any]) -> tup
             if e["type"] == "extra_forbidden":
                 known = ", ".join(spec.params.model_fields) or "none"
                 msg = f"unknown param for {spec.type} (known: {known})"
-            else:
-                msg = _constraint_message(spec, str(e["loc"][0]) if e["loc"] else "", e.get("input"), e["msg"].lower()
-                                          if e["type"] in {"less_than_equal", "greater_than_equal", "less_than", "greater_than"}
-                                          else e["msg"])
+            elif e["type"] in RANGE_ERRORS:
+                msg = _constraint_message(spec, str(e["loc"][0]) if e["loc"] else "", e.get("input"), e["msg"].lower())
+            else:  # a custom validator's or a type error's own words
+                msg = f"{e['msg']}, got {e.get('input')!r}" if e["type"] != "missing" else "required param is missing"
             errors.append(GraphError("invalid_param", msg, node=node_id, field=fname))
         return None, errors
 
