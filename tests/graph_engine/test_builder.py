@@ -213,3 +213,26 @@ def test_invalid_pipeline_does_not_run(engine):
     p.add("audio.gain", id="g")
     with pytest.raises(InvalidPipeline, match="g.audio: required input 'audio'"):
         p.run(engine=engine)
+
+
+def test_default_engine_is_used_when_none_is_given(engine):
+    from haysay.graph_engine import builder
+    builder.set_default_engine(engine)
+    try:
+        p = Pipeline()
+        p.add("gen.tone", id="t", duration=0.25)
+        run = p.run()
+        assert run.engine is engine and builder.default_engine() is engine
+        assert engine.history.run(run.run_id).status == "succeeded"
+    finally:
+        builder.set_default_engine(None)
+
+
+def test_haysay_exports_are_few_and_load_lazily():
+    import subprocess
+    import sys
+    code = ("import sys, haysay; lazy = 'haysay.graph_engine.builder' not in sys.modules; "
+            "p = haysay.Pipeline('x'); print(lazy, sorted(haysay.__all__), type(p).__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.split(" ", 1)
+    assert out[0] == "True"
+    assert "'Pipeline', 'default_engine', 'load', 'node_types', 'run'" in out[1] and out[1].strip().endswith("haysay.graph_engine.builder")
