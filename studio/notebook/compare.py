@@ -47,7 +47,9 @@ def figure_png(audios: list[tuple[str, Audio]], max_seconds: float = MAX_EMBED_S
         axes[0][col].plot(t, mono, linewidth=0.5)
         axes[0][col].set(title=label, xlabel="s", ylim=(-1, 1))
         if mono.size >= 256:
-            axes[1][col].specgram(mono, NFFT=1024 if mono.size >= 1024 else 256, Fs=audio.sample_rate, noverlap=512 if mono.size >= 1024 else 128)
+            nfft = 1024 if mono.size >= 1024 else 256
+            with np.errstate(divide="ignore"):  # digital silence has zero power: -inf dB is drawn as the floor
+                axes[1][col].specgram(mono, NFFT=nfft, Fs=audio.sample_rate, noverlap=nfft // 2)
         axes[1][col].set(xlabel="s", ylabel="Hz")
     fig.tight_layout()
     buf = io.BytesIO()
