@@ -19,16 +19,16 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ..config import Settings
 from . import download as dl
-from .archive import is_archive, safe_extract
+from .archive import safe_extract
 from .catalogue import Catalogue, CatalogueEntry, CatalogueFile, load_catalogue, load_multi_speaker
 from .detect import detect
 from .errors import CatalogueError, InstallError, ModelError, ModelNotFound
+from .sources import MANIFEST, as_url, catalogue_url, copy_local, local_path, payload_name, stem, unpack_if_zip
 
-MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 STAGING = ".staging"
 
@@ -197,13 +197,13 @@ class ModelStore:
             if entry.depends_on and not self.is_installed(entry.depends_on):
                 files += [PlannedFile(f.url, f.size) for f in load_multi_speaker(cat).find(entry.depends_on).files]
             return InstallPlan(name or entry.name, tuple(files))
-        url = _as_url(source)
+        url = as_url(source)
         if url:
             info = dl.probe(url, timeout=timeout)
-            return InstallPlan(name or _stem(info.filename), (PlannedFile(url, info.size),))
-        path = _local(source)
+            return InstallPlan(name or stem(info.filename), (PlannedFile(url, info.size),))
+        path = local_path(source)
         size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
-        return InstallPlan(name or _stem(path.name), (PlannedFile(str(path), size),))
+        return InstallPlan(name or stem(path.name), (PlannedFile(str(path), size),))
 
     def install(self, source: str, *, name: str | None = None, sha256: str | None = None,
                 architecture: str | None = None, catalogue: str | Catalogue | None = None,
@@ -220,18 +220,18 @@ class ModelStore:
             return self._install_entry(cat, entry, name=name, architecture=architecture, confirm=confirm, **fetch)
         plan = self.plan(source, timeout=timeout, name=name)
         self._check_free(plan.name)
-        url = _as_url(source)
+        url = as_url(source)
         if url and confirm is not None and not confirm(plan):  # only downloads need a yes
             raise InstallError(f"install of {plan.name!r} cancelled")
         with self._staged() as payload:
             if url:
-                got = dl.download(url, payload / _payload_name(url), sha256=sha256,
+                got = dl.download(url, payload / payload_name(url), sha256=sha256,
                                   expected_size=None, **fetch)
-                _unpack_if_zip(got.path)
+                unpack_if_zip(got.path)
                 origin = {"type": "hub" if source.startswith("hf://") else "url", "url": url, "ref": source}
             else:
-                path = _local(source)
-                _copy_local(path, payload, sha256)
+                path = local_path(source)
+                copy_local(path, payload, sha256)
                 origin = {"type": "file", "path": str(path)}
             return self._commit(payload, plan.name, architecture, origin, {})
 
@@ -265,7 +265,7 @@ class ModelStore:
             return self._commit(payload, target, arch, origin, extra, version=entry.version)
 
     def _fetch_catalogue_file(self, f: CatalogueFile, payload: Path, **fetch) -> None:
-        url = _catalogue_url(f)
+        url = catalogue_url(f)
         dest = payload / f.path
         dest.parent.mkdir(parents=True, exist_ok=True)
         got = dl.download(url, dest, sha256=f.sha256, expected_size=f.size, **fetch)
@@ -352,56 +352,6 @@ def _read_model(folder: Path) -> InstalledModel:
         raise ModelError(f"{path}: unreadable manifest ({exc}); reinstall or remove this folder") from exc
 
 
-def _as_url(source: str) -> str | None:
-    if source.startswith("hf://"):
-        return dl.resolve_hub(source)
-    if source.startswith(("http://", "https://")):
-        return dl.check_url(source)
-    return None
-
-
-def _local(source: str) -> Path:
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise InstallError(f"{source}: no such file or folder (and not an http(s) URL or hf:// reference)")
-    return path.resolve()
-
-
-def _copy_local(path: Path, payload: Path, sha256: str | None) -> None:
-    if path.is_dir():
-        if sha256:
-            raise InstallError(f"{path}: --sha256 checks a single file, not a folder")
-        for p in path.rglob("*"):
-            if p.is_symlink() and path not in p.resolve().parents:
-                raise InstallError(f"{p}: symbolic link pointing outside the model folder")
-        shutil.rmtree(payload)
-        shutil.copytree(path, payload, ignore=shutil.ignore_patterns(MANIFEST, "__MACOSX", ".DS_Store"))
-        return
-    if sha256:
-        got, want = dl.file_sha256(path), sha256.strip().lower().removeprefix("sha256:")
-        if got != want:
-            raise dl.ChecksumMismatch(f"{path}: sha256 is {got}, expected {want}")
-    if is_archive(path):
-        copy = payload / path.name
-        shutil.copyfile(path, copy)
-        _unpack_if_zip(copy)
-        return
-    shutil.copyfile(path, payload / path.name)
-    companion = path.with_name(path.name + ".json")  # Piper: voice.onnx travels with voice.onnx.json
-    if path.suffix == ".onnx" and companion.is_file():
-        shutil.copyfile(companion, payload / companion.name)
-
-
-def _unpack_if_zip(path: Path) -> None:
-    if is_archive(path):
-        unpack = path.with_name(path.name + ".unpacked")
-        safe_extract(path, unpack, "AUTO")
-        path.unlink()
-        for item in unpack.iterdir():
-            os.replace(item, path.parent / item.name)
-        unpack.rmdir()
-
-
 def _link(dependency: InstalledModel | None, target: str, dest: Path) -> None:
     if dependency is None:
         raise InstallError(f"{dest.name}: a link needs the multi-speaker model it points into")
@@ -413,30 +363,3 @@ def _link(dependency: InstalledModel | None, target: str, dest: Path) -> None:
         os.link(src, dest)  # a hard link: shares the bytes, survives removal of the dependency
     except OSError:
         shutil.copyfile(src, dest)
-
-
-def _catalogue_url(f: CatalogueFile) -> str:
-    if f.download_with == "MEGA":
-        raise InstallError(f"{f.url}: MEGA links need the MEGA client; download {f.path} yourself and run "
-                           "`haysay models install <file or folder> --name ...`")
-    url = f.url
-    if f.download_with == "GDOWN":
-        m = re.search(r"/file/d/([\w-]+)|[?&]id=([\w-]+)", url)
-        if not m:
-            raise InstallError(f"{url}: cannot read a Google Drive file id (folders are not supported)")
-        url = f"https://drive.google.com/uc?export=download&id={m.group(1) or m.group(2)}"
-    return dl.check_url(dl.rewrite_for_mirror(url))
-
-
-def _payload_name(url: str) -> str:
-    from urllib.parse import unquote, urlparse
-
-    return dl.safe_filename(unquote(urlparse(url).path.rsplit("/", 1)[-1])) or "download"
-
-
-def _stem(filename: str) -> str:
-    name = filename
-    for suffix in (".onnx", ".pth", ".pt", ".zip", ".index", ".ckpt", ".safetensors"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem or name
