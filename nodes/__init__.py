@@ -23,11 +23,21 @@ BUILTIN_MODULES = [
     "haysay.nodes.vc.world",
     "haysay.nodes.vc.praat",
     "haysay.nodes.vc.rvc.node",
+    "haysay.nodes.vc.sovits.node",
     "haysay.nodes.analysis.pitch",
 ]
 
+# A built-in whose third-party library is not installed (a selective install without an
+# architecture's extra) is left out, not fatal; `haysay doctor` reports why.
+UNAVAILABLE: dict[str, str] = {}
+
 for _name in BUILTIN_MODULES:
-    import_module(_name)
+    try:
+        import_module(_name)
+    except ModuleNotFoundError as _exc:
+        if (_exc.name or "").split(".")[0] in ("haysay", ""):
+            raise
+        UNAVAILABLE[_name] = f"needs the Python package {_exc.name!r}"
 
 
 def register_builtin() -> None:
