@@ -59,7 +59,9 @@ def _numpy_globals() -> dict[str, Any]:
     found = {"numpy.core.multiarray._reconstruct": ma._reconstruct, "numpy._core.multiarray._reconstruct": ma._reconstruct,
              "numpy.ndarray": np.ndarray, "numpy.dtype": np.dtype,
              "numpy.core.multiarray.scalar": ma.scalar, "numpy._core.multiarray.scalar": ma.scalar}
-    for name in ("Float32DType", "Float64DType", "Float16DType", "Int64DType", "Int32DType", "BoolDType", "UInt8DType"):
+    # BUILD on a dtype needs its class admitted too (arrays never name it in GLOBAL)
+    for name in ("Float32DType", "Float64DType", "Float16DType", "Int64DType", "Int32DType", "Int16DType",
+                 "Int8DType", "UInt8DType", "BoolDType"):
         if hasattr(np.dtypes, name):
             found[f"numpy.dtypes.{name}"] = getattr(np.dtypes, name)
     return found
@@ -141,6 +143,7 @@ def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
         if name in default_ok or name.startswith("torch."):
             continue
         if name in numpy_ok:
+            extra += [(obj, full) for full, obj in numpy_ok.items() if full.startswith("numpy.dtypes.")]
             extra.append((numpy_ok[name], name))
         elif _allowed(name):
             extra.append((_stand_in(name), name))
@@ -202,7 +205,7 @@ def fold_weight_norm(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
         if g.dim() != v.dim():
             raise CheckpointError("<state>", f"weight norm of {prefix}: g {tuple(g.shape)} does not fit v {tuple(v.shape)}")
         dims = [d for d in range(v.dim()) if g.shape[d] == 1]
-        norm = v.norm(dim=dims, keepdim=True) if dims else v.abs()
+        norm = torch.linalg.vector_norm(v, dim=dims, keepdim=True) if dims else v.abs()
         out[prefix + ".weight"] = g * v / norm.clamp_min(1e-12)
     return out
 
@@ -210,7 +213,7 @@ def fold_weight_norm(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
 def split_weight_norm(weight: torch.Tensor, dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(g, v) with g * v / |v| == weight: how a weight-normed layer stores it (for writing test checkpoints)."""
     dims = [d for d in range(weight.dim()) if d != dim]
-    return weight.norm(dim=dims, keepdim=True), weight.clone()
+    return torch.linalg.vector_norm(weight, dim=dims, keepdim=True), weight.clone()
 
 
 def load_into(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path: str | Path,

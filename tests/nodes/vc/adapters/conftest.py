@@ -157,3 +157,38 @@ def measured_f0(samples: np.ndarray, rate: int) -> float:
     hz = parselmouth.Sound(samples.astype(np.float64), rate).to_pitch_ac(
         pitch_floor=50, pitch_ceiling=1100).selected_array["frequency"]
     return float(np.median(hz[hz > 0])) if (hz > 0).any() else 0.0
+
+
+def tiny_sovits(version: str):
+    from haysay.nodes.vc.sovits.models import SovitsConfig, SovitsSynthesizer
+
+    torch.manual_seed(4)
+    v41 = version == "4.1"
+    cfg = SovitsConfig(inter_channels=16, hidden_channels=16, filter_channels=32, n_heads=2, n_layers=2,
+                       kernel_size=3, resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3), (1, 3)),
+                       upsample_rates=(8, 8, 2, 2, 2), upsample_initial_channel=64,
+                       upsample_kernel_sizes=(16, 16, 4, 4, 4), gin_channels=8, ssl_dim=768 if v41 else 256,
+                       n_speakers=3, sampling_rate=44100, vol_embedding=v41,
+                       speakers={"nyaru": 0, "twilight": 1, "rarity": 2})
+    model = SovitsSynthesizer(cfg).eval()
+    make_source_transparent(model.dec)
+    return model
+
+
+@pytest.fixture(scope="session")
+def sovits_files(tmp_path_factory) -> dict[str, Path]:
+    """so-vits-svc 4.1 (vec768l12, volume embedding) and 4.0 (vec256l9) training outputs, plus a kmeans file."""
+    from haysay.nodes.vc.sovits.checkpoint import save_sovits_files
+
+    root = tmp_path_factory.mktemp("sovits")
+    out = {}
+    for version, encoder in (("4.1", "vec768l12"), ("4.0", "vec256l9")):
+        weights, _ = save_sovits_files(root / version, tiny_sovits(version), version, encoder)
+        out[version] = weights
+    rng = np.random.default_rng(5)
+    kmeans = {spk: {"n_features_in_": 768, "_n_threads": 2,
+                    "cluster_centers_": rng.standard_normal((10, 768)).astype(np.float32)}
+              for spk in ("nyaru", "twilight", "rarity")}
+    torch.save(kmeans, root / "4.1" / "kmeans_10000.pt")
+    out["kmeans"] = root / "4.1" / "kmeans_10000.pt"
+    return out
