@@ -146,6 +146,9 @@ def _fcpe(x: np.ndarray, fmin: float, fmax: float, device: str):
     import torch
 
     model = _fcpe_model(device)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > 1.0:  # its mel front end expects [-1, 1] (and says so on stdout); pitch ignores gain
+        x = x / peak
     wav = torch.tensor(x, dtype=torch.float32)[None, :, None]
     with _TORCH_LOCK, torch.no_grad():
         hz = model.infer(wav, _MODEL_RATE, decoder_mode="local_argmax", threshold=0.006, f0_min=fmin)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio
-from haysay.nodes.analysis.f0 import extract_f0
+from haysay.nodes.analysis.f0 import METHODS, extract_f0
 
 FRAME_PERIOD_MS = 5.0
 
@@ -49,7 +49,7 @@ def warp_frequency(envelope: np.ndarray, ratio: float) -> np.ndarray:
 
 def world_convert(samples: np.ndarray, sample_rate: int, f0_shift: float = 0.0, f0_range: float = 1.0,
                   formant_shift: float = 1.0, aperiodicity: str = "keep", breathiness: float = 1.0,
-                  f0_method: str = "harvest", f0_floor: float = 50.0, f0_ceil: float = 1100.0) -> np.ndarray:
+                  f0_method: str = "praat", f0_floor: float = 50.0, f0_ceil: float = 1100.0) -> np.ndarray:
     """Convert one mono signal; returns float32 samples of the same length and rate.
 
     f0_shift: semitones; f0_range: scale of the f0 excursions around the median (0 = monotone);
@@ -59,14 +59,14 @@ def world_convert(samples: np.ndarray, sample_rate: int, f0_shift: float = 0.0, 
     """
     import pyworld
 
-    if f0_method not in ("harvest", "dio"):
-        raise ValueError(f"f0_method: {f0_method!r} is not one of harvest, dio")
+    if f0_method not in METHODS:
+        raise ValueError(f"f0_method: {f0_method!r} is not one of {', '.join(METHODS)}")
     if aperiodicity not in ("keep", "scale"):
         raise ValueError(f"aperiodicity: {aperiodicity!r} is not one of keep, scale")
     x = np.ascontiguousarray(samples, dtype=np.float64)
     if x.size < sample_rate * 0.05:
         return x.astype(np.float32)  # shorter than one analysis window: nothing to convert
-    track = extract_f0(x, sample_rate, f0_method, FRAME_PERIOD_MS / 1000.0, f0_floor, f0_ceil)
+    track = extract_f0(x, sample_rate, f0_method, FRAME_PERIOD_MS / 1000.0, f0_floor, f0_ceil, crepe_model="tiny")
     f0, t = np.ascontiguousarray(track.hz), np.ascontiguousarray(track.times)
     fft_size = pyworld.get_cheaptrick_fft_size(sample_rate, min(f0_floor, 71.0))
     sp = pyworld.cheaptrick(x, f0, t, sample_rate, fft_size=fft_size)
@@ -104,7 +104,9 @@ class WorldParams(BaseModel):
         "keep", description="Noise bands: keep them in place or scale them with the formant shift")
     breathiness: float = Field(1.0, ge=0.0, le=4.0, description="Noise in voiced sounds (1 unchanged, above 1 breathier, 0 none)",
                                json_schema_extra={"unit": "x"})
-    f0_method: Literal["harvest", "dio"] = Field("harvest", description="Pitch tracker: harvest (robust) or dio (fast)")
+    f0_method: Literal["praat", "harvest", "dio", "crepe", "fcpe"] = Field(
+        "praat", description="Pitch tracker for the analysis: praat (fast, faithful on most voices), harvest (WORLD's "
+                             "own), dio (fastest, octave slips), crepe/fcpe (neural, for noisy or breathy takes)")
     f0_floor: float = Field(50.0, ge=30.0, le=500.0, description="Lowest pitch to track", json_schema_extra={"unit": "Hz"})
     f0_ceil: float = Field(1100.0, ge=100.0, le=2000.0, description="Highest pitch to track",
                            json_schema_extra={"unit": "Hz"})
