@@ -150,7 +150,8 @@ export default {
   },
   methods: {
     fit_view() {
-      return this.flow.fitView({ padding: 0.2, duration: 200 });
+      // new nodes are measured a frame or two after the props land; fitting earlier sees no bounds
+      return new Promise((resolve) => setTimeout(() => resolve(this.flow.fitView({ padding: 0.2, duration: 200 })), 120));
     },
     flow_center() {
       // where a node added by clicking the palette should go: the middle of what is on screen

@@ -74,7 +74,7 @@ def models_page(studio) -> None:
             ui.notify(f"install failed: {exc}", type="negative")
         refresh()
 
-    with ui.card().classes("m-4 max-w-4xl"):
+    with ui.card().classes("m-4 w-full max-w-4xl"):
         ui.label("Install a model").classes("text-subtitle1")
         hint = "a local file or folder" + (", an http(s) URL or hf:// reference" if url_ok else "")
         source_input = ui.input("Source", placeholder=hint).classes("w-full")

@@ -179,3 +179,73 @@ def test_build_validate_run_listen_compare_export(start_studio, browser_page, ha
     download, _ = _wav(page, studio.url + page.locator('[data-testid="download-gain"]').get_attribute("href"))
     np.testing.assert_array_equal(download, headless)  # the download is float32, bit-exact
     assert page_errors == []
+
+
+PIPELINE = {
+    "format": "haysay.pipeline/1", "name": "two tones",
+    "nodes": [
+        {"id": "low", "type": "gen.tone", "params": {"frequency": 220.0, "duration": 0.5}},
+        {"id": "high", "type": "gen.tone", "params": {"frequency": 330.0, "duration": 0.5}},
+        {"id": "quiet", "type": "audio.gain", "params": {"gain_db": -6.0}},
+    ],
+    "edges": [{"from": "high.audio", "to": "quiet.audio"}],
+    "inputs": {"pitch": {"bind": "low.frequency", "default": 220.0}},
+    "outputs": {"high": "quiet.audio"},
+}
+
+
+def test_import_undo_history_reopen(start_studio, browser_page):
+    page, page_errors = browser_page
+    studio = start_studio()
+    page.goto(studio.url + "/")
+    page.wait_for_selector(".vue-flow")
+    page.click('[data-testid="import"]')
+    page.locator('textarea[data-testid="import-json"]').fill(json.dumps(PIPELINE))
+    page.click('[data-testid="import-load"]')
+    for nid in ("low", "high", "quiet"):
+        page.wait_for_selector(f'[data-node-id="{nid}"]')
+    # auto-layout of an imported pipeline without positions: depth 0 left of depth 1
+    high_x = page.locator('[data-node-id="high"]').bounding_box()["x"]
+    assert page.locator('[data-node-id="quiet"]').bounding_box()["x"] > high_x + 100
+
+    # delete, then undo with the keyboard
+    _select(page, "low")
+    page.locator(".hs-canvas").press("Delete")
+    page.wait_for_selector('[data-node-id="low"]', state="detached")
+    page.locator(".hs-canvas").press("Control+z")
+    page.wait_for_selector('[data-node-id="low"]')
+
+    page.click('[data-testid="run"]')
+    page.wait_for_selector('[data-node-id="quiet"][data-status="done"]', timeout=90_000)
+
+    # a fresh page opens the run from history: pipeline back on the canvas, stages playable
+    page.goto(studio.url + "/")
+    page.wait_for_selector(".vue-flow")
+    page.click('[data-testid="tab-history"]')
+    row = page.locator('[data-testid="history"] [data-run-id]').first
+    assert "two tones" in row.inner_text() and "succeeded" in row.inner_text()
+    row.get_by_role("button", name="Open").click()
+    page.wait_for_selector('[data-node-id="quiet"][data-status="done"]')
+    page.click('[data-play="quiet.audio"]')
+    src = page.locator('[data-testid="player-quiet-audio"]').get_attribute("data-src")
+    samples, _ = _wav(page, studio.url + src)
+    assert 20 * np.log10(np.max(np.abs(samples))) == pytest.approx(-18.0, abs=0.05)
+    page.wait_for_timeout(500)
+    _shot(page, "4-history-reopened")
+    assert page_errors == []
+
+
+def test_login_in_server_mode_then_editor_works(start_studio, browser_page):
+    page, _ = browser_page
+    studio = start_studio("--password", "a long enough secret")
+    page.goto(studio.url + "/")
+    page.wait_for_url("**/login?next=/")
+    page.fill("#password", "wrong password")
+    page.click("button[type=submit]")
+    assert "Wrong password" in page.content()
+    page.fill("#password", "a long enough secret")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".vue-flow")  # the page and its websocket both pass the session check
+    page.click('[data-node-type="gen.tone"]')
+    page.wait_for_selector('[data-node-id="tone"]')
+    _shot(page, "5-after-login")

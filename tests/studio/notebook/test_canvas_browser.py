@@ -42,7 +42,8 @@ def test_canvas_edits_in_the_browser_reach_the_pipeline():
     from playwright.sync_api import sync_playwright
 
     p = haysay.Pipeline("canvas")
-    tone, gain = p.add("gen.tone", id="tone"), p.add("audio.gain", id="gain")
+    p.add("gen.tone", id="tone")
+    gain = p.add("audio.gain", id="gain")
     widget = CanvasWidget(p)
     state = {k: getattr(widget, k) for k in ("doc_json", "ports", "auto_positions", "problems", "error", "states", "height")}
     with sync_playwright() as pw:
