@@ -198,9 +198,10 @@ class History:
 
     def query(self, sql: str, params: list | None = None):
         """Run read-only SQL over the history; returns a pandas DataFrame when pandas is installed."""
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            pandas = None
         with self.connect() as con:
             rel = con.execute(sql, params or [])
-            try:
-                return rel.df()
-            except Exception:
-                return rel.fetchall()
+            return rel.df() if pandas is not None else rel.fetchall()
