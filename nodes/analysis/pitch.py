@@ -12,9 +12,10 @@ from haysay.nodes.analysis.f0 import extract_f0
 
 class PitchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    method: Literal["harvest", "dio", "praat", "crepe", "fcpe"] = Field(
-        "harvest", description="Estimator: harvest (WORLD, robust), dio (WORLD, fast), praat (autocorrelation), "
-                               "crepe (neural, best on noisy or breathy voices), fcpe (neural, fast)")
+    method: Literal["praat", "harvest", "dio", "crepe", "fcpe"] = Field(
+        "praat", description="Estimator: praat (autocorrelation, fast and steady), harvest (WORLD, slow), "
+                             "dio (WORLD, fastest, octave slips), crepe (neural, best on noisy or breathy voices; "
+                             "slow on CPU with the full model), fcpe (neural, fast)")
     crepe_model: Literal["tiny", "full"] = Field("full", description="CREPE model size (tiny is ~5x faster)")
     hop_ms: float = Field(10.0, ge=1.0, le=100.0, description="Time between frames", json_schema_extra={"unit": "ms"})
     fmin: float = Field(50.0, ge=20.0, le=1000.0, description="Lowest pitch to look for",
