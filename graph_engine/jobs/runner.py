@@ -107,6 +107,7 @@ class JobRunner:
         except BaseException:
             self.spool.unlock()
             raise
+        self._wake.set()  # jobs queued before this start (resumed offline, left by a crash) are due now
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="haysay-jobs", daemon=True)
         self._dispatcher.start()
         return self
@@ -206,10 +207,12 @@ class JobRunner:
             raise BadTransition(f"job {job.job_id} is running in no live orchestrator")
         return self.store.get(job.job_id)
 
-    def resume(self, job_id: str, admission: bool = True) -> Job:
-        """Queue an interrupted, failed or cancelled job again; stages it already finished are cache hits."""
+    def resume(self, job_id: str, check: bool = True) -> Job:
+        """Queue an interrupted, failed or cancelled job again; stages it already finished are cache hits.
+        `check=False` leaves validation to the orchestrator that will run it (it may know more node types)."""
         job = self.store.get(job_id)
-        self._check(job.request, admission)
+        if check:
+            self._check(job.request)
         self.store.transition(job.job_id, QUEUED, "resumed", expect=job.state)
         self._changed(job.job_id)
         return self.store.get(job.job_id)

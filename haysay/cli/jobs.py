@@ -236,7 +236,7 @@ def cmd_control(args) -> int:
     try:
         runner.recover()
         runner.ingest(admission=False)
-        job = (runner.cancel if args.action == "cancel" else lambda j: runner.resume(j, admission=False))(args.job_id)
+        job = (runner.cancel if args.action == "cancel" else lambda j: runner.resume(j, check=False))(args.job_id)
         print(f"{job.job_id}: {job.state}")
         return EXIT_OK
     except (UnknownJob, ValueError) as exc:
