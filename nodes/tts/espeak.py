@@ -17,7 +17,7 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _RATE, _VOLUME, _PITCH, _RANGE, _WORDGAP = 1, 2, 3, 4, 7
 _CHARS_UTF8, _SSML, _ENDPAUSE = 0x1, 0x10, 0x1000
 _POS_CHARACTER = 1
-_EE_OK, _EE_NOT_FOUND = 0, 2
+_EE_OK = 0
 
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
