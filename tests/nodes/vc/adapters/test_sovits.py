@@ -72,7 +72,7 @@ def test_cluster_ratio_pulls_features_onto_the_centres(sovits_files, encoder_fil
     for ratio in (0.0, 1.0):
         _call(sovits_files, encoder_files, speech, speaker="twilight", cluster_model=str(sovits_files["kmeans"]),
               cluster_ratio=ratio)
-    plain, clustered = calls[0]["c"][0].T.numpy(), calls[1]["c"][0].T.numpy()
+    plain, clustered = calls[0]["c"][0].T.cpu().numpy(), calls[1]["c"][0].T.cpu().numpy()
     rows = {tuple(np.round(r, 4)) for r in clustered}
     assert rows <= {tuple(np.round(r, 4)) for r in centers["twilight"]}  # every frame is now a centre
     assert not np.allclose(plain, clustered)
@@ -82,7 +82,7 @@ def test_auto_predict_f0_replaces_the_tracked_pitch(sovits_files, encoder_files,
     calls = _spy(monkeypatch)
     _call(sovits_files, encoder_files, speech)
     _call(sovits_files, encoder_files, speech, auto_predict_f0=True)
-    tracked, predicted = calls[0]["f0"].numpy(), calls[1]["f0"].numpy()
+    tracked, predicted = calls[0]["f0"].cpu().numpy(), calls[1]["f0"].cpu().numpy()
     assert tracked.shape == predicted.shape
     assert np.median(np.abs(predicted - tracked) / tracked) > 0.05
 
