@@ -140,6 +140,9 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
     bound_ports: set[tuple[str, str]] = set()  # fed by a pipeline input, even one still missing its value
     for name, inp in doc.inputs.items():
         node_id, target = inp.bind.split(".", 1)
+        # precedence: an explicit input value, then a --set override, then the input's default
+        if name not in inputs and any((o[0], o[1]) == (node_id, target) for o in overrides or []):
+            continue
         value = inputs.pop(name, inp.default)
         if node_id not in docs:
             errors.append(GraphError("unknown_input", f"input {name!r} binds to unknown node {node_id!r}", field=f"inputs.{name}"))

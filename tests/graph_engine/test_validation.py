@@ -114,3 +114,10 @@ def test_overrides_apply_and_are_validated():
     assert plan(d, overrides=[("t", "frequency", 1000)]).params("t").frequency == 1000
     errs = errors_of(d, overrides=[("t", "frequency", -5), ("nobody", "x", 1)])
     assert sorted(e.code for e in errs) == ["invalid_param", "unknown_node"]
+
+
+def test_override_beats_an_input_default_but_not_an_explicit_input():
+    d = doc([{"id": "t", "type": "gen.tone"}], inputs={"freq": {"bind": "t.frequency", "default": 200}})
+    assert plan(d).params("t").frequency == 200
+    assert plan(d, overrides=[("t", "frequency", 300)]).params("t").frequency == 300
+    assert plan(d, inputs={"freq": 400}, overrides=[("t", "frequency", 300)]).params("t").frequency == 400
