@@ -166,8 +166,7 @@ class Engine:
         p = self.plan(doc, inputs, overrides)
         if p.errors:
             raise InvalidPipeline(p.errors)
-        with self.history.session():
-            return self._run(p, doc, inputs, overrides, use_cache, on_event, run_id, job_id, cancel, retries)
+        return self._run(p, doc, inputs, overrides, use_cache, on_event, run_id, job_id, cancel, retries)
 
     def _run(self, p: Plan, doc: PipelineDoc, inputs, overrides, use_cache, on_event, run_id, job_id, cancel,
              retries) -> RunResult:
@@ -176,8 +175,6 @@ class Engine:
         emit = on_event or (lambda ev: None)
         keys = self.keys(p)
         order = p.order()
-        self.history.start_run(run_id, doc.to_dict(), doc.content_hash(), dict(inputs or {}),
-                               [list(o) for o in overrides or []], job_id)
         stages: dict[str, StageResult] = {}
         rows: list[dict[str, Any]] = []
 
@@ -203,17 +200,24 @@ class Engine:
                 emit(StageEvent(run_id, nid, "cached", 1.0))
             else:
                 to_run.append(nid)
-        self.history.record_stages(rows)
-
-        error = None
-        status = "succeeded"
+        # The history file is held only in short bursts (a held DuckDB file locks out every other
+        # process, e.g. `haysay history` while a long run goes on): start + cached rows, then
+        # batched stage rows while running, then the end.
+        with self.history.session():
+            self.history.start_run(run_id, doc.to_dict(), doc.content_hash(), dict(inputs or {}),
+                                   [list(o) for o in overrides or []], job_id)
+            self.history.record_stages(rows)
+            error = None
+            status = "succeeded"
+            if not to_run:
+                self.history.finish_run(run_id, status, error)
         if to_run:
             status, error = self._execute(p, run_id, keys, to_run, stages, emit, row, cancel, retries)
+            self.history.finish_run(run_id, status, error)
         outputs = {}
         if status == "succeeded":
             for name, (nid, port) in p.outputs.items():
                 outputs[name] = self.store.open(keys[nid])[port]
-        self.history.finish_run(run_id, status, error)
         return RunResult(run_id, status, stages, outputs, error, time.time() - t0)
 
     def _execute(self, p: Plan, run_id: str, keys: dict[str, str], to_run: list[str],
