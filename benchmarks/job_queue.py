@@ -1,7 +1,7 @@
 """Queue benchmark: job throughput with 1 and 2 Dask workers, and how long a short CPU job waits
 to start while the GPU lane is saturated (lanes vs one merged FIFO).
 
-    python benchmarks/queue.py [--jobs 200]
+    python benchmarks/job_queue.py [--jobs 200]
 
 Prints a table; timings depend on the machine (run it alone).
 """
