@@ -81,15 +81,23 @@ def _print_errors(errors, as_json: bool = False) -> None:
         print(f"  {e.location or '(pipeline)'}: {e.message}  [{e.code}]", file=sys.stderr)
 
 
-def cmd_validate(args) -> int:
+def _load_checked(args) -> tuple[object, dict, list] | int:
+    """The pipeline, inputs and overrides, or the exit code after printing what is wrong."""
     loaded = _load(args)
     if isinstance(loaded, int):
         return loaded
-    doc, inputs, overrides = loaded
-    errors = _check(doc, inputs, overrides)
+    errors = _check(*loaded)
     if errors:
-        _print_errors(errors, args.json)
+        _print_errors(errors, getattr(args, "json", False))
         return EXIT_INVALID
+    return loaded
+
+
+def cmd_validate(args) -> int:
+    loaded = _load_checked(args)
+    if isinstance(loaded, int):
+        return loaded
+    doc, inputs, overrides = loaded
     print("[]" if args.json else f"ok: {args.pipeline} is valid ({len(doc.nodes)} nodes, {len(doc.edges)} edges)")
     return EXIT_OK
 
@@ -109,16 +117,11 @@ def cmd_run(args) -> int:
     from haysay.graph_engine.audiofile import write_audio
     from haysay.graph_engine.values import Audio
 
-    loaded = _load(args)
+    loaded = _load_checked(args)
     if isinstance(loaded, int):
         return loaded
     doc, inputs, overrides = loaded
-    errors = _check(doc, inputs, overrides)
-    if errors:
-        _print_errors(errors)
-        return EXIT_INVALID
 
-    total = len(doc.nodes) + sum(1 for i in doc.inputs.values() if "." in i.bind)
     seen: dict[str, str] = {}
     t0 = time.time()
 

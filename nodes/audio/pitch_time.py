@@ -12,11 +12,11 @@ from typing import Literal
 
 import numpy as np
 import pyworld
-import soxr
 from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio
+from haysay.nodes.audio.resample import SoxrStream
 from haysay.nodes.audio.phase_vocoder import fit_length, pitch_shift, time_stretch
 
 WORLD_FRAME_MS = 5.0
@@ -79,24 +79,10 @@ class SpeedParams(BaseModel):
                           json_schema_extra={"unit": "x"})
 
 
-class SpeedStream:
+class SpeedStream(SoxrStream):
     def __init__(self, params: SpeedParams, rates: list[int], channels: list[int]):
-        self.out_rate, self.out_channels = rates[0], channels[0]
-        self.passthrough = params.factor == 1.0
-        if not self.passthrough:
-            # reading the samples as if recorded at rate*factor, then resampling to rate, plays them faster
-            self.stream = soxr.ResampleStream(rates[0] * params.factor, rates[0], channels[0],
-                                              dtype="float32", quality="HQ")
-
-    def process(self, block: np.ndarray) -> np.ndarray:
-        if self.passthrough:
-            return block
-        return self.stream.resample_chunk(np.ascontiguousarray(block.T)).T
-
-    def flush(self) -> np.ndarray | None:
-        if self.passthrough:
-            return None
-        return self.stream.resample_chunk(np.zeros((0, self.out_channels), np.float32), last=True).T
+        # reading the samples as if recorded at rate*factor, then resampling to rate, plays them faster
+        super().__init__(rates[0] * params.factor, rates[0], channels[0], "high")
 
 
 node("audio.speed", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=SpeedParams,

@@ -28,13 +28,14 @@ class ResampleParams(BaseModel):
         "high", description="soxr quality preset")
 
 
-class ResampleStream:
-    def __init__(self, params: ResampleParams, rates: list[int], channels: list[int]):
-        self.out_rate, self.out_channels = params.sample_rate, channels[0]
-        self.passthrough = rates[0] == params.sample_rate
+class SoxrStream:
+    """Streaming soxr conversion from `in_rate` to `out_rate`; a pass-through when they are equal."""
+
+    def __init__(self, in_rate: float, out_rate: int, channels: int, quality: str = "high"):
+        self.out_rate, self.out_channels = out_rate, channels
+        self.passthrough = in_rate == out_rate
         if not self.passthrough:
-            self.stream = soxr.ResampleStream(rates[0], params.sample_rate, channels[0], dtype="float32",
-                                              quality=QUALITY[params.quality])
+            self.stream = soxr.ResampleStream(in_rate, out_rate, channels, dtype="float32", quality=QUALITY[quality])
 
     def process(self, block: np.ndarray) -> np.ndarray:
         if self.passthrough:
@@ -45,6 +46,11 @@ class ResampleStream:
         if self.passthrough:
             return None
         return self.stream.resample_chunk(np.zeros((0, self.out_channels), np.float32), last=True).T
+
+
+class ResampleStream(SoxrStream):
+    def __init__(self, params: ResampleParams, rates: list[int], channels: list[int]):
+        super().__init__(rates[0], params.sample_rate, channels[0], params.quality)
 
 
 node("audio.resample", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=ResampleParams,
