@@ -105,35 +105,32 @@ class History:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._held: duckdb.DuckDBPyConnection | None = None
-        self._depth = 0
-        self._lock = threading.RLock()
+        self._local = threading.local()  # each thread's held connection: they are not shared across threads
         with self.connect() as con:
             con.execute(SCHEMA)
 
     @contextmanager
     def session(self) -> Iterator["History"]:
         """Hold one connection across many writes (a run's stages); opening one costs tens of ms."""
-        with self._lock:
-            if self._depth == 0:
-                self._held = self._open()
-            self._depth += 1
+        local = self._local
+        if getattr(local, "depth", 0) == 0:
+            local.con = self._open()
+        local.depth = getattr(local, "depth", 0) + 1
         try:
             yield self
         finally:
-            with self._lock:
-                self._depth -= 1
-                if self._depth == 0 and self._held is not None:
-                    self._held.close()
-                    self._held = None
+            local.depth -= 1
+            if local.depth == 0:
+                local.con.close()
+                local.con = None
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The session's connection, or a short-lived one."""
-        with self._lock:
-            if self._held is not None:
-                yield self._held
-                return
+        """This thread's session connection, or a short-lived one."""
+        held = getattr(self._local, "con", None)
+        if held is not None:
+            yield held
+            return
         con = self._open()
         try:
             yield con

@@ -111,16 +111,28 @@ def test_worker_loss_retries_reach_the_scheduler(haysay_home, make_runner):
     assert runner.allowed_failures() == 1
 
 
-@pytest.fixture
-def gpu_client():
+def _gpu_cluster(memory_limit: str):
     from distributed import Client, LocalCluster
     cluster = LocalCluster(n_workers=1, processes=False, threads_per_worker=4, resources={"GPU": 1},
-                           memory_limit="1GiB", dashboard_address=None)
+                           memory_limit=memory_limit, dashboard_address=":0")
     client = Client(cluster)
     yield client
     slow_nodes.STOP.set()
     client.close()
     cluster.close()
+
+
+@pytest.fixture
+def gpu_client():
+    # An in-process worker measures this whole test process; a small limit would pause it once
+    # earlier tests have loaded torch and voices, and then no task would ever start.
+    yield from _gpu_cluster("64GiB")
+
+
+@pytest.fixture
+def small_gpu_client():
+    """A worker offering 1 GiB, for admission checks (nothing runs on it)."""
+    yield from _gpu_cluster("1GiB")
 
 
 def test_cpu_job_runs_while_gpu_lane_is_busy(make_runner, gpu_client):
@@ -141,8 +153,8 @@ def test_merged_lanes_make_the_cpu_job_wait(make_runner, gpu_client):
     assert cpu.started_at >= runner.get(gpu).ended_at  # one FIFO: the short job waited for the long one
 
 
-def test_admission_refuses_a_job_no_worker_can_hold(make_runner, gpu_client):
-    runner = make_runner(gpu_client)
+def test_admission_refuses_a_job_no_worker_can_hold(make_runner, small_gpu_client):
+    runner = make_runner(small_gpu_client)
     assert runner.capacity().max_memory_mb == 1024
     with pytest.raises(AdmissionRefused, match=r"node b \(test.big\) declares memory_mb=4096 MB.*offers 1024 MB"):
         runner.submit(pipe([("b", "test.big", {})]))
