@@ -23,7 +23,7 @@ from .cachekey import cache_key
 from .config import Settings
 from .contract import Registry, default_registry
 from .errors import GraphError, InvalidPipeline
-from .executor import PROGRESS_TOPIC, StageError, execute_stage, store_for
+from .executor import PROGRESS_TOPIC, StageError, execute_chain, store_for
 from .graph import Plan, plan
 from .history import History
 from .pipeline import PipelineDoc
@@ -212,8 +212,14 @@ class Engine:
             if not to_run:
                 self.history.finish_run(run_id, status, error)
         if to_run:
-            status, error = self._execute(p, run_id, keys, to_run, stages, emit, row, cancel, retries)
-            self.history.finish_run(run_id, status, error)
+            unwritten: list[dict] = []
+            status, error = "failed", "the engine stopped before the run ended"
+            try:
+                status, error = self._execute(p, run_id, keys, to_run, stages, emit, row, cancel, retries, unwritten)
+            finally:
+                with self.history.session():  # the last stage rows and the run's end in one visit
+                    self.history.record_stages(unwritten)
+                    self.history.finish_run(run_id, status, error)
         outputs = {}
         if status == "succeeded":
             for name, (nid, port) in p.outputs.items():
@@ -221,70 +227,88 @@ class Engine:
         return RunResult(run_id, status, stages, outputs, error, time.time() - t0)
 
     def _execute(self, p: Plan, run_id: str, keys: dict[str, str], to_run: list[str],
-                 stages: dict[str, StageResult], emit, row, cancel, retries: int) -> tuple[str, str | None]:
+                 stages: dict[str, StageResult], emit, row, cancel, retries: int,
+                 buffered: list[dict]) -> tuple[str, str | None]:
+        """Submit the chains, follow them to the end; stage rows not yet written stay in `buffered`."""
         from distributed import wait
 
         client = self.client
         has_gpu = any(w.get("resources", {}).get("GPU") for w in client.scheduler_info(n_workers=-1)["workers"].values())
         self._listeners[run_id] = lambda ev: (self._mark_running(stages, ev), emit(ev))
-        futures = {}
-        buffered: list[dict] = []  # stage rows reach DuckDB in batches: a write costs milliseconds
+        # stage rows reach DuckDB in batches (a visit costs milliseconds); the caller writes the rest
         last_flush = [time.time()]
 
-        def record(r: dict, force: bool = False) -> None:
+        def record(r: dict) -> None:
             buffered.append(r)
-            if force or time.time() - last_flush[0] > 0.5:
+            if time.time() - last_flush[0] > 0.5:
                 self.history.record_stages(buffered)
                 buffered.clear()
                 last_flush[0] = time.time()
 
+        def finished(out: dict) -> None:
+            res = stages[out["node"]]
+            res.status, res.worker = "done", out["worker"]
+            res.duration, res.info = out["end"] - out["start"], out.get("info") or {}
+            record(row(res.node, res, out["start"], out["end"]))
+            emit(StageEvent(run_id, res.node, "done", 1.0))
+
+        owner: dict[str, Any] = {}  # node id -> the future of the task that runs it
+        members: dict[Any, list[str]] = {}
         try:
-            for nid in to_run:
-                spec = p.spec(nid)
-                ups = p.upstream(nid)
-                deps = [futures[src] for src, _ in ups.values() if src in futures]
-                futures[nid] = client.submit(
-                    execute_stage, self.settings.artifacts, run_id, nid, spec.type,
-                    p.params(nid).model_dump(mode="json"), {port: (keys[src], sp) for port, (src, sp) in ups.items()},
-                    keys[nid], *deps, key=f"haysay-{nid}-{keys[nid][:10]}-{run_id[:8]}", pure=False,
-                    resources={"GPU": 1} if spec.gpu and has_gpu else None, retries=retries)
-                emit(StageEvent(run_id, nid, "queued"))
-            pending = {f: nid for nid, f in futures.items()}
+            for chain in fuse_chains(p, to_run):
+                head_ups = p.upstream(chain[0])
+                deps = list({id(owner[src]): owner[src] for src, _ in head_ups.values() if src in owner}.values())
+                work = [(nid, p.spec(nid).type, p.params(nid).model_dump(mode="json"),
+                         {port: (keys[src], sp) for port, (src, sp) in p.upstream(nid).items()}, keys[nid])
+                        for nid in chain]
+                fut = client.submit(
+                    execute_chain, self.settings.artifacts, run_id, work, *deps,
+                    key=f"haysay-{chain[0]}-{keys[chain[0]][:10]}-{run_id[:8]}", pure=False,
+                    resources={"GPU": 1} if p.spec(chain[0]).gpu and has_gpu else None, retries=retries)
+                members[fut] = chain
+                for nid in chain:
+                    owner[nid] = fut
+                    emit(StageEvent(run_id, nid, "queued"))
+            pending = dict(members)
             failures: list[str] = []
             while pending:
                 if cancel is not None and cancel.is_set():
                     client.cancel(list(pending))
-                    for nid in pending.values():
-                        stages[nid].status, stages[nid].error = "cancelled", "run cancelled"
-                        record(row(nid, stages[nid]))
-                        emit(StageEvent(run_id, nid, "cancelled"))
+                    for chain in pending.values():
+                        for nid in chain:
+                            stages[nid].status, stages[nid].error = "cancelled", "run cancelled"
+                            record(row(nid, stages[nid]))
+                            emit(StageEvent(run_id, nid, "cancelled"))
                     return "cancelled", "cancelled by user"
                 try:
                     done, _ = wait(list(pending), timeout=0.25, return_when="FIRST_COMPLETED")
                 except TimeoutError:
                     continue
                 for fut in done:
-                    nid = pending.pop(fut)
-                    res = stages[nid]
+                    chain = pending.pop(fut)
                     if fut.status == "finished":
-                        out = fut.result()
-                        res.status, res.worker = "done", out["worker"]
-                        res.duration, res.info = out["end"] - out["start"], out.get("info") or {}
-                        record(row(nid, res, out["start"], out["end"]))
-                        emit(StageEvent(run_id, nid, "done", 1.0))
+                        for out in fut.result():
+                            finished(out)
                         continue
                     exc = fut.exception() if fut.status == "error" else None
-                    if isinstance(exc, StageError) and exc.node_id != nid:
-                        res.status, res.error = "skipped", f"upstream {exc.node_id} failed"
-                    else:
-                        res.status = "failed"
-                        res.error = exc.message if isinstance(exc, StageError) else f"{fut.status}: {exc}"
-                        failures.append(f"{nid} ({res.type}) failed: {res.error}")
-                    record(row(nid, res))
-                    emit(StageEvent(run_id, nid, res.status, None, res.error or ""))
+                    for out in getattr(exc, "completed", []) if isinstance(exc, StageError) and exc.node_id in chain else []:
+                        finished(out)
+                    for nid in chain:
+                        res = stages[nid]
+                        if res.status == "done":
+                            continue
+                        if isinstance(exc, StageError) and exc.node_id == nid:
+                            res.status, res.error = "failed", exc.message
+                            failures.append(f"{nid} ({res.type}) failed: {res.error}")
+                        elif isinstance(exc, StageError):
+                            res.status, res.error = "skipped", f"upstream {exc.node_id} failed"
+                        else:
+                            res.status, res.error = "failed", f"{fut.status}: {exc}"
+                            failures.append(f"{nid} ({res.type}) failed: {res.error}")
+                        record(row(nid, res))
+                        emit(StageEvent(run_id, nid, res.status, None, res.error or ""))
             return ("failed", "; ".join(failures)) if failures else ("succeeded", None)
         finally:
-            self.history.record_stages(buffered)
             self._listeners.pop(run_id, None)
 
     @staticmethod
@@ -292,6 +316,31 @@ class Engine:
         res = stages.get(ev.node)
         if res is not None and res.status == "queued" and ev.status == "running":
             res.status = "running"
+
+
+def fuse_chains(p: Plan, to_run: list[str]) -> list[list[str]]:
+    """Group the stages to run into linear chains, each one Dask task.
+
+    A stage joins its upstream's chain when that upstream is its only producer still to run,
+    it is that upstream's only consumer, and both want the same kind of worker. A chain then
+    pays one scheduler round trip instead of one per stage (Dask batches its messages every
+    few ms), while independent branches stay separate tasks and run in parallel."""
+    running = set(to_run)
+    chain_of: dict[str, list[str]] = {}
+    chains: list[list[str]] = []
+    for nid in to_run:  # topological order
+        producers = {src for src, _ in p.upstream(nid).values() if src in running}
+        if len(producers) == 1:
+            (up,) = producers
+            consumers = [n for n in p.graph.successors(up) if n in running]
+            chain = chain_of[up]
+            if consumers == [nid] and chain[-1] == up and p.spec(up).gpu == p.spec(nid).gpu:
+                chain.append(nid)
+                chain_of[nid] = chain
+                continue
+        chain_of[nid] = [nid]
+        chains.append(chain_of[nid])
+    return chains
 
 
 def _local_gpu_resources() -> dict[str, int] | None:

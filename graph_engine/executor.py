@@ -10,8 +10,9 @@ import time
 import traceback
 from typing import Any
 
-from .contract import NodeContext, default_registry, run_stream
+from .contract import MemorySink, NodeContext, default_registry, run_stream
 from .store import ArtifactStore
+from .values import Audio
 
 PROGRESS_TOPIC = "haysay-progress"
 _STORES: dict[str, ArtifactStore] = {}
@@ -45,18 +46,37 @@ def _emit(run_id: str, node_id: str, status: str, progress: float | None = None,
 class StageError(RuntimeError):
     """A node raised; carries the node id and a short traceback for history."""
 
-    def __init__(self, node_id: str, node_type: str, message: str, trace: str = ""):
+    def __init__(self, node_id: str, node_type: str, message: str, trace: str = "", completed: list | None = None):
         super().__init__(f"{node_id} ({node_type}): {message}")
         self.node_id, self.node_type, self.message, self.trace = node_id, node_type, message, trace
+        self.completed = completed or []  # results of the stages of the same chain that finished first
 
     def __reduce__(self):
-        return (StageError, (self.node_id, self.node_type, self.message, self.trace))
+        return (StageError, (self.node_id, self.node_type, self.message, self.trace, self.completed))
+
+
+SMALL_AUDIO = 1 << 20  # samples (all channels): stored inputs up to this size are read whole
 
 
 def execute_stage(store_root: str, run_id: str, node_id: str, type_id: str, params: dict[str, Any],
                   inputs: dict[str, tuple[str, str]], key: str, *upstream: Any) -> dict[str, Any]:
     """Run one node. `inputs` maps input port -> (upstream cache key, upstream port);
     `upstream` holds the upstream tasks' results only so Dask orders the tasks."""
+    return _run_stage(store_root, run_id, node_id, type_id, params, inputs, key, {})
+
+
+def _input_value(store: ArtifactStore, key: str, port: str, memo: dict) -> Any:
+    if (key, port) in memo:
+        return memo[(key, port)]
+    value = store.open(key)[port]
+    if isinstance(value, Audio) and not value.in_memory and value.channels * value.frames <= SMALL_AUDIO:
+        value = Audio(value.numpy(), value.sample_rate)
+    return value
+
+
+def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params: dict[str, Any],
+               inputs: dict[str, tuple[str, str]], key: str, memo: dict) -> dict[str, Any]:
+    """`memo` holds in-memory outputs of earlier stages of the same chain, by (key, port)."""
     start = time.time()
     worker = _worker_address()
     store = store_for(store_root)
@@ -74,11 +94,13 @@ def execute_stage(store_root: str, run_id: str, node_id: str, type_id: str, para
     ctx = NodeContext(node_id, progress=progress, audio_sink=writer.audio_sink)
     try:
         model = spec.params.model_validate(params)
-        values = {port: store.open(k)[p] for port, (k, p) in inputs.items()}
+        values = {port: _input_value(store, k, p, memo) for port, (k, p) in inputs.items()}
         if spec.blockwise:
             port = next(iter(spec.outputs))
-            outputs = {port: run_stream(spec, model, values, lambda rate, ch: writer.audio_sink(port, rate, ch),
-                                        progress=progress)}
+            # small in-memory inputs stay in memory; stored long ones stream into the store
+            small = all(isinstance(v, Audio) and v.in_memory for v in values.values())
+            sink = MemorySink if small else (lambda rate, ch: writer.audio_sink(port, rate, ch))
+            outputs = {port: run_stream(spec, model, values, sink, progress=progress)}
         else:
             outputs = spec.call(model, ctx=ctx, **values)
         # an output that *is* an input (pass-through) is stored as a reference, not copied
@@ -88,5 +110,22 @@ def execute_stage(store_root: str, run_id: str, node_id: str, type_id: str, para
     except Exception as exc:
         writer.abort()
         raise StageError(node_id, type_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)) from None
+    for port, value in outputs.items():
+        if not isinstance(value, Audio) or value.in_memory:  # stored (moved) zarr arrays are reopened instead
+            memo[(key, port)] = value
     end = time.time()
     return {"key": key, "node": node_id, "worker": worker, "start": start, "end": end, "info": ctx.info}
+
+
+def execute_chain(store_root: str, run_id: str, work: list[tuple], *upstream: Any) -> list[dict[str, Any]]:
+    """Run a linear chain of stages in order, in one task. `work` holds
+    (node_id, type_id, params, inputs, key) per stage; each stage is stored as it finishes."""
+    done: list[dict[str, Any]] = []
+    memo: dict = {}
+    for node_id, type_id, params, inputs, key in work:
+        try:
+            done.append(_run_stage(store_root, run_id, node_id, type_id, params, inputs, key, memo))
+        except StageError as exc:
+            exc.completed = done
+            raise
+    return done

@@ -77,8 +77,14 @@ class ArtifactWriter:
     def __init__(self, store: "ArtifactStore", key: str):
         self.store, self.key = store, key
         self.tmp_path = store._join("tmp", f"{key}-{uuid.uuid4().hex[:8]}")
-        self.group = zarr.open_group(store._zarr_store(self.tmp_path), mode="w")
+        self._group: zarr.Group | None = None  # made on first need: each zarr call costs a round trip
         self.sinks: dict[str, ZarrAudioSink] = {}
+
+    @property
+    def group(self) -> zarr.Group:
+        if self._group is None:
+            self._group = zarr.open_group(self.store._zarr_store(self.tmp_path), mode="w")
+        return self._group
 
     def audio_sink(self, port: str, sample_rate: int, channels: int) -> ZarrAudioSink:
         sink = ZarrAudioSink(self.group, port, sample_rate, channels)
@@ -86,45 +92,55 @@ class ArtifactWriter:
         return sink
 
     def commit(self, outputs: dict[str, Any], attrs: dict[str, Any], aliases: dict[str, tuple[str, str]] | None = None) -> None:
-        ports: dict[str, Any] = {}
+        ports = {port: {"type": "alias", "key": aliases[port][0], "port": aliases[port][1]}
+                 if aliases and port in aliases else self._describe(value) for port, value in outputs.items()}
+        meta = {**attrs, "ports": ports, "created": time.time()}
+        if self._group is None:  # nothing streamed: the group is born with its attributes
+            self._group = zarr.create_group(self.store._zarr_store(self.tmp_path), attributes=meta)
+        else:
+            self._group.update_attributes(meta)
         for port, value in outputs.items():
-            if aliases and port in aliases:
-                ports[port] = {"type": "alias", "key": aliases[port][0], "port": aliases[port][1]}
-            else:
-                ports[port] = self._encode(port, value)
-        self.group.update_attributes({**attrs, "ports": ports, "created": time.time()})  # one metadata write
+            if not (aliases and port in aliases):
+                self._write(port, value)
         self.store._finalize(self.tmp_path, self.key)
 
     def abort(self) -> None:
         self.store._remove(self.tmp_path)
 
-    def _encode(self, port: str, value: Any) -> dict[str, Any]:
+    @staticmethod
+    def _describe(value: Any) -> dict[str, Any]:
         if isinstance(value, Audio):
-            sink = self.sinks.get(port)
-            if sink is not None and value.data is sink.array:
-                pass  # streamed here already
-            elif value.in_memory:
-                self.group.create_array(port, data=value.data, chunks=(value.channels, CHUNK_FRAMES), overwrite=True,
-                                        attributes={"haysay_type": PortType.AUDIO.value, "sample_rate": value.sample_rate})
-            else:
-                sink = self.audio_sink(port, value.sample_rate, value.channels)
-                for block in value.blocks(CHUNK_FRAMES):
-                    sink.write(block)
-                sink.finish()
             return {"type": PortType.AUDIO.value, "sample_rate": value.sample_rate}
         if isinstance(value, str):
             return {"type": PortType.TEXT.value, "value": value}
         if isinstance(value, F0):
-            self.group.create_array(port, data=np.stack([value.times, value.hz, value.confidence]), overwrite=True)
             return {"type": PortType.F0.value}
         if isinstance(value, Features):
-            self.group.create_array(port, data=value.data, overwrite=True)
             return {"type": PortType.FEATURES.value, "frame_rate": value.frame_rate}
         if isinstance(value, np.ndarray):
-            self.group.create_array(port, data=value, overwrite=True)
             return {"type": "ndarray"}
         json.dumps(value)  # anything else must be plain JSON data
         return {"type": "json", "value": value}
+
+    def _write(self, port: str, value: Any) -> None:
+        if isinstance(value, Audio):
+            sink = self.sinks.get(port)
+            if sink is not None and value.data is sink.array:
+                return  # streamed here already
+            if value.in_memory:
+                self.group.create_array(port, data=value.data, chunks=(value.channels, CHUNK_FRAMES), overwrite=True,
+                                        attributes={"haysay_type": PortType.AUDIO.value, "sample_rate": value.sample_rate})
+                return
+            sink = self.audio_sink(port, value.sample_rate, value.channels)
+            for block in value.blocks(CHUNK_FRAMES):
+                sink.write(block)
+            sink.finish()
+        elif isinstance(value, F0):
+            self.group.create_array(port, data=np.stack([value.times, value.hz, value.confidence]), overwrite=True)
+        elif isinstance(value, Features):
+            self.group.create_array(port, data=value.data, overwrite=True)
+        elif isinstance(value, np.ndarray):
+            self.group.create_array(port, data=value, overwrite=True)
 
 
 class ArtifactStore:

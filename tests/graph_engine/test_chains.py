@@ -1,0 +1,48 @@
+"""Compiling to Dask: linear chains become one task; branches stay apart; failures keep finished stages."""
+import pytest
+
+from haysay.graph_engine import Engine, Settings, parse_pipeline, plan
+from haysay.graph_engine.engine import fuse_chains
+
+
+def doc(nodes, edges):
+    return parse_pipeline({"format": "haysay.pipeline/1", "nodes": nodes, "edges": edges})
+
+
+def test_linear_chain_fuses_and_fan_out_splits():
+    d = doc([{"id": "src", "type": "gen.tone"}, {"id": "a", "type": "audio.gain"}, {"id": "b", "type": "audio.gain"},
+             {"id": "c", "type": "audio.gain"}, {"id": "d", "type": "audio.gain"}],
+            [{"from": "src.audio", "to": "a.audio"}, {"from": "a.audio", "to": "b.audio"},
+             {"from": "a.audio", "to": "c.audio"}, {"from": "c.audio", "to": "d.audio"}])
+    p = plan(d)
+    assert fuse_chains(p, p.order()) == [["src", "a"], ["b"], ["c", "d"]]
+    # a cached producer does not bind its consumers together
+    assert fuse_chains(p, ["b", "c", "d"]) == [["b"], ["c", "d"]]
+
+
+def test_mix_of_two_running_producers_starts_a_new_chain():
+    d = doc([{"id": "x", "type": "gen.tone"}, {"id": "y", "type": "gen.tone"}, {"id": "m", "type": "audio.mix"}],
+            [{"from": "x.audio", "to": "m.a"}, {"from": "y.audio", "to": "m.b"}])
+    p = plan(d)
+    assert fuse_chains(p, p.order()) == [["x"], ["y"], ["m"]]
+
+
+def test_failure_mid_chain_keeps_earlier_stages(haysay_home):
+    # loudness needs at least 0.4 s of audio: the third stage of one fused chain fails at run time
+    d = doc([{"id": "t", "type": "gen.tone", "params": {"duration": 0.1}},
+             {"id": "g", "type": "audio.gain", "params": {"gain_db": -3}},
+             {"id": "loud", "type": "audio.loudness_normalize"}, {"id": "after", "type": "audio.gain"}],
+            [{"from": "t.audio", "to": "g.audio"}, {"from": "g.audio", "to": "loud.audio"},
+             {"from": "loud.audio", "to": "after.audio"}])
+    p = plan(d)
+    assert fuse_chains(p, p.order()) == [["t", "g", "loud", "after"]]
+    with Engine(Settings.from_env()) as eng:
+        result = eng.run(d)
+        assert result.status == "failed"
+        assert result.stages["loud"].status == "failed" and "0.4" in result.stages["loud"].error
+        assert result.stages["after"].status == "skipped" and "loud" in result.stages["after"].error
+        assert result.stages["t"].status == result.stages["g"].status == "done"
+        stages = {s.node_id: s.status for s in eng.history.stages(result.run_id)}
+        assert stages == {"t": "done", "g": "done", "loud": "failed", "after": "skipped"}
+        again = eng.run(d)
+        assert set(again.cached) == {"t", "g"}
