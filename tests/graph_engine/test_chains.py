@@ -1,5 +1,4 @@
 """Compiling to Dask: linear chains become one task; branches stay apart; failures keep finished stages."""
-import pytest
 
 from haysay.graph_engine import Engine, Settings, parse_pipeline, plan
 from haysay.graph_engine.engine import fuse_chains
