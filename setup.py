@@ -9,7 +9,7 @@ from setuptools import find_packages, setup
 
 MAPPED = {"graph_engine": "haysay.graph_engine", "nodes": "haysay.nodes", "studio": "haysay.studio"}
 
-packages = ["haysay"]
+packages = ["haysay"] + [f"haysay.{sub}" for sub in find_packages("haysay")]
 for folder, name in MAPPED.items():
     packages.append(name)
     packages += [f"{name}.{sub}" for sub in find_packages(folder)]
