@@ -1,0 +1,79 @@
+"""Third-party nodes through the `haysay.nodes` entry-point group; running on an existing cluster."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from distributed import LocalCluster
+from pydantic import BaseModel, ConfigDict, Field
+
+from haysay.graph_engine import contract
+from haysay.graph_engine.contract import TEXT, default_registry, node
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _ShoutParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    times: int = Field(1, ge=1, le=3)
+
+
+def _plugin_entry():
+    node("plugin.shout", inputs={"text": TEXT}, outputs={"text": TEXT}, params=_ShoutParams, category="transform")(
+        lambda params, text: (text.upper() + "!") * params.times)
+
+
+class _EntryPoint:
+    def __init__(self, name, target):
+        self.name, self._target = name, target
+
+    def load(self):
+        if isinstance(self._target, Exception):
+            raise self._target
+        return self._target
+
+
+@pytest.fixture
+def plugins(monkeypatch):
+    def install(*eps):
+        monkeypatch.setattr(contract, "entry_points", lambda group: list(eps) if group == "haysay.nodes" else [])
+        return default_registry(reload=True)
+    yield install
+    contract._DECLARED.pop("plugin.shout", None)
+    monkeypatch.undo()
+    default_registry(reload=True)
+
+
+def test_entry_point_plugin_adds_a_node(plugins):
+    reg = plugins(_EntryPoint("shouty", _plugin_entry))
+    assert "plugin.shout" in reg and "audio.gain" in reg
+    assert reg["plugin.shout"].call({"times": 2}, text="hi") == {"text": "HI!HI!"}
+
+
+def test_broken_plugin_warns_and_keeps_builtins(plugins):
+    with pytest.warns(UserWarning, match="node plug-in 'broken' failed to load"):
+        reg = plugins(_EntryPoint("broken", ImportError("no module named nowhere")))
+    assert "audio.gain" in reg and "plugin.shout" not in reg
+
+
+def test_scheduler_address_runs_on_that_cluster(haysay_home, tmp_path):
+    cluster = LocalCluster(n_workers=1, processes=False, threads_per_worker=2, protocol="tcp", host="127.0.0.1",
+                           dashboard_address=":0")
+    try:
+        worker_addr = next(iter(cluster.scheduler.workers))
+        out = tmp_path / "out"
+        env = {**os.environ, "HAYSAY_HOME": str(haysay_home)}
+        proc = subprocess.run([sys.executable, "-m", "haysay", "run", "examples/hello.json", "--out", str(out),
+                               "--scheduler", cluster.scheduler_address, "-q"],
+                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        run_id = proc.stdout.split("run ", 1)[1].split(":", 1)[0]
+        hist = subprocess.run([sys.executable, "-m", "haysay", "history", run_id, "--json"], capture_output=True,
+                              text=True, env=env, cwd=ROOT, timeout=120)
+        workers = {s["worker"] for s in json.loads(hist.stdout)["stages"]}
+        assert workers == {worker_addr} and worker_addr.startswith("tcp://127.0.0.1:")
+        assert (out / "low.wav").exists()
+    finally:
+        cluster.close()
