@@ -224,9 +224,13 @@ def cmd_catalogue(args) -> int:
 def cmd_doctor(args) -> int:
     from haysay.graph_engine.doctor import format_report, run_doctor
 
+    from haysay.nodes import UNAVAILABLE  # built-ins left out because their library is missing
+
     report = run_doctor(_store())
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps({**report.to_dict(), "nodes_left_out": UNAVAILABLE}, indent=2))
     else:
         print(format_report(report))
+        for module, why in UNAVAILABLE.items():
+            print(f"left out: {module} ({why})")
     return EXIT_OK

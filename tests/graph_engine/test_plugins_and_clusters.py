@@ -77,3 +77,27 @@ def test_scheduler_address_runs_on_that_cluster(haysay_home, tmp_path):
         assert (out / "low.wav").exists()
     finally:
         cluster.close()
+
+
+def test_builtin_with_missing_library_is_left_out_and_reported(monkeypatch):
+    import builtins
+    import importlib
+
+    import haysay.nodes as nodes_pkg
+    real_import = builtins.__import__
+
+    def no_pyworld(name, *args, **kwargs):
+        if name == "pyworld":
+            raise ModuleNotFoundError("No module named 'pyworld'", name="pyworld")
+        return real_import(name, *args, **kwargs)
+
+    saved = {m: sys.modules.pop(m) for m in ("haysay.nodes.vc.world", "haysay.nodes.audio.pitch_time") if m in sys.modules}
+    monkeypatch.setattr(builtins, "__import__", no_pyworld)
+    try:
+        importlib.reload(nodes_pkg)
+        assert nodes_pkg.UNAVAILABLE["haysay.nodes.audio.pitch_time"] == "needs the Python package 'pyworld'"
+    finally:
+        monkeypatch.setattr(builtins, "__import__", real_import)
+        sys.modules.update(saved)
+        importlib.reload(nodes_pkg)
+    assert nodes_pkg.UNAVAILABLE == {}
