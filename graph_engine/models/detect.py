@@ -7,7 +7,7 @@ unpickled: their pickle opcodes are walked with `pickletools.genops`, which
 executes nothing, to read the class names and dict keys they mention.
 
 Architecture ids (the folder under models/): rvc, sovits, content_encoder,
-piper, faiss_index, kmeans. File roles in a model: weights, config, index,
+piper, faiss_index, kmeans, rmvpe. File roles in a model: weights, config, index,
 kmeans, feature_index, speaker, voice, voice_config, discriminator, other.
 """
 from __future__ import annotations
@@ -21,14 +21,18 @@ from typing import Any
 
 from .errors import DetectionError
 
-ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans")
+ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans", "rmvpe")
 LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a so-vits-svc G_*.pth beside its config.json",
-              "a content encoder .pt (fairseq HuBERT/ContentVec) or a transformers folder (config.json model_type hubert)",
-              "a Piper voice (.onnx + .onnx.json)", "a faiss .index", "a so-vits-svc k-means .pt")
+              "a content encoder .pt (fairseq HuBERT/ContentVec, HuBERT-Soft, WavLM, Whisper) or a transformers "
+              "folder (config.json model_type hubert)",
+              "a Piper voice (.onnx + .onnx.json)", "a faiss .index", "a so-vits-svc k-means .pt",
+              "an RMVPE pitch model (rmvpe.pt state dict)")
 TRANSFORMERS_ENCODERS = ("hubert", "wav2vec2", "wavlm", "data2vec-audio")
 _PICKLE_CAP = 64 << 20
 _FAISS_MAGIC_CAP = 4
+# State-dict keys only RMVPE's E2E network has: its U-Net's input batch-norm, the conv to 3 channels, the BiGRU.
+_RMVPE_KEYS = ("unet.encoder.bn.weight", "cnn.weight", "fc.0.gru.weight_ih_l0", "fc.1.weight")
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,9 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
 
     peeks = {r: _pickle_words(folder / r) for r in rels
              if lower[r].endswith((".pt", ".pth", ".bin")) and checkpoints.get(r) is None}
+    rmvpe = [r for r in rels if _is_rmvpe(checkpoints.get(r)) or _is_rmvpe(peeks.get(r))]
+    if rmvpe:
+        return Detection("rmvpe", None, {r: "weights" if r == rmvpe[0] else _generic_role(r) for r in rels}, {})
     encoders = [r for r, words in peeks.items() if _is_content_encoder(words)]
     if encoders:
         return _content_encoder(rels, encoders[0], peeks[encoders[0]])
@@ -181,6 +188,11 @@ def _sovits(label: str, rels: list[str], generators: list[str], config: Any) -> 
 
 def _content_encoder(rels: list[str], weights: str, words: set[str]) -> Detection:
     text = " ".join(words).lower()
+    other = _other_speech_encoder(words)
+    if other:
+        roles = {r: _generic_role(r) for r in rels}
+        roles[weights] = "weights"
+        return Detection("content_encoder", other, roles, {"format": _OTHER_FORMATS[other]})
     if "contentvec" in text or "checkpoint_best_legacy" in weights.lower():
         version = "contentvec"
     elif "hubert_soft" in text or "hubert-soft" in text:
@@ -194,13 +206,33 @@ def _content_encoder(rels: list[str], weights: str, words: set[str]) -> Detectio
     return Detection("content_encoder", version, roles, {"format": "fairseq", "config": config_kind})
 
 
+_OTHER_FORMATS = {"hubert_soft": "bshall", "wavlm": "microsoft", "whisper": "openai-whisper"}
+
+
+def _other_speech_encoder(words: set[str]) -> str | None:
+    """so-vits 4.1's non-fairseq encoders, by the names their state dicts use (see nodes/vc/content)."""
+    if {"dims", "model_state_dict", "n_audio_state"} <= words:
+        return "whisper"  # OpenAI medium.pt / large-v2.pt
+    if any(w.endswith("feature_extractor.conv0.weight") for w in words):
+        return "hubert_soft"  # bshall hubert-soft-*.pt
+    if "cfg" in words and any(".self_attn.grep_linear." in w or ".relative_attention_bias." in w for w in words):
+        return "wavlm"  # Microsoft WavLM-Base+.pt
+    return None
+
+
 def _is_content_encoder(words: set[str] | None) -> bool:
     if not words:
         return False
+    if _other_speech_encoder(words):
+        return True
     fairseq_config = "argparse.Namespace" in words or any(w.startswith("omegaconf") for w in words)
     hubert_keys = any(w.startswith(("feature_extractor.conv_layers", "label_embs_concat", "final_proj"))
                       for w in words)
     return fairseq_config and hubert_keys
+
+
+def _is_rmvpe(keys) -> bool:
+    return isinstance(keys, (dict, set)) and all(k in keys for k in _RMVPE_KEYS)
 
 
 def _is_kmeans(words: set[str] | None) -> bool:

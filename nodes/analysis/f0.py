@@ -11,12 +11,15 @@ import contextlib
 import io
 import threading
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from haysay.graph_engine.values import F0, Audio
 
 METHODS = ("crepe", "fcpe", "harvest", "dio", "praat")
+# Methods whose network the user installs (not bundled): kept out of METHODS, which lists what works as is.
+CHECKPOINT_METHODS = ("rmvpe",)
 CREPE_MODELS = ("tiny", "full")
 
 _MODEL_RATE = 16000  # crepe and fcpe were trained at 16 kHz; WORLD is fastest there too
@@ -26,18 +29,22 @@ _TORCH_LOCK = threading.Lock()  # torchcrepe keeps its loaded model in module gl
 
 def extract_f0(samples: np.ndarray, sample_rate: int, method: str, hop_seconds: float = 0.01,
                fmin: float = 50.0, fmax: float = 1100.0, *, crepe_model: str = "full",
-               device: str | None = None) -> F0:
+               device: str | None = None, checkpoint: str | Path | None = None) -> F0:
     """Pitch track of a mono signal.
 
     method: 'crepe' (torchcrepe, model `crepe_model` 'tiny' or 'full'), 'fcpe' (torchfcpe's
-    bundled model), 'harvest' or 'dio' (WORLD), 'praat' (autocorrelation via parselmouth).
+    bundled model), 'harvest' or 'dio' (WORLD), 'praat' (autocorrelation via parselmouth),
+    'rmvpe' (RVC's rmvpe.pt, whose path `checkpoint` gives).
     Returns an F0 with frame times (s), Hz (0 where unvoiced) and a 0..1 confidence.
     """
     x = np.asarray(samples, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"samples: expected a mono (frames,) array, got shape {x.shape}")
-    if method not in METHODS:
-        raise ValueError(f"method: unknown pitch method {method!r}; one of {', '.join(METHODS)}")
+    if method not in METHODS + CHECKPOINT_METHODS:
+        raise ValueError(f"method: unknown pitch method {method!r}; "
+                         f"one of {', '.join(METHODS + CHECKPOINT_METHODS)}")
+    if method == "rmvpe" and not checkpoint:
+        raise ValueError("checkpoint: method 'rmvpe' needs the path of an rmvpe.pt checkpoint")
     if not 0.001 <= hop_seconds <= 0.1:
         raise ValueError(f"hop_seconds: {hop_seconds} is outside 0.001..0.1 s")
     if not 0 < fmin < fmax:
@@ -61,6 +68,8 @@ def extract_f0(samples: np.ndarray, sample_rate: int, method: str, hop_seconds: 
             if crepe_model not in CREPE_MODELS:
                 raise ValueError(f"crepe_model: {crepe_model!r} is not one of {', '.join(CREPE_MODELS)}")
             src_t, src_hz, src_conf = _crepe(x16, hop_seconds, fmin, fmax, crepe_model, _device(device))
+        elif method == "rmvpe":
+            src_t, src_hz, src_conf = _rmvpe(x16, Path(checkpoint), _device(device))
         else:
             src_t, src_hz, src_conf = _fcpe(x16, fmin, fmax, _device(device))
     hz, conf = _to_grid(src_t, src_hz, src_conf, times)
@@ -155,6 +164,20 @@ def _fcpe(x: np.ndarray, fmin: float, fmax: float, device: str):
     hz = hz.squeeze().double().cpu().numpy().reshape(-1)
     hop = model.get_hop_size() / _MODEL_RATE
     return np.arange(hz.size) * hop, hz, (hz > 0).astype(np.float64)
+
+
+def _rmvpe(x: np.ndarray, checkpoint: Path, device: str):
+    from haysay.graph_engine.warm_pool import default_pool
+    from haysay.nodes.analysis.rmvpe import HOP_LENGTH, load_rmvpe, rmvpe_f0
+
+    if not checkpoint.is_file():
+        raise ValueError(f"checkpoint: RMVPE checkpoint not found: {checkpoint}")
+    path = checkpoint.resolve()
+    # fp32 in memory: up to twice the file (upstream's is fp16)
+    model, _warm, _seconds = default_pool(device).get(("rmvpe", str(path), path.stat().st_mtime_ns, device),
+                                                      lambda: load_rmvpe(path, device), 2 * path.stat().st_size)
+    hz, conf = rmvpe_f0(model, x)  # eval-mode forward passes on a shared model are thread-safe
+    return np.arange(hz.size) * HOP_LENGTH / _MODEL_RATE, hz, conf
 
 
 def _to_grid(src_t: np.ndarray, src_hz: np.ndarray, src_conf: np.ndarray, times: np.ndarray):

@@ -2,11 +2,15 @@
 and so-vits's unvoiced interpolation. Tracking itself is nodes.analysis.f0.extract_f0."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 # The f0 methods offered by the adapters, by their upstream names ("pm" is Praat's autocorrelation).
 F0_METHODS = ("pm", "harvest", "dio", "crepe", "crepe-tiny", "fcpe", "rmvpe")
 F0_MIN, F0_MAX = 50.0, 1100.0
+ENV_RMVPE = "HAYSAY_RMVPE"
 _MEL_MIN = 1127.0 * np.log(1.0 + F0_MIN / 700.0)
 _MEL_MAX = 1127.0 * np.log(1.0 + F0_MAX / 700.0)
 
@@ -16,19 +20,40 @@ def track_f0(samples: np.ndarray, sample_rate: int, method: str, hop_seconds: fl
     """Hz per frame (0 = unvoiced), frame i at i * hop_seconds, exactly n_frames long."""
     from haysay.nodes.analysis.f0 import extract_f0
 
-    if method == "rmvpe":
-        raise ValueError("f0_method: 'rmvpe' needs the RMVPE network, which haysay does not implement yet; "
-                         "use pm, harvest, crepe or fcpe")
     if method not in F0_METHODS:
         raise ValueError(f"f0_method: unknown method {method!r}; one of {', '.join(F0_METHODS)}")
     name = {"pm": "praat", "crepe-tiny": "crepe"}.get(method, method)
-    extra = {"crepe_model": "tiny" if method == "crepe-tiny" else "full"}
+    extra = {"crepe_model": "tiny" if method == "crepe-tiny" else "full",
+             "checkpoint": rmvpe_checkpoint() if method == "rmvpe" else None}
     track = extract_f0(np.asarray(samples, np.float64), sample_rate, name, hop_seconds=hop_seconds,
                        fmin=F0_MIN, fmax=F0_MAX, device=device, **extra)
     hz = np.asarray(track.hz, dtype=np.float64)[:n_frames]
     if hz.size < n_frames:
         hz = np.pad(hz, (0, n_frames - hz.size))
     return hz
+
+
+def rmvpe_checkpoint() -> Path:
+    """The rmvpe.pt to use: $HAYSAY_RMVPE, else the installed model of architecture rmvpe
+    (the one named "rmvpe" among several)."""
+    env = os.environ.get(ENV_RMVPE, "").strip()
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ValueError(f"f0_method: {ENV_RMVPE} names {path}, which is not a file")
+        return path
+    from haysay.graph_engine.models import ModelStore
+
+    try:
+        models = [m for m in ModelStore.from_env().list() if m.architecture == "rmvpe"]
+    except Exception:  # an unreadable models folder is reported as "not installed" below
+        models = []
+    if not models:
+        raise ValueError("f0_method: 'rmvpe' needs RVC's rmvpe.pt, which is not installed; install it with "
+                         "`haysay models install /path/to/rmvpe.pt --name rmvpe`, or set HAYSAY_RMVPE to its path "
+                         "(or pick pm, harvest, crepe or fcpe)")
+    named = [m for m in models if m.name.casefold() == "rmvpe"]
+    return (named or models)[0].file("weights")
 
 
 def coarse_pitch(f0: np.ndarray) -> np.ndarray:

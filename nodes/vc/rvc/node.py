@@ -28,7 +28,8 @@ class RVCParams(BaseModel):
     pitch_shift: float = Field(0.0, ge=-48.0, le=48.0, description="Transpose the voice",
                                json_schema_extra={"unit": "semitones"})
     f0_method: Literal["pm", "harvest", "dio", "crepe", "crepe-tiny", "fcpe", "rmvpe"] = Field(
-        "pm", description="Pitch tracker (pm = Praat autocorrelation; rmvpe is not available yet)")
+        "pm", description="Pitch tracker (pm = Praat autocorrelation; rmvpe = RVC's neural tracker, needs "
+              "rmvpe.pt installed: haysay models install rmvpe.pt, or HAYSAY_RMVPE=path)")
     index_rate: float = Field(0.75, ge=0.0, le=1.0, description="How far features are pulled toward the index")
     filter_radius: int = Field(3, ge=0, le=7, description="Median-filter the harvest pitch when 3 or more")
     rms_mix_rate: float = Field(0.25, ge=0.0, le=1.0, description="Loudness envelope: 0 = input's, 1 = model's own")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio
-from haysay.nodes.vc.content.checkpoint import read_content_encoder
+from haysay.nodes.vc.content.speech_encoders import read_speech_encoder, speech_encoder_spec
 from haysay.nodes.vc.resolve import ModelRefError, file_size, pooled, resolve_content_encoder, resolve_model
 from haysay.nodes.vc.sovits.checkpoint import build_sovits_model, read_kmeans, read_sovits_config
 from haysay.nodes.vc.sovits.pipeline import SovitsOptions, convert_sovits
@@ -22,13 +22,17 @@ class SovitsParams(BaseModel):
     model: str = Field(..., min_length=1, description="Installed so-vits-svc model name, or path to G_*.pth "
                                                       "(config.json beside it)")
     config: str = Field("", description="config.json path if not beside the weights")
-    content_encoder: str = Field("", description="Installed content encoder name or path to "
-                                                 "checkpoint_best_legacy_500.pt / a transformers folder")
+    content_encoder: str = Field("", description="Installed speech encoder name or path to the file the "
+                                                 "config's speech_encoder needs: ContentVec "
+                                                 "checkpoint_best_legacy_500.pt / a transformers folder (vec*), "
+                                                 "hubert-soft-0d54a1f4.pt, chinese-hubert-large, WavLM-Base+.pt, "
+                                                 "whisper medium.pt / large-v2.pt")
     speaker: str = Field("", description="Speaker name from the config's spk map (default: the first)")
     transpose: float = Field(0.0, ge=-48.0, le=48.0, description="Pitch shift",
                              json_schema_extra={"unit": "semitones"})
     f0_method: Literal["pm", "harvest", "dio", "crepe", "crepe-tiny", "fcpe", "rmvpe"] = Field(
-        "pm", description="Pitch tracker (pm = Praat autocorrelation; rmvpe is not available yet)")
+        "pm", description="Pitch tracker (pm = Praat autocorrelation; rmvpe = RVC's neural tracker, needs "
+              "rmvpe.pt installed: haysay models install rmvpe.pt, or HAYSAY_RMVPE=path)")
     noise_scale: float = Field(0.4, ge=0.0, le=2.0, description="Prior noise scale (variation in timbre)")
     auto_predict_f0: bool = Field(False, description="Let the model predict the pitch (speech only; off for singing)")
     cluster_model: str = Field("", description="kmeans_*.pt path; default: the installed model's own, if any")
@@ -75,9 +79,12 @@ def sovits(params: SovitsParams, audio: Audio, ctx):
     model = pooled("sovits", weights, device, lambda: build_sovits_model(weights, info, device),
                    file_size(weights) * 2, report)
     ctx.progress(0.1, "model loaded")
-    enc_path = resolve_content_encoder(params.content_encoder, ("contentvec", "vec", "hubert"))
-    encoder = pooled("content_encoder", enc_path, device,
-                     lambda: read_content_encoder(enc_path).to(device), file_size(enc_path) * 2, report)
+    spec = speech_encoder_spec(info.speech_encoder)
+    enc_path = resolve_content_encoder(params.content_encoder, spec.prefer)
+    # HuBERT-family encoders share the RVC adapter's pool entry; the others are pooled per family
+    kind = "content_encoder" if spec.family == "hubert" else f"speech_encoder.{spec.family}"
+    encoder = pooled(kind, enc_path, device, lambda: read_speech_encoder(enc_path, info.speech_encoder).to(device),
+                     file_size(enc_path) * 2, report)
     centers = None
     if kmeans is not None and params.cluster_ratio > 0:
         centers = pooled("kmeans", kmeans, "cpu", lambda: read_kmeans(kmeans), file_size(kmeans) * 2, report)
