@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from haysay.nodes.vc.content.speech_encoders import SPEECH_ENCODERS as SPEECH_ENCODER_SPECS
+from haysay.nodes.vc.content.speech_encoders import speech_encoder_spec
 from haysay.nodes.vc.safe_load import CheckpointError, load_into, safe_torch_load, split_weight_norm
 from haysay.nodes.vc.sovits.models import SovitsConfig, SovitsSynthesizer
 
-# speech encoder -> (HuBERT layer, through final_proj, feature dims)
-SPEECH_ENCODERS = {"vec256l9": (9, True, 256), "vec768l12": (12, False, 768), "vec256l9-onnx": (9, True, 256),
-                   "vec768l12-onnx": (12, False, 768)}
+# speech encoder -> (layer, through final_proj, feature dims); layer None: the encoder's final output
+SPEECH_ENCODERS = {name: (s.layer, s.final_proj, s.dims) for name, s in SPEECH_ENCODER_SPECS.items()}
 UNSUPPORTED = {"use_depthwise_conv": True, "use_transformer_flow": True, "flow_share_parameter": True}
 WEIGHT_NORMED = re.compile(r"^(dec\.conv_pre|dec\.conv_post|dec\.ups\.\d+|dec\.resblocks\.\d+\.convs\d?\.\d+|"
                            r"flow\.flows\.\d+\.enc\.(in_layers\.\d+|res_skip_layers\.\d+|cond_layer))\.weight$")
@@ -37,7 +38,7 @@ class SovitsModelInfo:
     speakers: dict[str, int]
 
     @property
-    def encoder_layer(self) -> tuple[int, bool, int]:
+    def encoder_layer(self) -> tuple[int | None, bool, int]:
         return SPEECH_ENCODERS[self.speech_encoder]
 
 
@@ -60,9 +61,10 @@ def read_sovits_config(path: str | Path) -> SovitsModelInfo:
         raise CheckpointError(path, f"vocoder {model.get('vocoder_name')!r} is not supported (only nsf-hifigan)")
     version = "4.1" if "speech_encoder" in model else "4.0"
     encoder = model.get("speech_encoder", "vec256l9")
-    if encoder not in SPEECH_ENCODERS:
-        raise CheckpointError(path, f"speech_encoder {encoder!r} is not supported; haysay runs "
-                                    f"{', '.join(sorted(SPEECH_ENCODERS))} (HuBERT/ContentVec checkpoints)")
+    try:
+        speech_encoder_spec(encoder)
+    except ValueError as exc:
+        raise CheckpointError(path, f"model.{exc}") from None
     names = {f.name for f in fields(SovitsConfig)}
     kw: dict[str, Any] = {k: v for k, v in model.items() if k in names}
     kw["sampling_rate"] = int(data.get("sampling_rate", 44100))

@@ -8,7 +8,7 @@ import soxr
 import torch
 
 from haysay.nodes.vc.content.hubert import SAMPLE_RATE as SSL_RATE
-from haysay.nodes.vc.content.hubert import ContentEncoder
+from haysay.nodes.vc.content.speech_encoders import speech_features
 from haysay.nodes.vc.pitch import interpolate_unvoiced, track_f0
 from haysay.nodes.vc.sovits.checkpoint import SovitsModelInfo
 from haysay.nodes.vc.sovits.models import SovitsSynthesizer
@@ -84,7 +84,7 @@ def _cuts(wav: np.ndarray, rate: int) -> list[int]:
     return [t - half + int(np.argmin(energy[t - half:t + half])) for t in range(step, wav.size - half, step)]
 
 
-def _convert_piece(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo, encoder: ContentEncoder,
+def _convert_piece(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo, encoder: torch.nn.Module,
                    opts: SovitsOptions, sid: int, centers: np.ndarray | None, device: str,
                    gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
     sr, hop = info.config.sampling_rate, info.hop_length
@@ -94,9 +94,8 @@ def _convert_piece(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelI
     raw_f0 = track_f0(wav, sr, opts.f0_method, hop / sr, n)
     f0, uv = interpolate_unvoiced(raw_f0)
     f0 = f0 * 2.0 ** (opts.transpose / 12.0)
-    layer, proj, dims = info.encoder_layer
     wav16 = soxr.resample(wav.astype(np.float32), sr, SSL_RATE)
-    c = encoder.features(torch.from_numpy(wav16)[None].to(device), layer, proj)[0]  # (frames, dims)
+    c = speech_features(encoder, info.speech_encoder, torch.from_numpy(wav16)[None].to(device))[0]  # (frames, dims)
     if c.shape[-1] != info.config.ssl_dim:
         raise ValueError(f"content_encoder: gives {c.shape[-1]}-dim features ({info.speech_encoder}) but the "
                          f"model's ssl_dim is {info.config.ssl_dim}")
@@ -113,7 +112,7 @@ def _convert_piece(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelI
     return audio[0, 0].float().cpu().numpy(), used[0].float().cpu().numpy()
 
 
-def convert_sovits(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo, encoder: ContentEncoder,
+def convert_sovits(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo, encoder: torch.nn.Module,
                    opts: SovitsOptions, centers: dict[str, np.ndarray] | None = None,
                    device: str = "cpu") -> SovitsResult:
     """Convert mono speech already at the model's sampling rate."""

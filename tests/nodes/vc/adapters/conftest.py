@@ -104,7 +104,7 @@ def save_fairseq_pickle(path: Path, encoder: ContentEncoder) -> Path:
     sys.modules.update(modules)
     try:
         model_cfg = fairseq_model_config(encoder)
-        model_cfg["extractor_mode"] = ExtractorMode.default
+        model_cfg["extractor_mode"] = ExtractorMode(model_cfg["extractor_mode"])
         cfg = DictConfig({"model": DictConfig(model_cfg), "task": DictConfig({"sample_rate": 16000})})
         args = argparse.Namespace(arch="hubert", encoder_layers=encoder.cfg.num_layers)
         torch.save({"args": args, "cfg": cfg, "model": fairseq_state_dict(encoder),
@@ -159,7 +159,8 @@ def measured_f0(samples: np.ndarray, rate: int) -> float:
     return float(np.median(hz[hz > 0])) if (hz > 0).any() else 0.0
 
 
-def tiny_sovits(version: str):
+def tiny_sovits(version: str, ssl_dim: int | None = None):
+    """A tiny so-vits model; `ssl_dim` defaults to the version's usual ContentVec width (768 / 256)."""
     from haysay.nodes.vc.sovits.models import SovitsConfig, SovitsSynthesizer
 
     torch.manual_seed(4)
@@ -167,7 +168,8 @@ def tiny_sovits(version: str):
     cfg = SovitsConfig(inter_channels=16, hidden_channels=16, filter_channels=32, n_heads=2, n_layers=2,
                        kernel_size=3, resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3), (1, 3)),
                        upsample_rates=(8, 8, 2, 2, 2), upsample_initial_channel=64,
-                       upsample_kernel_sizes=(16, 16, 4, 4, 4), gin_channels=8, ssl_dim=768 if v41 else 256,
+                       upsample_kernel_sizes=(16, 16, 4, 4, 4), gin_channels=8,
+                       ssl_dim=ssl_dim or (768 if v41 else 256),
                        n_speakers=3, sampling_rate=44100, vol_embedding=v41,
                        speakers={"nyaru": 0, "twilight": 1, "rarity": 2})
     model = SovitsSynthesizer(cfg).eval()

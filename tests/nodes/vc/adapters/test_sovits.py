@@ -32,9 +32,9 @@ def test_unsupported_options_are_named(sovits_files, tmp_path):
     with pytest.raises(CheckpointError, match="use_depthwise_conv"):
         read_sovits_config(tmp_path / "config.json")
     cfg["model"]["use_depthwise_conv"] = False
-    cfg["model"]["speech_encoder"] = "whisper-ppg"
+    cfg["model"]["speech_encoder"] = "dphubert"
     (tmp_path / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(CheckpointError, match="speech_encoder 'whisper-ppg' is not supported"):
+    with pytest.raises(CheckpointError, match="speech_encoder 'dphubert' is not supported"):
         read_sovits_config(tmp_path / "config.json")
 
 
