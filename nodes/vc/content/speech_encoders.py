@@ -108,11 +108,10 @@ def _wavlm(obj: Any, path: Path) -> WavLMEncoder:
         raise CheckpointError(path, "WavLM checkpoint without its 'cfg' dict")
     state = fold_weight_norm({k: v for k, v in obj["model"].items() if isinstance(v, torch.Tensor)})
     try:
-        config = config_from_microsoft(cfg, state)
-        encoder = WavLMEncoder(config)
+        encoder = WavLMEncoder(config_from_microsoft(cfg, state))
+        mapped, unknown = microsoft_state_to_encoder(state)
     except (ValueError, AssertionError) as exc:
         raise CheckpointError(path, str(exc)) from None
-    mapped, unknown = microsoft_state_to_encoder(state)
     if unknown:
         raise CheckpointError(path, f"unexpected weights {', '.join(unknown[:5])}: not a WavLM checkpoint")
     load_into(encoder, mapped, path)

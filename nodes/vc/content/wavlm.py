@@ -139,7 +139,7 @@ IGNORED = ("mask_emb", "label_embs_concat", "final_proj.")
 
 def microsoft_state_to_encoder(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Microsoft names -> WavLMEncoder names (q/k/v fused into in_proj, q first); also unknown keys.
-    Weight-norm pairs must already be folded."""
+    Weight-norm pairs must already be folded; ValueError for a q/k/v set with a part missing."""
     out, unknown, qkv = {}, [], {}
     for key, value in state.items():
         if key.startswith(IGNORED):
@@ -158,8 +158,7 @@ def microsoft_state_to_encoder(state: dict[str, torch.Tensor]) -> tuple[dict[str
     for (layer, kind), parts in qkv.items():
         if set(parts) != {"q", "k", "v"}:
             missing = ", ".join(f"encoder.layers.{layer}.self_attn.{p}_proj.{kind}" for p in "qkv" if p not in parts)
-            unknown.append(f"(missing {missing})")
-            continue
+            raise ValueError(f"missing weights {missing}")
         out[f"model.encoder.transformer.layers.{layer}.attention.attention.in_proj_{kind}"] = torch.cat(
             [parts["q"], parts["k"], parts["v"]])
     return out, unknown

@@ -15,6 +15,7 @@ from torch import nn
 
 from haysay.graph_engine.contract import default_registry
 from haysay.graph_engine.models.detect import detect
+from haysay.nodes.vc.content.checkpoint import save_transformers_folder
 from haysay.nodes.vc.content.hubert import ContentEncoder, HubertConfig
 from haysay.nodes.vc.content.soft import SoftHubert, encoder_state_to_soft
 from haysay.nodes.vc.content.speech_encoders import read_speech_encoder, speech_features
@@ -55,6 +56,7 @@ def encoders(tmp_path_factory) -> dict:
         large.model.encoder.transformer.layer_norm.weight.fill_(1.0)
         large.model.encoder.transformer.layer_norm.bias.zero_()
     save_fairseq_pickle(root / "chinese-hubert-large-fairseq-ckpt.pt", large)
+    save_transformers_folder(root / "chinese-hubert-large", large)  # TencentGameMate's HubertModel folder
 
     torch.manual_seed(13)
     wavlm = WavLMEncoder(WavLMConfig(embed_dim=48, num_layers=2, num_heads=4, ff_dim=64, conv_layers=TINY_CONV,
@@ -73,7 +75,8 @@ def encoders(tmp_path_factory) -> dict:
     torch.save({"dims": dims, "model_state_dict": state}, root / "medium.pt")
     return {"root": root, "soft": soft, "large": large, "wavlm": wavlm, "whisper": whisper,
             "hubertsoft": root / "hubert-soft-0d54a1f4.pt", "hubertsoft_v2": root / "hubert-soft-35d9f29f.pt",
-            "cnhubertlarge": root / "chinese-hubert-large-fairseq-ckpt.pt", "wavlmbase+": root / "WavLM-Base+.pt",
+            "cnhubertlarge": root / "chinese-hubert-large-fairseq-ckpt.pt",
+            "cnhubertlarge_hf": root / "chinese-hubert-large", "wavlmbase+": root / "WavLM-Base+.pt",
             "whisper-ppg": root / "medium.pt"}
 
 
@@ -153,6 +156,8 @@ def test_cnhubertlarge_takes_the_normed_last_layer(encoders, speech):
     assert torch.allclose(got.std(-1, unbiased=False), torch.ones(got.shape[0]), atol=1e-2)
     raw_last = loaded.features(wav, 3, False)[0]  # without the closing norm the frames are not normalised
     assert raw_last.std(-1, unbiased=False).sub(1).abs().max() > 0.1
+    folder = read_speech_encoder(encoders["cnhubertlarge_hf"], "cnhubertlarge")  # do_stable_layer_norm
+    assert torch.allclose(speech_features(folder, "cnhubertlarge", wav)[0], got, atol=1e-4)
 
 
 def test_wavlm_loads_microsoft_names_and_runs_the_last_layer(encoders, speech):
@@ -201,6 +206,11 @@ def test_broken_layouts_name_the_problem(encoders, tmp_path):
     raw["cfg"]["gru_rel_pos"] = False
     torch.save(raw, tmp_path / "wavlm.pt")
     with pytest.raises(CheckpointError, match="gru_rel_pos off"):
+        read_speech_encoder(tmp_path / "wavlm.pt", "wavlmbase+")
+    raw["cfg"]["gru_rel_pos"] = True
+    del raw["model"]["encoder.layers.1.self_attn.k_proj.weight"]
+    torch.save(raw, tmp_path / "wavlm.pt")
+    with pytest.raises(CheckpointError, match=r"wavlm\.pt: missing weights encoder\.layers\.1\.self_attn\.k_proj\.weight"):
         read_speech_encoder(tmp_path / "wavlm.pt", "wavlmbase+")
     soft = torch.load(encoders["hubertsoft"], weights_only=True)
     del soft["module.encoder.layers.1.linear2.bias"]
