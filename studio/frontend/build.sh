@@ -1,6 +1,7 @@
 #!/usr/bin/env sh
-# Rebuild the studio's browser bundle (studio/bundle/index.js + index.css)
-# from the locked npm dependencies. Needs node >= 18 and npm; run from anywhere.
+# Rebuild the browser bundles from the locked npm dependencies: the studio's
+# (studio/bundle/index.js + index.css) and the notebook canvas widget's
+# (studio/bundle/notebook_canvas.js). Needs node >= 18 and npm; run from anywhere.
 set -eu
 cd "$(dirname "$0")"
 npm ci --no-audit --no-fund

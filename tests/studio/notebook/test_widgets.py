@@ -49,7 +49,9 @@ def test_canvas_python_change_updates_the_traitlet():
     tone >> gain
     gain.params.gain_db = -3
     assert canvas.doc == p.to_dict() and canvas.doc["edges"] == [{"from": "tone.audio", "to": "gain.audio"}]
-    assert canvas.problems == [] and canvas.ports["audio.gain"] == {"inputs": [["audio", "Audio"]], "outputs": [["audio", "Audio"]]}
+    assert canvas.problems == [] and canvas.specs["audio.gain"] == {
+        "title": "Gain", "category": "transform",
+        "inputs": [{"name": "audio", "type": "Audio", "optional": False}], "outputs": [{"name": "audio", "type": "Audio"}]}
     assert canvas.auto_positions["gain"][0] > canvas.auto_positions["tone"][0]
 
 
@@ -90,4 +92,4 @@ def test_run_progress_follows_engine_events(tmp_path):
         assert progress.status() == {"tone": "done", "gain": "done"}
         assert all(bar.value == 1.0 for bar, _ in progress.rows.values()) and "2/2" in progress.summary.value
         p.run(engine=eng, on_event=progress)
-    assert progress.status() == {"tone": "cached", "gain": "cached"} and canvas.states == {"tone": "done", "gain": "done"}
+    assert progress.status() == {"tone": "cached", "gain": "cached"} and {n: s["status"] for n, s in canvas.states.items()} == {"tone": "done", "gain": "done"}

@@ -1,0 +1,177 @@
+// The node canvas (vue-flow), shared by the studio and the notebook widget.
+//
+// Whoever mounts it owns the pipeline document. The canvas renders
+// `nodes`/`edges`, lets vue-flow handle pan/zoom/drag/select, and sends
+// intents back (connect, move, select, delete, duplicate, undo, redo, drop,
+// play); the owner decides and pushes new props. Only node positions are
+// applied locally first, so dragging stays smooth.
+//
+// Written as a render function, not a template: the notebook bundle ships
+// Vue's runtime-only build, which cannot compile templates (and a runtime
+// compiler would need `eval`, which some notebook front ends forbid).
+import { h, ref, getCurrentInstance } from "vue";
+import { VueFlow, Handle, Position, useVueFlow } from "@vue-flow/core";
+import { MiniMap } from "@vue-flow/minimap";
+import { Controls } from "@vue-flow/controls";
+import { Background } from "@vue-flow/background";
+
+export const STATUS_COLORS = {
+  queued: "#9e9e9e", running: "#1e88e5", cached: "#8e24aa", done: "#43a047", failed: "#e53935", skipped: "#bdbdbd",
+};
+
+function portRow(port, kind, color, extra) {
+  const isIn = kind === "target";
+  return h("div", { class: "hs-port hs-port-" + (isIn ? "in" : "out"), "data-port": port.name, "data-port-type": port.type }, [
+    h(Handle, {
+      id: port.name, type: kind, position: isIn ? Position.Left : Position.Right,
+      class: "hs-handle", style: { background: color, borderColor: color },
+      title: `${port.name}: ${port.type}${port.optional ? " (optional)" : ""}`,
+    }),
+    h("span", { class: "hs-port-name" }, port.name),
+    h("span", { class: "hs-port-type", style: { color } }, port.type),
+    extra || null,
+  ]);
+}
+
+const StageNode = {
+  name: "HaysayStageNode",
+  props: ["id", "data", "selected", "state", "errors", "colors"],
+  emits: ["play"],
+  setup(props, { emit }) {
+    return () => {
+      const st = props.state || {};
+      const errs = props.errors || [];
+      const color = (t) => (props.colors && props.colors[t]) || "#9e9e9e";
+      const playable = st.status === "done" || st.status === "cached";
+      const badge = st.status
+        ? h("span", { class: "hs-badge hs-badge-" + st.status, style: { background: STATUS_COLORS[st.status] || "#777" } }, st.status)
+        : null;
+      const children = [
+        h("div", { class: "hs-head" }, [
+          h("span", { class: "hs-title" }, props.data.title || props.id),
+          badge,
+        ]),
+        h("div", { class: "hs-sub" }, [h("span", { class: "hs-id" }, props.id), " · ", props.data.node_type]),
+      ];
+      if (st.status === "running" || (st.progress > 0 && st.progress < 1)) {
+        children.push(h("div", { class: "hs-progress" }, [
+          h("div", { class: "hs-progress-bar", style: { width: Math.round((st.progress || 0) * 100) + "%" } }),
+        ]));
+      }
+      const ports = [];
+      for (const p of props.data.inputs || []) ports.push(portRow(p, "target", color(p.type)));
+      for (const p of props.data.outputs || []) {
+        const play = playable && p.type === "Audio"
+          ? h("button", {
+              class: "hs-play nodrag", title: `play ${props.id}.${p.name}`, "data-play": `${props.id}.${p.name}`,
+              onClick: (e) => { e.stopPropagation(); emit("play", { node: props.id, port: p.name }); },
+            }, "▶")
+          : null;
+        ports.push(portRow(p, "source", color(p.type), play));
+      }
+      children.push(h("div", { class: "hs-ports" }, ports));
+      if (errs.length) children.push(h("div", { class: "hs-errors" }, errs.map((m) => h("div", { class: "hs-error" }, m))));
+      if (st.status === "failed" && st.message) children.push(h("div", { class: "hs-errors" }, [h("div", { class: "hs-error" }, st.message)]));
+      return h("div", {
+        class: ["hs-node", "hs-cat-" + (props.data.category || "transform"), { "hs-selected": props.selected, "hs-invalid": errs.length > 0 },
+                st.status ? "hs-state-" + st.status : ""],
+        "data-node-id": props.id, "data-status": st.status || "",
+      }, children);
+    };
+  },
+};
+
+export default {
+  name: "HaysayNodeCanvas",
+  props: {
+    nodes: { type: Array, default: () => [] },
+    edges: { type: Array, default: () => [] },
+    states: { type: Object, default: () => ({}) },
+    errors: { type: Object, default: () => ({}) },
+    colors: { type: Object, default: () => ({}) },
+  },
+  setup(props, { emit }) {
+    const flowId = "haysay-flow-" + getCurrentInstance().uid;
+    const flow = useVueFlow(flowId);
+    const selectedEdge = ref(null);
+    const minimapColor = (n) => {
+      const st = props.states[n.id];
+      return (st && STATUS_COLORS[st.status]) || "#90a4ae";
+    };
+    const onConnect = (c) => emit("connect", {
+      source: c.source, source_port: c.sourceHandle, target: c.target, target_port: c.targetHandle,
+    });
+    const onDragStop = (e) => emit("move", {
+      nodes: (e.nodes || [e.node]).map((n) => ({ id: n.id, x: Math.round(n.position.x), y: Math.round(n.position.y) })),
+    });
+    const onNodeClick = (e) => { selectedEdge.value = null; emit("select", { node: e.node.id }); };
+    const onPaneClick = () => { selectedEdge.value = null; emit("select", { node: null }); };
+    const onEdgeClick = (e) => { selectedEdge.value = e.edge.id; };
+    const selection = () => ({
+      nodes: flow.getSelectedNodes.value.map((n) => n.id),
+      edges: flow.getSelectedEdges.value.map((e) => e.id).concat(selectedEdge.value ? [selectedEdge.value] : []),
+    });
+    const onKey = (e) => {
+      if (e.target.closest("input, textarea, [contenteditable]")) return;
+      const mod = e.ctrlKey || e.metaKey;
+      if (e.key === "Delete" || e.key === "Backspace") {
+        const sel = selection();
+        if (sel.nodes.length || sel.edges.length) { e.preventDefault(); emit("delete", sel); }
+      } else if (mod && e.key.toLowerCase() === "z") {
+        e.preventDefault(); emit(e.shiftKey ? "redo" : "undo", {});
+      } else if (mod && e.key.toLowerCase() === "y") {
+        e.preventDefault(); emit("redo", {});
+      } else if (mod && e.key.toLowerCase() === "d") {
+        const sel = selection();
+        if (sel.nodes.length) { e.preventDefault(); emit("duplicate", { nodes: sel.nodes }); }
+      }
+    };
+    const onDragOver = (e) => { e.preventDefault(); e.dataTransfer.dropEffect = "copy"; };
+    const onDrop = (e) => {
+      e.preventDefault();
+      const type = e.dataTransfer.getData("application/x-haysay-node");
+      if (!type) return;
+      const pos = flow.screenToFlowCoordinate({ x: e.clientX, y: e.clientY });
+      emit("drop", { type, x: Math.round(pos.x), y: Math.round(pos.y) });
+    };
+    return { flowId, flow, minimapColor, onConnect, onDragStop, onNodeClick, onPaneClick, onEdgeClick, onKey, onDragOver, onDrop, selection };
+  },
+  render() {
+    const stage = (p) => h(StageNode, {
+      id: p.id, data: p.data, selected: p.selected, state: this.states[p.id], errors: this.errors[p.id],
+      colors: this.colors, onPlay: (e) => this.$emit("play", e),
+    });
+    return h("div", {
+      class: "hs-canvas", tabindex: "0", onKeydown: this.onKey, onDragover: this.onDragOver, onDrop: this.onDrop,
+    }, [
+      h(VueFlow, {
+        id: this.flowId, nodes: this.nodes, edges: this.edges, deleteKeyCode: null, minZoom: 0.2, maxZoom: 2.5,
+        defaultViewport: { zoom: 0.9 }, snapToGrid: true, snapGrid: [10, 10],
+        onConnect: this.onConnect, onNodeDragStop: this.onDragStop, onNodeClick: this.onNodeClick,
+        onPaneClick: this.onPaneClick, onEdgeClick: this.onEdgeClick,
+      }, {
+        "node-stage": stage,
+        default: () => [
+          h(MiniMap, { pannable: true, zoomable: true, nodeColor: this.minimapColor }),
+          h(Controls),
+          h(Background, { gap: 20 }),
+        ],
+      }),
+    ]);
+  },
+  methods: {
+    fit_view(options = {}) {
+      // new nodes are measured a frame or two after the props land; fitting earlier sees no bounds
+      return new Promise((resolve) => setTimeout(() => resolve(this.flow.fitView({ padding: 0.2, duration: 200, ...options })), 120));
+    },
+    flow_center() {
+      // where a node added by clicking the palette should go: the middle of what is on screen
+      const el = this.$el.getBoundingClientRect();
+      const p = this.flow.screenToFlowCoordinate({ x: el.left + el.width / 2, y: el.top + el.height / 2 });
+      return { x: Math.round(p.x), y: Math.round(p.y) };
+    },
+    get_selection() {
+      return this.selection();
+    },
+  },
+};
