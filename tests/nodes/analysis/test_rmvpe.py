@@ -234,6 +234,8 @@ def test_model_manager_detects_and_installs_rmvpe(rmvpe_file, tmp_path, haysay_h
     torch.save(cheap_state(rmvpe_e2e0().state_dict()), folder / "rmvpe.pt")
     found = detect(folder)
     assert found.architecture == "rmvpe" and found.roles == {"rmvpe.pt": "weights"}
+    (folder / "rmvpe.pt").rename(folder / "pitch.pth")  # a .pth is opened rather than peeked at: same answer
+    assert detect(folder).architecture == "rmvpe"
     store = ModelStore.from_env()
     installed = store.install(str(rmvpe_file), name="rmvpe")
     assert installed.architecture == "rmvpe"
