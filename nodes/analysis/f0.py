@@ -7,6 +7,8 @@ different methods line up frame for frame.
 """
 from __future__ import annotations
 
+import os
+
 import contextlib
 import io
 import threading
@@ -225,3 +227,29 @@ def plot_f0(f0: F0, audio: Audio | None = None) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+ENV_RMVPE = "HAYSAY_RMVPE"
+
+
+def rmvpe_checkpoint(field: str = "f0_method") -> Path:
+    """The rmvpe.pt to use: $HAYSAY_RMVPE, else the installed model of architecture rmvpe
+    (the one named "rmvpe" among several)."""
+    env = os.environ.get(ENV_RMVPE, "").strip()
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ValueError(f"{field}: {ENV_RMVPE} names {path}, which is not a file")
+        return path
+    from haysay.graph_engine.models import ModelStore
+
+    try:
+        models = [m for m in ModelStore.from_env().list() if m.architecture == "rmvpe"]
+    except Exception:  # an unreadable models folder is reported as "not installed" below
+        models = []
+    if not models:
+        raise ValueError(f"{field}: 'rmvpe' needs RVC's rmvpe.pt, which is not installed; install it with "
+                         "`haysay models install /path/to/rmvpe.pt --name rmvpe`, or set HAYSAY_RMVPE to its path "
+                         "(or pick pm, harvest, crepe or fcpe)")
+    named = [m for m in models if m.name.casefold() == "rmvpe"]
+    return (named or models)[0].file("weights")

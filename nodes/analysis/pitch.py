@@ -7,15 +7,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from haysay.graph_engine.contract import AUDIO, F0_T, node
 from haysay.graph_engine.values import F0, Audio
-from haysay.nodes.analysis.f0 import extract_f0
+from haysay.nodes.analysis.f0 import extract_f0, rmvpe_checkpoint
 
 
 class PitchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    method: Literal["praat", "harvest", "dio", "crepe", "fcpe"] = Field(
+    method: Literal["praat", "harvest", "dio", "crepe", "fcpe", "rmvpe"] = Field(
         "praat", description="Estimator: praat (autocorrelation, fast and steady), harvest (WORLD, slow), "
                              "dio (WORLD, fastest, octave slips), crepe (neural, best on noisy or breathy voices; "
-                             "slow on CPU with the full model), fcpe (neural, fast)")
+                             "slow on CPU with the full model), fcpe (neural, fast), rmvpe (neural, RVC's default; needs "
+                             "rmvpe.pt installed with `haysay models install`)")
     crepe_model: Literal["tiny", "full"] = Field("full", description="CREPE model size (tiny is ~5x faster)")
     hop_ms: float = Field(10.0, ge=1.0, le=100.0, description="Time between frames", json_schema_extra={"unit": "ms"})
     fmin: float = Field(50.0, ge=20.0, le=1000.0, description="Lowest pitch to look for",
@@ -35,5 +36,6 @@ class PitchParams(BaseModel):
 def pitch(params: PitchParams, audio: Audio) -> F0:
     """Track the fundamental frequency of the (mono-mixed) audio: Hz per frame, 0 where unvoiced,
     with a confidence. Use it to check a conversion's pitch or to drive a voice model."""
+    extra = {"checkpoint": rmvpe_checkpoint("method")} if params.method == "rmvpe" else {}
     return extract_f0(audio.mono(), audio.sample_rate, params.method, params.hop_ms / 1000.0, params.fmin,
-                      params.fmax, crepe_model=params.crepe_model)
+                      params.fmax, crepe_model=params.crepe_model, **extra)

@@ -2,15 +2,13 @@
 and so-vits's unvoiced interpolation. Tracking itself is nodes.analysis.f0.extract_f0."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
+
+from haysay.nodes.analysis.f0 import rmvpe_checkpoint
 
 # The f0 methods offered by the adapters, by their upstream names ("pm" is Praat's autocorrelation).
 F0_METHODS = ("pm", "harvest", "dio", "crepe", "crepe-tiny", "fcpe", "rmvpe")
 F0_MIN, F0_MAX = 50.0, 1100.0
-ENV_RMVPE = "HAYSAY_RMVPE"
 _MEL_MIN = 1127.0 * np.log(1.0 + F0_MIN / 700.0)
 _MEL_MAX = 1127.0 * np.log(1.0 + F0_MAX / 700.0)
 
@@ -31,29 +29,6 @@ def track_f0(samples: np.ndarray, sample_rate: int, method: str, hop_seconds: fl
     if hz.size < n_frames:
         hz = np.pad(hz, (0, n_frames - hz.size))
     return hz
-
-
-def rmvpe_checkpoint() -> Path:
-    """The rmvpe.pt to use: $HAYSAY_RMVPE, else the installed model of architecture rmvpe
-    (the one named "rmvpe" among several)."""
-    env = os.environ.get(ENV_RMVPE, "").strip()
-    if env:
-        path = Path(env).expanduser()
-        if not path.is_file():
-            raise ValueError(f"f0_method: {ENV_RMVPE} names {path}, which is not a file")
-        return path
-    from haysay.graph_engine.models import ModelStore
-
-    try:
-        models = [m for m in ModelStore.from_env().list() if m.architecture == "rmvpe"]
-    except Exception:  # an unreadable models folder is reported as "not installed" below
-        models = []
-    if not models:
-        raise ValueError("f0_method: 'rmvpe' needs RVC's rmvpe.pt, which is not installed; install it with "
-                         "`haysay models install /path/to/rmvpe.pt --name rmvpe`, or set HAYSAY_RMVPE to its path "
-                         "(or pick pm, harvest, crepe or fcpe)")
-    named = [m for m in models if m.name.casefold() == "rmvpe"]
-    return (named or models)[0].file("weights")
 
 
 def coarse_pitch(f0: np.ndarray) -> np.ndarray:

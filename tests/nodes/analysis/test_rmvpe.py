@@ -262,3 +262,18 @@ def test_track_f0_finds_the_checkpoint_or_says_how_to_install(rmvpe_file, speech
     monkeypatch.setenv("HAYSAY_RMVPE", str(rmvpe_file))
     hz = track_f0(speech16k, 16000, "rmvpe", 0.01, 50)
     assert hz.shape == (50,) and np.allclose(hz, known_hz(), rtol=1e-3)
+
+
+def test_pitch_node_offers_rmvpe_once_installed(rmvpe_file, monkeypatch, haysay_home):
+    from haysay.graph_engine.contract import default_registry
+    from haysay.nodes.tts.espeak import synthesize_espeak
+
+    spec = default_registry()["analysis.pitch"]
+    speech = synthesize_espeak("A short phrase to track.")
+    monkeypatch.delenv("HAYSAY_RMVPE", raising=False)
+    with pytest.raises(ValueError, match=r"^method: 'rmvpe' needs RVC's rmvpe.pt"):
+        spec.call({"method": "rmvpe"}, audio=speech)
+    monkeypatch.setenv("HAYSAY_RMVPE", str(rmvpe_file))
+    f0 = spec.call({"method": "rmvpe"}, audio=speech)["f0"]
+    voiced = f0.hz[f0.hz > 0]
+    assert voiced.size > 10 and np.allclose(voiced, known_hz(), rtol=1e-3)
