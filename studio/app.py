@@ -1,4 +1,4 @@
-"""Assemble and start the studio: one engine, the security layer, artifact routes and pages.
+"""Assemble and start the studio: one engine, one job orchestrator, the security layer, artifact routes and pages.
 
     from haysay.studio.app import StudioConfig, run_studio
     run_studio(StudioConfig(port=8080))
@@ -10,7 +10,7 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from haysay.graph_engine import Engine, GraphError, PipelineDoc, Settings
+from haysay.graph_engine import Engine, GraphError, InvalidPipeline, PipelineDoc, Settings
 
 from .config import StudioConfig
 from .security import RateLimiter
@@ -28,6 +28,65 @@ class Studio:
         self.run_limiter = RateLimiter(config.runs_per_minute, 60.0)
         self.uploads_dir = self.settings.home / "uploads"
         self.outputs_dir = self.settings.home / "outputs"
+        self.jobs = None  # the JobRunner this studio orchestrates with, once started
+        self.jobs_note = ""  # why jobs are shown read-only, when another process orchestrates
+        self.jobs_version = 0  # bumped on every job change, so pages re-read the list only then
+
+    # -- jobs --------------------------------------------------------------------------
+    def start_jobs(self) -> None:
+        """Become the orchestrator of this HAYSAY_HOME, or, when another process already is
+        (e.g. `haysay jobs serve`), show its jobs read-only from its status snapshot."""
+        from haysay.graph_engine.jobs import JobRunner, OrchestratorBusy, Spool
+
+        self.engine.history  # noqa: B018 - made once here: threads that race to make it conflict in DuckDB
+        spool = Spool(self.settings.home)
+        holder = spool.holder()
+        if holder is None:
+            try:
+                self.jobs = JobRunner(self.engine, on_change=self._job_changed).start()
+                self.jobs_note = ""
+                self.jobs_version += 1
+                return
+            except OrchestratorBusy:  # another process took it between the look and the start
+                holder = spool.holder() or {}
+            except Exception as exc:  # the editor still works without a queue; say why there is none
+                self.jobs_note = f"The job queue could not start: {type(exc).__name__}: {exc}"
+                return
+        self.jobs_note = (f"Another orchestrator (pid {holder.get('pid', '?')}) runs the jobs of "
+                          f"{self.settings.home}; shown read-only from its status, queued jobs are handed to it.")
+
+    def _job_changed(self, job) -> None:
+        self.jobs_version += 1
+
+    def list_jobs(self, limit: int = 200) -> list[dict]:
+        """Recent jobs as `Job.to_dict()` dicts, newest first."""
+        from haysay.graph_engine.jobs import Spool
+
+        if self.jobs is None and self.jobs_note.startswith("Another") and Spool(self.settings.home).holder() is None:
+            self.start_jobs()  # the other orchestrator stopped: take over its queue
+        if self.jobs is not None:
+            return [j.to_dict() for j in self.jobs.list(limit=limit)]
+        status = Spool(self.settings.home).read_status() or {}
+        return list(status.get("jobs", []))[:limit]
+
+    def submit_job(self, doc: PipelineDoc, inputs: dict | None = None) -> str:
+        """Queue `doc` as a job; raises InvalidPipeline or AdmissionRefused, queueing nothing then."""
+        errors = self.validate(doc, inputs)
+        if errors:
+            raise InvalidPipeline(errors)
+        if self.jobs is not None:
+            return self.jobs.submit(doc, inputs=inputs)
+        from haysay.graph_engine.jobs import JobRequest, Spool
+
+        request = JobRequest(pipeline=doc.to_dict(), inputs=dict(inputs or {}))
+        Spool(self.settings.home).put_request(request)
+        return request.job_id
+
+    def close(self) -> None:
+        if self.jobs is not None:
+            self.jobs.stop(timeout=10.0)  # running jobs end `interrupted`, resumable next time
+            self.jobs = None
+        self.engine.close()
 
     @property
     def roots(self) -> list[Path]:
@@ -71,7 +130,9 @@ def build(config: StudioConfig) -> Studio:
     studio.login_limiter = add_login_routes(app, config)
     add_artifact_routes(app, studio.engine.store)
     register_pages(studio)
-    app.on_shutdown(studio.engine.close)
+    # before the server answers: pages and the orchestrator then find the history and queue ready
+    app.on_startup(studio.start_jobs)
+    app.on_shutdown(studio.close)
     return studio
 
 

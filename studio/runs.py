@@ -2,7 +2,8 @@
 
 The engine reports stage events from its own threads; a `RunHandle` only
 records them under a lock, and the page polls `snapshot()` from a UI timer,
-so no NiceGUI element is ever touched off the event loop.
+so no NiceGUI element is ever touched off the event loop. `cancel()` sets the
+event the engine watches; the run then ends `cancelled` within a poll of its own.
 """
 from __future__ import annotations
 
@@ -34,16 +35,25 @@ class RunHandle:
     finished: bool = False
     started: float = field(default_factory=time.time)
     version: int = 0
+    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def on_event(self, ev: StageEvent) -> None:
         with self._lock:
             prev = self.states.get(ev.node, {})
             progress = ev.progress if ev.progress is not None else prev.get("progress", 0.0)
-            if ev.status == "running" and prev.get("status") in ("done", "cached", "failed"):
-                return  # a late progress message after the stage finished
+            if ev.status == "running" and prev.get("status") in ("done", "cached", "failed", "cancelled"):
+                return  # a late progress message after the stage ended
             self.states[ev.node] = {"status": ev.status, "progress": float(progress or 0.0), "message": ev.message}
             self.version += 1
+
+    def cancel(self) -> None:
+        """Ask the engine to stop the run; stages not finished yet end `cancelled`."""
+        self.cancel_event.set()
+
+    @property
+    def cancelling(self) -> bool:
+        return self.cancel_event.is_set() and not self.finished
 
     def snapshot(self) -> RunSnapshot:
         with self._lock:
@@ -70,7 +80,8 @@ def start_run(engine: Engine, doc: PipelineDoc, inputs: dict[str, Any] | None = 
 
     def work() -> None:
         try:
-            result = engine.run(doc, inputs=handle.inputs, use_cache=use_cache, on_event=handle.on_event)
+            result = engine.run(doc, inputs=handle.inputs, use_cache=use_cache, on_event=handle.on_event,
+                                cancel=handle.cancel_event)
             handle._finish(result, result.error)
         except InvalidPipeline as exc:
             handle._finish(None, "; ".join(str(e) for e in exc.errors))

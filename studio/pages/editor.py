@@ -3,21 +3,24 @@
 A page holds one `GraphModel` (the pipeline being edited). Canvas intents
 edit the model; every edit re-renders the canvas and re-validates with the
 engine, so field errors show as you type. Runs go through `runs.start_run`
-and are polled from a UI timer.
+and are polled from a UI timer; while one goes, the Run button cancels it.
+Queue hands the pipeline to the studio's job runner instead (the Jobs tab).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from nicegui import run as ng_run
 from nicegui import ui
 
-from haysay.graph_engine import PipelineFormatError, parse_pipeline
+from haysay.graph_engine import InvalidPipeline, PipelineFormatError, parse_pipeline
 
 from ..elements import PORT_COLORS, NodeCanvas
 from ..graph_model import GraphModel
 from ..runs import RunHandle, start_run
 from . import nav
+from .jobs import JobsPanel
 from .panels import ComparePanel, HistoryPanel, InputsPanel, NodePanel
 
 POLL_S = 0.3
@@ -56,6 +59,8 @@ class EditorPage:
                 ui.button(icon=icon, on_click=action).props(f'flat dense round color=white data-testid="{tid}"').tooltip(tip)
             self.run_button = ui.button("Run", icon="play_arrow", on_click=self.run) \
                 .props('color=white text-color=green-9 data-testid="run"')
+            ui.button("Queue", icon="queue", on_click=self.queue) \
+                .props('outline color=white data-testid="queue"').tooltip("Run as a background job (see Jobs)")
             self.status = ui.label("").classes("text-sm").props('data-testid="run-status"')
             ui.space()
             self.problem_label = ui.label("").classes("text-sm text-red-2").props('data-testid="problems"')
@@ -68,6 +73,7 @@ class EditorPage:
                 self.tab_inputs = ui.tab("Inputs").props('data-testid="tab-inputs"')
                 self.tab_compare = ui.tab("Compare").props('data-testid="tab-compare"')
                 self.tab_history = ui.tab("History").props('data-testid="tab-history"')
+                self.tab_jobs = ui.tab("Jobs").props('data-testid="tab-jobs"')
             self.tabs = tabs
             with ui.tab_panels(tabs, value=self.tab_node).classes("w-full"):
                 with ui.tab_panel(self.tab_node):
@@ -78,6 +84,8 @@ class EditorPage:
                     self.compare = ComparePanel(self)
                 with ui.tab_panel(self.tab_history):
                     self.history = HistoryPanel(self)
+                with ui.tab_panel(self.tab_jobs):
+                    self.jobs = JobsPanel(self)
         self.canvas = NodeCanvas().classes("w-full").style("height: calc(100vh - 52px)")
         for name, handler in (("connect", self._on_connect), ("move", self._on_move), ("select", self._on_select),
                               ("delete", self._on_delete), ("duplicate", self._on_duplicate), ("drop", self._on_drop),
@@ -154,7 +162,7 @@ class EditorPage:
             if nid in self.keys:
                 keep = old.get("status") in ("done", "cached")
                 states[nid] = old if keep else {"status": "cached", "progress": 1.0, "message": ""}
-            elif old.get("status") == "failed":
+            elif old.get("status") in ("failed", "cancelled"):
                 states[nid] = old
         self.states = states
         self.canvas.set_states(states)
@@ -283,25 +291,55 @@ class EditorPage:
         dialog.open()
 
     # -- running -----------------------------------------------------------------------
-    def run(self) -> None:
-        if self.handle is not None and not self.handle.finished:
-            ui.notify("A run is in progress", type="info")
-            return
+    def _may_start(self) -> bool:
+        """Valid and within the rate limit; otherwise says why."""
         self.revalidate()
         if self.errors:
             ui.notify(f"Fix {len(self.errors)} problem(s) first: {self.errors[0]}", type="negative", position="top")
-            return
+            return False
         client = ui.context.client.request.client if ui.context.client.request else None
         who = client.host if client else "local"
         if not self.studio.run_limiter.allow(who):
             wait = int(self.studio.run_limiter.retry_after(who)) + 1
             ui.notify(f"Too many runs; try again in {wait} s", type="warning", position="top")
+            return False
+        return True
+
+    def run(self) -> None:
+        """Run, or, while a run goes, cancel it (the button says which)."""
+        if self.handle is not None and not self.handle.finished:
+            self.handle.cancel()
+            self.status.text = "cancelling…"
+            self.run_button.disable()
+            return
+        if not self._may_start():
             return
         doc = self.model.to_doc()
         self.handle = start_run(self.studio.engine, doc, dict(self.inputs))
         self.seen_version = -1
         self.status.text = "running…"
-        self.run_button.disable()
+        self._run_button(running=True)
+
+    def _run_button(self, running: bool) -> None:
+        b = self.run_button
+        b.text, b.icon = ("Cancel", "stop") if running else ("Run", "play_arrow")
+        b.props(f"text-color={'red-9' if running else 'green-9'}")
+        b.enable()
+
+    async def queue(self) -> None:
+        if not self._may_start():
+            return
+        try:
+            job_id = await ng_run.io_bound(self.studio.submit_job, self.model.to_doc(), dict(self.inputs))
+        except InvalidPipeline as exc:
+            ui.notify(f"Not queued: {exc.errors[0] if exc.errors else exc}", type="negative", position="top")
+            return
+        except ValueError as exc:  # AdmissionRefused: no worker could ever run it
+            ui.notify(f"Not queued: {exc}", type="negative", position="top")
+            return
+        ui.notify(f"Queued job {job_id[:8]}", type="positive")
+        self.tabs.set_value(self.tab_jobs)
+        await self.jobs.poll(force=True)
 
     def _poll(self) -> None:
         h = self.handle
@@ -315,12 +353,12 @@ class EditorPage:
         self.canvas.set_states(snap.states)
         if not snap.finished:
             return
-        self.run_button.enable()
+        self._run_button(running=False)
         if snap.result is not None:
             r = snap.result
             self.status.text = f"{r.status} in {r.duration:.1f} s · {len(r.computed)} computed, {len(r.cached)} cached"
-            ui.notify(f"Run {r.status}" + (f": {r.error}" if r.error else ""),
-                      type="positive" if r.ok else "negative", position="top")
+            kind = "positive" if r.ok else "warning" if r.status == "cancelled" else "negative"
+            ui.notify(f"Run {r.status}" + (f": {r.error}" if r.error else ""), type=kind, position="top")
         else:
             self.status.text = "failed"
             ui.notify(f"Run failed: {snap.error}", type="negative", position="top")
