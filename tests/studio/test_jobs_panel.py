@@ -88,6 +88,8 @@ def test_queue_cancel_succeed_open_and_resume_from_the_jobs_tab(start_studio, br
     studio = start_studio()
     page.goto(studio.url + "/")
     page.wait_for_selector(".vue-flow")
+    page.click('[data-testid="tab-jobs"]')
+    page.locator('[data-testid="jobs"]', has_text="No jobs yet.").wait_for()
     _import(page, SLOW)
 
     page.click('[data-testid="queue"]')

@@ -128,7 +128,7 @@ def test_build_validate_run_listen_compare_export(start_studio, browser_page, ha
     page.click('[data-testid="run"]')
     page.wait_for_selector('[data-node-id="tone"][data-status="done"]', timeout=90_000)
     page.wait_for_selector('[data-node-id="gain"][data-status="done"]', timeout=90_000)
-    assert "succeeded" in page.locator('[data-testid="run-status"]').inner_text()
+    page.wait_for_selector('[data-testid="run-status"]:has-text("succeeded")')  # the result lands a poll after the badges
     _shot(page, "2-run-done")
 
     # play a stage: the player's source serves the stage output as audio
