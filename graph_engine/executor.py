@@ -34,6 +34,24 @@ def _worker_address() -> str:
         return "local"
 
 
+def _task_cancelled() -> bool:
+    """Whether the scheduler has let go of the task this thread runs (the run was cancelled).
+
+    Dask cannot stop a running thread, so a stage notices this itself each time it reports
+    progress, and stops there."""
+    try:
+        from distributed import get_worker
+        from distributed.worker import thread_state
+        ts = get_worker().state.tasks.get(thread_state.key)
+    except (ImportError, ValueError, AttributeError):
+        return False
+    return ts is None or ts.state in ("cancelled", "released", "forgotten")
+
+
+class StageCancelled(RuntimeError):
+    pass
+
+
 def _emit(run_id: str, node_id: str, status: str, progress: float | None = None, message: str = "") -> None:
     try:
         from distributed import get_worker
@@ -86,6 +104,8 @@ def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params:
     last = [0.0]
 
     def progress(fraction: float, message: str = "") -> None:
+        if _task_cancelled():
+            raise StageCancelled("the run was cancelled")
         now = time.time()
         if now - last[0] >= 0.2 or fraction >= 1.0:
             last[0] = now
