@@ -18,7 +18,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
-from haysay.graph_engine import Audio, ArtifactStore
+from haysay.graph_engine import F0, ArtifactStore, Audio
 
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 PORT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -79,8 +79,7 @@ def parse_range(header: str | None, total: int) -> tuple[int, int] | None:
 
 
 def add_artifact_routes(app: FastAPI, store: ArtifactStore) -> None:
-    @app.get("/artifact/{key}/{port}.wav")
-    def artifact_wav(key: str, port: str, request: Request, download: int = 0):
+    def stored(key: str, port: str, kind: type):
         if not KEY_RE.fullmatch(key):
             raise HTTPException(400, "cache key must be 64 lowercase hex digits")
         if not PORT_RE.fullmatch(port):
@@ -90,8 +89,20 @@ def add_artifact_routes(app: FastAPI, store: ArtifactStore) -> None:
         value = store.open(key).get(port)
         if value is None:
             raise HTTPException(404, f"artifact {key[:12]}… has no port {port!r}")
-        if not isinstance(value, Audio):
-            raise HTTPException(415, f"port {port!r} holds {type(value).__name__}, not Audio")
+        if not isinstance(value, kind):
+            raise HTTPException(415, f"port {port!r} holds {type(value).__name__}, not {kind.__name__}")
+        return value
+
+    @app.get("/artifact/{key}/{port}.png")
+    def artifact_f0_plot(key: str, port: str):
+        """A pitch track drawn for "debug pitch" (analysis.pitch outputs)."""
+        from haysay.nodes.analysis.f0 import plot_f0
+        png = plot_f0(stored(key, port, F0))
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/artifact/{key}/{port}.wav")
+    def artifact_wav(key: str, port: str, request: Request, download: int = 0):
+        value = stored(key, port, Audio)
         float32 = bool(download)
         total = 44 + value.frames * value.channels * (4 if float32 else 2)
         headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600"}

@@ -13,10 +13,8 @@ from haysay.nodes.analysis.f0 import extract_f0, rmvpe_checkpoint
 class PitchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["praat", "harvest", "dio", "crepe", "fcpe", "rmvpe"] = Field(
-        "praat", description="Estimator: praat (autocorrelation, fast and steady), harvest (WORLD, slow), "
-                             "dio (WORLD, fastest, octave slips), crepe (neural, best on noisy or breathy voices; "
-                             "slow on CPU with the full model), fcpe (neural, fast), rmvpe (neural, RVC's default; needs "
-                             "rmvpe.pt installed with `haysay models install`)")
+        "praat", description="Estimator: praat (fast, steady), harvest or dio (WORLD), crepe or fcpe (neural), "
+                             "rmvpe (neural; needs rmvpe.pt installed)")
     crepe_model: Literal["tiny", "full"] = Field("full", description="CREPE model size (tiny is ~5x faster)")
     hop_ms: float = Field(10.0, ge=1.0, le=100.0, description="Time between frames", json_schema_extra={"unit": "ms"})
     fmin: float = Field(50.0, ge=20.0, le=1000.0, description="Lowest pitch to look for",

@@ -113,6 +113,10 @@ class NodePanel:
                     ui.space()
                     ui.checkbox("pipeline output", value=marked is not None,
                                 on_change=lambda e, p=port.name, m=marked: self._mark(p, e.value, m)).props("dense")
+                if port.type is PortType.F0 and key is not None and page.studio.engine.store.exists(key):
+                    ui.image(f"/artifact/{key}/{port.name}.png").classes("w-full") \
+                        .props(f'data-testid="f0-{self.node_id}-{port.name}"')
+                    continue
                 if port.type is not PortType.AUDIO:
                     continue
                 if key is None:

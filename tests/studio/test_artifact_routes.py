@@ -77,3 +77,22 @@ def test_parse_range_forms():
     assert parse_range("bytes=-10", 100) == (90, 100)
     assert parse_range("bytes=5-500", 100) == (5, 100)
     assert parse_range("items=1-2", 100) is None and parse_range(None, 100) is None
+
+
+def test_f0_outputs_are_drawn_as_png(tmp_path, sine_audio):
+    from haysay.graph_engine import F0
+    from haysay.nodes.analysis.f0 import extract_f0
+
+    store = ArtifactStore(tmp_path / "artifacts")
+    tone = sine_audio(freq=220.0, seconds=0.5, rate=16000)
+    track = extract_f0(tone.mono(), tone.sample_rate, "praat")
+    assert isinstance(track, F0) and abs(track.voiced_median() - 220.0) < 3
+    store.writer(KEY).commit({"f0": track, "audio": tone}, {})
+    app = FastAPI()
+    add_artifact_routes(app, store)
+    client = TestClient(app)
+    r = client.get(f"/artifact/{KEY}/f0.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content.startswith(b"\x89PNG\r\n\x1a\n") and len(r.content) > 2000
+    assert client.get(f"/artifact/{KEY}/audio.png").status_code == 415
+    assert client.get(f"/artifact/{KEY}/f0.wav").status_code == 415

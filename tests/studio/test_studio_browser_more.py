@@ -137,3 +137,28 @@ def test_models_page_lists_an_installed_voice_and_removes_it(start_studio, brows
     assert page.locator('[data-testid="models"] tbody tr', has_text="joe").count() == 0
     assert store.list() == [] and not model.path.exists()
     assert page_errors == []
+
+
+def test_pitch_stage_shows_its_f0_plot(start_studio, browser_page):
+    page, page_errors = browser_page
+    studio = start_studio()
+    page.goto(studio.url + "/")
+    page.wait_for_selector(".vue-flow")
+    doc = {"format": "haysay.pipeline/1", "name": "debug pitch",
+           "nodes": [{"id": "tone", "type": "gen.tone", "params": {"frequency": 220.0, "duration": 1.0}},
+                     {"id": "pitch", "type": "analysis.pitch"}],
+           "edges": [{"from": "tone.audio", "to": "pitch.audio"}]}
+    page.click('[data-testid="import"]')
+    page.locator('textarea[data-testid="import-json"]').fill(json.dumps(doc))
+    page.click('[data-testid="import-load"]')
+    page.wait_for_selector('[data-node-id="pitch"]')
+    page.click('[data-testid="run"]')
+    page.wait_for_selector('[data-node-id="pitch"][data-status="done"]', timeout=60_000)
+    _select(page, "pitch")
+    img = page.wait_for_selector('[data-testid="f0-pitch-f0"] img', timeout=30_000)
+    page.wait_for_function("(el) => el.complete && el.naturalWidth > 200", arg=img, timeout=30_000)
+    src = img.get_attribute("src")
+    r = page.request.get(studio.url + src if src.startswith("/") else src)
+    assert r.status == 200 and r.headers["content-type"] == "image/png"
+    _shot(page, "more-5-f0-plot")
+    assert page_errors == []
