@@ -106,14 +106,10 @@ class Engine:
                 if self.scheduler:
                     self._client = Client(self.scheduler, timeout="20s")
                 else:
-                    import dask
-                    # Stages are few and coarse: send every ready task to the workers at once rather
-                    # than queueing sibling stages on the scheduler (one round trip each).
-                    with dask.config.set({"distributed.scheduler.worker-saturation": float("inf")}):
-                        self._cluster = LocalCluster(
-                            n_workers=self.n_workers, processes=self.processes,
-                            threads_per_worker=self.threads_per_worker or max(2, os.cpu_count() or 2),
-                            dashboard_address=":0", resources=_local_gpu_resources())
+                    self._cluster = LocalCluster(
+                        n_workers=self.n_workers, processes=self.processes,
+                        threads_per_worker=self.threads_per_worker or max(2, os.cpu_count() or 2),
+                        dashboard_address=":0", resources=_local_gpu_resources())
                     self._client = Client(self._cluster)
                 self._client.subscribe_topic(PROGRESS_TOPIC, self._on_progress)
             return self._client
