@@ -21,8 +21,9 @@ import torch
 from haysay.nodes.vc.content.hubert import BASE_CONV, ContentEncoder, HubertConfig
 from haysay.nodes.vc.safe_load import CheckpointError, fold_weight_norm, inert_to_dict, load_into, safe_torch_load
 
-# fairseq name -> torchaudio name (prefix "model." = inside ContentEncoder.model)
-_FAIRSEQ = [
+# fairseq name -> torchaudio name (prefix "model." = inside ContentEncoder.model). The feature
+# extractor, projection and feed-forward names are shared by HuBERT/ContentVec and WavLM.
+FAIRSEQ_SHARED = [
     (r"^feature_extractor\.conv_layers\.(\d+)\.0\.(weight|bias)$", r"model.feature_extractor.conv_layers.\1.conv.\2"),
     (r"^feature_extractor\.conv_layers\.(\d+)\.2\.(?:1\.)?(weight|bias)$",
      r"model.feature_extractor.conv_layers.\1.layer_norm.\2"),
@@ -30,13 +31,15 @@ _FAIRSEQ = [
     (r"^post_extract_proj\.(weight|bias)$", r"model.encoder.feature_projection.projection.\1"),
     (r"^encoder\.pos_conv\.0\.(weight|bias)$", r"model.encoder.transformer.pos_conv_embed.conv.\1"),
     (r"^encoder\.layer_norm\.(weight|bias)$", r"model.encoder.transformer.layer_norm.\1"),
-    (r"^encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.(weight|bias)$",
-     r"model.encoder.transformer.layers.\1.attention.\2_proj.\3"),
     (r"^encoder\.layers\.(\d+)\.self_attn_layer_norm\.(weight|bias)$",
      r"model.encoder.transformer.layers.\1.layer_norm.\2"),
     (r"^encoder\.layers\.(\d+)\.fc1\.(weight|bias)$", r"model.encoder.transformer.layers.\1.feed_forward.intermediate_dense.\2"),
     (r"^encoder\.layers\.(\d+)\.fc2\.(weight|bias)$", r"model.encoder.transformer.layers.\1.feed_forward.output_dense.\2"),
     (r"^encoder\.layers\.(\d+)\.final_layer_norm\.(weight|bias)$", r"model.encoder.transformer.layers.\1.final_layer_norm.\2"),
+]
+_FAIRSEQ = FAIRSEQ_SHARED + [
+    (r"^encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.(weight|bias)$",
+     r"model.encoder.transformer.layers.\1.attention.\2_proj.\3"),
     (r"^final_proj\.(weight|bias)$", r"final_proj.\1"),
 ]
 _FAIRSEQ_IGNORED = ("mask_emb", "label_embs_concat", "label_embs")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchaudio.models import wavlm_model
 
+from haysay.nodes.vc.content.checkpoint import FAIRSEQ_SHARED
 from haysay.nodes.vc.content.hubert import BASE_CONV
 
 
@@ -111,14 +112,7 @@ def microsoft_config(cfg: WavLMConfig) -> dict[str, Any]:
             "dropout": 0.1, "attention_dropout": 0.1, "encoder_layerdrop": 0.05, "mask_prob": 0.65}
 
 
-_RULES = [
-    (r"^feature_extractor\.conv_layers\.(\d+)\.0\.(weight|bias)$", r"model.feature_extractor.conv_layers.\1.conv.\2"),
-    (r"^feature_extractor\.conv_layers\.(\d+)\.2\.(?:1\.)?(weight|bias)$",
-     r"model.feature_extractor.conv_layers.\1.layer_norm.\2"),
-    (r"^layer_norm\.(weight|bias)$", r"model.encoder.feature_projection.layer_norm.\1"),
-    (r"^post_extract_proj\.(weight|bias)$", r"model.encoder.feature_projection.projection.\1"),
-    (r"^encoder\.pos_conv\.0\.(weight|bias)$", r"model.encoder.transformer.pos_conv_embed.conv.\1"),
-    (r"^encoder\.layer_norm\.(weight|bias)$", r"model.encoder.transformer.layer_norm.\1"),
+_RULES = FAIRSEQ_SHARED + [
     (r"^encoder\.layers\.(\d+)\.self_attn\.out_proj\.(weight|bias)$",
      r"model.encoder.transformer.layers.\1.attention.attention.out_proj.\2"),
     (r"^encoder\.layers\.(\d+)\.self_attn\.grep_linear\.(weight|bias)$",
@@ -126,12 +120,6 @@ _RULES = [
     (r"^encoder\.layers\.(\d+)\.self_attn\.grep_a$", r"model.encoder.transformer.layers.\1.attention.gru_rel_pos_const"),
     (r"^encoder\.layers\.(\d+)\.self_attn\.relative_attention_bias\.weight$",
      r"model.encoder.transformer.layers.\1.attention.rel_attn_embed.weight"),
-    (r"^encoder\.layers\.(\d+)\.self_attn_layer_norm\.(weight|bias)$",
-     r"model.encoder.transformer.layers.\1.layer_norm.\2"),
-    (r"^encoder\.layers\.(\d+)\.fc1\.(weight|bias)$", r"model.encoder.transformer.layers.\1.feed_forward.intermediate_dense.\2"),
-    (r"^encoder\.layers\.(\d+)\.fc2\.(weight|bias)$", r"model.encoder.transformer.layers.\1.feed_forward.output_dense.\2"),
-    (r"^encoder\.layers\.(\d+)\.final_layer_norm\.(weight|bias)$",
-     r"model.encoder.transformer.layers.\1.final_layer_norm.\2"),
 ]
 _QKV = re.compile(r"^encoder\.layers\.(\d+)\.self_attn\.([qkv])_proj\.(weight|bias)$")
 IGNORED = ("mask_emb", "label_embs_concat", "final_proj.")
