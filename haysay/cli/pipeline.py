@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a node param (value parsed as JSON when it parses)")
     p.add_argument("--out", "-o", default="out", help="folder for the output files (default: ./out)")
     p.add_argument("--format", choices=["wav", "flac", "ogg"], default="wav", help="output file format")
+    p.add_argument("--depth", choices=["16", "24", "32", "float"],
+                   help="bit depth of wav/flac outputs (default 24; flac takes 16 or 24)")
     p.add_argument("--scheduler", help="Dask scheduler address (default: an embedded LocalCluster)")
     p.add_argument("--no-cache", action="store_true", help="recompute every stage")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-stage progress")
@@ -117,6 +119,9 @@ def cmd_run(args) -> int:
     from haysay.graph_engine.audiofile import write_audio
     from haysay.graph_engine.values import Audio
 
+    if args.depth and args.format == "flac" and args.depth not in ("16", "24"):
+        print(f"error: --depth {args.depth} cannot be written as flac (16 or 24)", file=sys.stderr)
+        return EXIT_USAGE
     loaded = _load_checked(args)
     if isinstance(loaded, int):
         return loaded
@@ -154,7 +159,8 @@ def cmd_run(args) -> int:
         out_dir = Path(args.out)
         for name, value in result.outputs.items():
             if isinstance(value, Audio):
-                path = write_audio(out_dir / f"{_safe_name(name)}.{args.format}", value, args.format)
+                path = write_audio(out_dir / f"{_safe_name(name)}.{args.format}", value, args.format,
+                                   args.depth if args.format != "ogg" else None)
                 print(f"{name}: {path} ({value.duration:.2f}s, {value.sample_rate} Hz, {value.channels} ch)")
             else:
                 path = out_dir / f"{_safe_name(name)}.txt"

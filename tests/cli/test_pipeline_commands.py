@@ -73,3 +73,16 @@ def test_nodes_and_schema(haysay_home):
     assert "gain_db: default 0.0, range -96.0..48.0 dB" in text
     schema = json.loads(haysay("schema", home=haysay_home).stdout)
     assert schema["properties"]["format"]["const"] == "haysay.pipeline/1"
+
+
+def test_output_format_and_bit_depth(haysay_home, tmp_path):
+    out = tmp_path / "out"
+    proc = haysay("run", "examples/hello.json", "--out", str(out), "--format", "flac", "--depth", "16", "-q",
+                  home=haysay_home)
+    assert proc.returncode == 0, proc.stderr
+    info = sf.info(str(out / "low.flac"))
+    assert info.format == "FLAC" and info.subtype == "PCM_16" and info.samplerate == 22050
+    proc = haysay("run", "examples/hello.json", "--out", str(out), "--depth", "float", "-q", home=haysay_home)
+    assert sf.info(str(out / "high.wav")).subtype == "FLOAT"
+    bad = haysay("run", "examples/hello.json", "--format", "flac", "--depth", "float", home=haysay_home)
+    assert bad.returncode == 2 and "cannot be written as flac" in bad.stderr
