@@ -215,7 +215,8 @@ class Engine:
             unwritten: list[dict] = []
             status, error = "failed", "the engine stopped before the run ended"
             try:
-                status, error = self._execute(p, run_id, keys, to_run, stages, emit, row, cancel, retries, unwritten)
+                status, error = self._execute(p, run_id, keys, to_run, stages, emit, row, cancel, retries, unwritten,
+                                          use_cache)
             finally:
                 with self.history.session():  # the last stage rows and the run's end in one visit
                     self.history.record_stages(unwritten)
@@ -228,7 +229,7 @@ class Engine:
 
     def _execute(self, p: Plan, run_id: str, keys: dict[str, str], to_run: list[str],
                  stages: dict[str, StageResult], emit, row, cancel, retries: int,
-                 buffered: list[dict]) -> tuple[str, str | None]:
+                 buffered: list[dict], use_cache: bool = True) -> tuple[str, str | None]:
         """Submit the chains, follow them to the end; stage rows not yet written stay in `buffered`."""
         from distributed import wait
 
@@ -262,7 +263,7 @@ class Engine:
                          {port: (keys[src], sp) for port, (src, sp) in p.upstream(nid).items()}, keys[nid])
                         for nid in chain]
                 fut = client.submit(
-                    execute_chain, self.settings.artifacts, run_id, work, *deps,
+                    execute_chain, self.settings.artifacts, run_id, work, use_cache, *deps,
                     key=f"haysay-{chain[0]}-{keys[chain[0]][:10]}-{run_id[:8]}", pure=False,
                     resources={"GPU": 1} if p.spec(chain[0]).gpu and has_gpu else None, retries=retries)
                 members[fut] = chain

@@ -93,11 +93,14 @@ def _input_value(store: ArtifactStore, key: str, port: str, memo: dict) -> Any:
 
 
 def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params: dict[str, Any],
-               inputs: dict[str, tuple[str, str]], key: str, memo: dict) -> dict[str, Any]:
+               inputs: dict[str, tuple[str, str]], key: str, memo: dict, reuse: bool = True) -> dict[str, Any]:
     """`memo` holds in-memory outputs of earlier stages of the same chain, by (key, port)."""
     start = time.time()
     worker = _worker_address()
     store = store_for(store_root)
+    if reuse and store.exists(key):  # a retried chain (after a lost worker) or a concurrent run stored it
+        return {"key": key, "node": node_id, "worker": worker, "start": start, "end": time.time(),
+                "info": {"reused": True}}
     spec = default_registry()[type_id]
     _emit(run_id, node_id, "running", 0.0)
     writer = store.writer(key)
@@ -126,7 +129,7 @@ def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params:
         # an output that *is* an input (pass-through) is stored as a reference, not copied
         aliases = {p: inputs[ip] for p, v in outputs.items() for ip, iv in values.items() if v is iv}
         writer.commit(outputs, {"node_id": node_id, "node_type": type_id, "node_version": spec.version,
-                                "params": params, "run_id": run_id}, aliases=aliases)
+                                "params": params, "run_id": run_id}, aliases=aliases, replace=not reuse)
     except Exception as exc:
         writer.abort()
         raise StageError(node_id, type_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)) from None
@@ -137,14 +140,15 @@ def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params:
     return {"key": key, "node": node_id, "worker": worker, "start": start, "end": end, "info": ctx.info}
 
 
-def execute_chain(store_root: str, run_id: str, work: list[tuple], *upstream: Any) -> list[dict[str, Any]]:
+def execute_chain(store_root: str, run_id: str, work: list[tuple], reuse: bool, *upstream: Any) -> list[dict[str, Any]]:
     """Run a linear chain of stages in order, in one task. `work` holds
-    (node_id, type_id, params, inputs, key) per stage; each stage is stored as it finishes."""
+    (node_id, type_id, params, inputs, key) per stage; each stage is stored as it finishes.
+    With `reuse`, a stage already stored (a retry after a lost worker) is not computed again."""
     done: list[dict[str, Any]] = []
     memo: dict = {}
     for node_id, type_id, params, inputs, key in work:
         try:
-            done.append(_run_stage(store_root, run_id, node_id, type_id, params, inputs, key, memo))
+            done.append(_run_stage(store_root, run_id, node_id, type_id, params, inputs, key, memo, reuse))
         except StageError as exc:
             exc.completed = done
             raise

@@ -91,7 +91,9 @@ class ArtifactWriter:
         self.sinks[port] = sink
         return sink
 
-    def commit(self, outputs: dict[str, Any], attrs: dict[str, Any], aliases: dict[str, tuple[str, str]] | None = None) -> None:
+    def commit(self, outputs: dict[str, Any], attrs: dict[str, Any], aliases: dict[str, tuple[str, str]] | None = None,
+               replace: bool = False) -> None:
+        """Store the outputs under the key; `replace` swaps out an artifact already there (--no-cache)."""
         ports = {port: {"type": "alias", "key": aliases[port][0], "port": aliases[port][1]}
                  if aliases and port in aliases else self._describe(value) for port, value in outputs.items()}
         meta = {**attrs, "ports": ports, "created": time.time()}
@@ -102,7 +104,7 @@ class ArtifactWriter:
         for port, value in outputs.items():
             if not (aliases and port in aliases):
                 self._write(port, value)
-        self.store._finalize(self.tmp_path, self.key)
+        self.store._finalize(self.tmp_path, self.key, replace)
 
     def abort(self) -> None:
         self.store._remove(self.tmp_path)
@@ -170,11 +172,13 @@ class ArtifactStore:
     def writer(self, key: str) -> ArtifactWriter:
         return ArtifactWriter(self, key)
 
-    def _finalize(self, tmp_path: str, key: str) -> None:
+    def _finalize(self, tmp_path: str, key: str, replace: bool = False) -> None:
         final = self._object_path(key)
-        if self.exists(key):  # another writer won the race; identical content by construction
-            self._remove(tmp_path)
-            return
+        if self.exists(key):
+            if not replace:  # another writer won the race; identical content by construction
+                self._remove(tmp_path)
+                return
+            self.delete(key)
         if self.fs.exists(final):  # leftovers of a crash after the move but before the marker
             self._remove(final)
         self.fs.makedirs(self._join("objects", key[:2]), exist_ok=True)

@@ -45,3 +45,19 @@ def test_failure_mid_chain_keeps_earlier_stages(haysay_home):
         assert stages == {"t": "done", "g": "done", "loud": "failed", "after": "skipped"}
         again = eng.run(d)
         assert set(again.cached) == {"t", "g"}
+
+
+def test_a_retried_chain_skips_stages_already_stored(tmp_path):
+    from haysay.graph_engine.executor import execute_chain
+    from haysay.graph_engine.store import ArtifactStore
+
+    root = str(tmp_path / "arts")
+    work = [("t", "gen.tone", {"duration": 0.1}, {}, "a1" * 32),
+            ("g", "audio.gain", {"gain_db": -6.0}, {"audio": ("a1" * 32, "audio")}, "b2" * 32)]
+    first = execute_chain(root, "run1", work, True)
+    created = ArtifactStore(root).attrs("b2" * 32)["created"]
+    again = execute_chain(root, "run2", work, True)  # as after a lost worker: both already stored
+    assert [r["info"] for r in first] == [{}, {}] and [r["info"] for r in again] == [{"reused": True}] * 2
+    assert ArtifactStore(root).attrs("b2" * 32)["created"] == created
+    forced = execute_chain(root, "run3", work, False)  # --no-cache
+    assert forced[1]["info"] == {} and ArtifactStore(root).attrs("b2" * 32)["created"] > created

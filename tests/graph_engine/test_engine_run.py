@@ -53,9 +53,13 @@ def test_rerun_recomputes_only_changed_node_across_restarts(haysay_home):
 
 
 def test_no_cache_forces_recompute(engine):
-    engine.run(chain_doc())
+    first = engine.run(chain_doc())
+    made = {n: engine.store.attrs(s.cache_key)["created"] for n, s in first.stages.items()}
     again = engine.run(chain_doc(), use_cache=False)
     assert sorted(again.computed) == ["gain", "rs", "tone"]
+    remade = {n: engine.store.attrs(s.cache_key)["created"] for n, s in again.stages.items()}
+    assert all(remade[n] > made[n] for n in made)  # really computed and stored again
+    assert all(not s.info.get("reused") for s in again.stages.values())
 
 
 def test_file_inputs_are_keyed_by_content(engine, tmp_path, sine_audio):

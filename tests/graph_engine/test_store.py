@@ -95,3 +95,11 @@ def test_delete_removes_marker_first(store):
 def test_rejects_non_key_paths(store):
     with pytest.raises(ValueError):
         store.exists("../../etc")
+
+
+def test_replace_swaps_an_existing_artifact(store):
+    store.writer(KEY).commit({"t": "old"}, {})
+    store.writer(KEY).commit({"t": "ignored"}, {})  # same key, same content by construction: first stays
+    assert store.open(KEY)["t"] == "old"
+    store.writer(KEY).commit({"t": "new"}, {}, replace=True)
+    assert store.open(KEY)["t"] == "new" and store.keys() == [KEY]
