@@ -56,19 +56,25 @@ _TRANSFORMERS = [
 _TRANSFORMERS_IGNORED = ("masked_spec_embed", "lm_head", "projector", "classifier")
 
 
+def rename_by_rules(key: str, rules: list[tuple[str, str]]) -> str | None:
+    """The key under the first (pattern, replacement) rule that matches it; None when none does."""
+    for pattern, repl in rules:
+        new, n = re.subn(pattern, repl, key)
+        if n:
+            return new
+    return None
+
+
 def _rename(state: dict[str, torch.Tensor], rules: list[tuple[str, str]], ignored: tuple[str, ...],
             path: Path) -> dict[str, torch.Tensor]:
     out = {}
     for key, value in fold_weight_norm(state).items():
         if key.startswith(ignored):
             continue
-        for pattern, repl in rules:
-            new, n = re.subn(pattern, repl, key)
-            if n:
-                out[new] = value
-                break
-        else:
+        new = rename_by_rules(key, rules)
+        if new is None:
             raise CheckpointError(path, f"unexpected weight {key}: not a HuBERT/ContentVec encoder")
+        out[new] = value
     return out
 
 

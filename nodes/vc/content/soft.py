@@ -13,6 +13,7 @@ import re
 import torch
 import torch.nn.functional as F
 
+from haysay.nodes.vc.content.checkpoint import rename_by_rules
 from haysay.nodes.vc.content.hubert import ContentEncoder
 
 SOFT_PAD = (400 - 320) // 2  # units() centres each 400-sample receptive field on its 320-sample hop
@@ -61,13 +62,11 @@ def soft_state_to_encoder(state: dict[str, torch.Tensor]) -> tuple[dict[str, tor
             base = f"model.encoder.transformer.layers.{m[1]}.attention"
             out.update({f"{base}.q_proj.{m[2]}": q, f"{base}.k_proj.{m[2]}": k, f"{base}.v_proj.{m[2]}": v})
             continue
-        for pattern, repl in _RULES:
-            new, n = re.subn(pattern, repl, key)
-            if n:
-                out[new] = value
-                break
-        else:
+        new = rename_by_rules(key, _RULES)
+        if new is None:
             unknown.append(key)
+        else:
+            out[new] = value
     return out, unknown
 
 

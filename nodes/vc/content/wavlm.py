@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchaudio.models import wavlm_model
 
-from haysay.nodes.vc.content.checkpoint import FAIRSEQ_SHARED
+from haysay.nodes.vc.content.checkpoint import FAIRSEQ_SHARED, rename_by_rules
 from haysay.nodes.vc.content.hubert import BASE_CONV
 
 
@@ -136,13 +136,11 @@ def microsoft_state_to_encoder(state: dict[str, torch.Tensor]) -> tuple[dict[str
         if m:
             qkv.setdefault((m[1], m[3]), {})[m[2]] = value
             continue
-        for pattern, repl in _RULES:
-            new, n = re.subn(pattern, repl, key)
-            if n:
-                out[new] = value
-                break
-        else:
+        new = rename_by_rules(key, _RULES)
+        if new is None:
             unknown.append(key)
+        else:
+            out[new] = value
     for (layer, kind), parts in qkv.items():
         if set(parts) != {"q", "k", "v"}:
             missing = ", ".join(f"encoder.layers.{layer}.self_attn.{p}_proj.{kind}" for p in "qkv" if p not in parts)
