@@ -12,7 +12,8 @@ nothing about the engine beyond this module.
     def gain(params, audio): ...
 
 Block-wise nodes pass `stream=`: a class built as `Stream(params, rates,
-channels)` with `out_rate`, `out_channels`, `process(*blocks)` and `flush()`;
+channels)` with `out_rate`, `out_channels`, `process(*blocks)` and, when it
+holds samples back (a resampler, a gate's partial hop), `flush()`;
 the engine then feeds it chunk by chunk from the stored inputs. When a
 stream is given the function body may be omitted (`fn=None`): the whole
 value is simply run through the stream once.
@@ -193,7 +194,8 @@ def run_stream(spec: NodeSpec, params: BaseModel, inputs: Mapping[str, Audio],
             sink.write(out)
         if progress is not None and total:
             progress(min(1.0, (start + block) / total), "")
-    tail = proc.flush()
+    flush = getattr(proc, "flush", None)  # stateless streams have nothing held back
+    tail = flush() if flush is not None else None
     if tail is not None and tail.shape[-1]:
         sink.write(tail)
     return sink.finish()

@@ -115,9 +115,6 @@ class FilterStream:
     def process(self, block: np.ndarray) -> np.ndarray:
         return self.state.process(block)
 
-    def flush(self) -> None:
-        return None
-
 
 node("audio.filter", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=FilterParams,
      category="transform", title="Filter", stream=FilterStream,
@@ -144,9 +141,6 @@ class EqStream:
 
     def process(self, block: np.ndarray) -> np.ndarray:
         return self.state.process(block)
-
-    def flush(self) -> None:
-        return None
 
 
 node("audio.eq", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=EqParams,

@@ -25,9 +25,6 @@ class GainStream:
     def process(self, block: np.ndarray) -> np.ndarray:
         return block * self.factor
 
-    def flush(self) -> None:
-        return None
-
 
 gain = node("audio.gain", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=GainParams,
             category="transform", title="Gain", stream=GainStream,

@@ -58,9 +58,6 @@ class ToMonoStream:
     def process(self, block: np.ndarray) -> np.ndarray:
         return to_mono(block, self.mode, self.channel)
 
-    def flush(self) -> None:
-        return None
-
 
 node("audio.to_mono", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=ToMonoParams,
      category="transform", title="To mono", stream=ToMonoStream,
@@ -88,9 +85,6 @@ class MixStream:
 
     def process(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return mix(a, b, self.params.gain_a_db, self.params.gain_b_db)
-
-    def flush(self) -> None:
-        return None
 
 
 node("audio.mix", inputs=[Port("a", AUDIO, description="First signal"), Port("b", AUDIO, description="Second signal")],
