@@ -9,7 +9,7 @@ import soundfile
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from haysay.graph_engine import ArtifactStore, Audio
+from haysay.graph_engine import ArtifactStore
 from haysay.studio.artifact_routes import add_artifact_routes, parse_range
 
 KEY = "ab" * 32

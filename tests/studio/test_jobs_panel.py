@@ -1,7 +1,6 @@
 """The studio's job queue: owning the orchestrator or reading another's status, and the Jobs tab in a browser."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -15,7 +14,7 @@ from haysay.studio.app import Studio
 from haysay.studio.config import StudioConfig
 
 from .conftest import CHROMIUM
-from .test_studio_browser import _select, _set_field, _shot, browser_page  # noqa: F401 (a fixture)
+from .test_studio_browser import _import, _select, _set_field, _shot, browser_page  # noqa: F401 (a fixture)
 
 
 def tone_doc(duration: float, name: str = "tone job", rate: int = 8000, waveform: str = "sine") -> dict:
@@ -65,14 +64,6 @@ def test_read_only_while_another_process_orchestrates_then_takes_over(haysay_hom
         studio.close()
         other.unlock()
     assert Spool(haysay_home).holder() is None  # closing the studio released the orchestrator lock
-
-
-def _import(page, doc: dict) -> None:
-    page.click('[data-testid="import"]')
-    page.locator('textarea[data-testid="import-json"]').fill(json.dumps(doc))
-    page.click('[data-testid="import-load"]')
-    for n in doc["nodes"]:
-        page.wait_for_selector(f'[data-node-id="{n["id"]}"]')
 
 
 def _job_row(page, state: str, name: str):

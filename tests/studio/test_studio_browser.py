@@ -61,6 +61,15 @@ def _set_field(page, field, value):
     box.press("Tab")
 
 
+def _import(page, doc: dict) -> None:
+    """Load a pipeline through the import dialog and wait until every node is on the canvas."""
+    page.click('[data-testid="import"]')
+    page.locator('textarea[data-testid="import-json"]').fill(json.dumps(doc))
+    page.click('[data-testid="import-load"]')
+    for n in doc["nodes"]:
+        page.wait_for_selector(f'[data-node-id="{n["id"]}"]')
+
+
 def _shot(page, name):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
@@ -199,11 +208,7 @@ def test_import_undo_history_reopen(start_studio, browser_page):
     studio = start_studio()
     page.goto(studio.url + "/")
     page.wait_for_selector(".vue-flow")
-    page.click('[data-testid="import"]')
-    page.locator('textarea[data-testid="import-json"]').fill(json.dumps(PIPELINE))
-    page.click('[data-testid="import-load"]')
-    for nid in ("low", "high", "quiet"):
-        page.wait_for_selector(f'[data-node-id="{nid}"]')
+    _import(page, PIPELINE)
     # auto-layout of an imported pipeline without positions: depth 0 left of depth 1
     high_x = page.locator('[data-node-id="high"]').bounding_box()["x"]
     assert page.locator('[data-node-id="quiet"]').bounding_box()["x"] > high_x + 100

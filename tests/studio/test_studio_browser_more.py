@@ -1,7 +1,6 @@
 """More of the studio in a real browser: an uploaded WAV as a pipeline input, cancelling a run, the models page."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from haysay.graph_engine import History, Settings
 from haysay.graph_engine.models.store import ModelStore
 
 from .conftest import CHROMIUM
-from .test_studio_browser import _drag_connect, _select, _set_field, _shot, _wav, browser_page  # noqa: F401
+from .test_studio_browser import _drag_connect, _import, _select, _set_field, _shot, _wav, browser_page  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs /usr/bin/chromium")]
 
@@ -76,10 +75,7 @@ def test_run_button_cancels_the_run(start_studio, browser_page, haysay_home):
     studio = start_studio()
     page.goto(studio.url + "/")
     page.wait_for_selector(".vue-flow")
-    page.click('[data-testid="import"]')
-    page.locator('textarea[data-testid="import-json"]').fill(json.dumps(SLOW))
-    page.click('[data-testid="import-load"]')
-    page.wait_for_selector('[data-node-id="gain"]')
+    _import(page, SLOW)
 
     run = page.locator('[data-testid="run"]')
     run.click()
@@ -148,10 +144,7 @@ def test_pitch_stage_shows_its_f0_plot(start_studio, browser_page):
            "nodes": [{"id": "tone", "type": "gen.tone", "params": {"frequency": 220.0, "duration": 1.0}},
                      {"id": "pitch", "type": "analysis.pitch"}],
            "edges": [{"from": "tone.audio", "to": "pitch.audio"}]}
-    page.click('[data-testid="import"]')
-    page.locator('textarea[data-testid="import-json"]').fill(json.dumps(doc))
-    page.click('[data-testid="import-load"]')
-    page.wait_for_selector('[data-node-id="pitch"]')
+    _import(page, doc)
     page.click('[data-testid="run"]')
     page.wait_for_selector('[data-node-id="pitch"][data-status="done"]', timeout=60_000)
     _select(page, "pitch")
