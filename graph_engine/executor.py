@@ -76,13 +76,6 @@ class StageError(RuntimeError):
 SMALL_AUDIO = 1 << 20  # samples (all channels): stored inputs up to this size are read whole
 
 
-def execute_stage(store_root: str, run_id: str, node_id: str, type_id: str, params: dict[str, Any],
-                  inputs: dict[str, tuple[str, str]], key: str, *upstream: Any) -> dict[str, Any]:
-    """Run one node. `inputs` maps input port -> (upstream cache key, upstream port);
-    `upstream` holds the upstream tasks' results only so Dask orders the tasks."""
-    return _run_stage(store_root, run_id, node_id, type_id, params, inputs, key, {})
-
-
 def _input_value(store: ArtifactStore, key: str, port: str, memo: dict) -> Any:
     if (key, port) in memo:
         return memo[(key, port)]
@@ -94,7 +87,8 @@ def _input_value(store: ArtifactStore, key: str, port: str, memo: dict) -> Any:
 
 def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params: dict[str, Any],
                inputs: dict[str, tuple[str, str]], key: str, memo: dict, reuse: bool = True) -> dict[str, Any]:
-    """`memo` holds in-memory outputs of earlier stages of the same chain, by (key, port)."""
+    """Run one node. `inputs` maps input port -> (upstream cache key, upstream port); `memo` holds
+    in-memory outputs of earlier stages of the same chain, by (key, port)."""
     start = time.time()
     worker = _worker_address()
     store = store_for(store_root)
