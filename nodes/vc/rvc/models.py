@@ -128,7 +128,7 @@ class RVCSynthesizer(nn.Module):
         noise = torch.randn(m.shape, device=m.device, generator=generator, dtype=m.dtype)
         z_p = (m + torch.exp(logs) * noise * noise_scale) * mask
         z = self.flow.reverse(z_p, mask, g)
-        return self.dec(z * mask, nsff0 if self.use_f0 else None, g)
+        return self.dec(z * mask, nsff0 if self.use_f0 else None, g, generator)
 
 
 def rvc_synthesizer(cfg: RVCConfig, version: str, f0: bool) -> RVCSynthesizer:

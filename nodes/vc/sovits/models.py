@@ -48,7 +48,8 @@ class TextEncoder(nn.Module):
         self.out_channels = out_channels
         self.proj = nn.Conv1d(hidden, out_channels * 2, 1)
         self.f0_emb = nn.Embedding(256, hidden)
-        self.enc_ = Encoder(hidden, filter_channels, n_heads, n_layers, kernel_size)
+        # so-vits-svc's attentions.Encoder defaults to relative-attention window 4 (VITS/RVC: 10)
+        self.enc_ = Encoder(hidden, filter_channels, n_heads, n_layers, kernel_size, window_size=4)
 
     def forward(self, x, x_mask, f0_coarse, noise_scale: float, generator: torch.Generator | None):
         x = x + self.f0_emb(f0_coarse).transpose(1, 2)
@@ -123,4 +124,4 @@ class SovitsSynthesizer(nn.Module):
             f0 = (700 * (torch.pow(10, pred * 500 / 2595) - 1)).squeeze(1)
         z_p = self.enc_p(x, x_mask, f0_to_coarse_torch(f0), noise_scale, generator)
         z = self.flow.reverse(z_p, x_mask, g)
-        return self.dec(z * x_mask, f0, g), f0
+        return self.dec(z * x_mask, f0, g, generator), f0

@@ -50,7 +50,8 @@ def sine_source(f0: torch.Tensor, upp: int, sample_rate: int, harmonics: int = 0
     f0 = F.interpolate(f0[:, None].float(), scale_factor=upp, mode="nearest")[:, 0]  # (b, n)
     mult = torch.arange(1, harmonics + 2, device=f0.device, dtype=torch.float64)
     steps = (f0.double()[..., None] * mult / sample_rate) % 1.0
-    start = torch.rand(f0.shape[0], 1, harmonics + 1, device=f0.device, dtype=torch.float64, generator=generator)
+    # drawn in float32 as upstream draws it, so a generator seeded as upstream's gives upstream's phases
+    start = torch.rand(f0.shape[0], 1, harmonics + 1, device=f0.device, generator=generator).double()
     start[..., 0] = 0.0
     phase = (torch.cumsum(steps, dim=1) + start) % 1.0
     sines = (torch.sin(2 * math.pi * phase) * sine_amp).float()
@@ -68,8 +69,8 @@ class SourceModuleHnNSF(nn.Module):
         self.sample_rate, self.harmonic_num = sample_rate, harmonic_num
         self.l_linear = nn.Linear(harmonic_num + 1, 1)
 
-    def forward(self, f0: torch.Tensor, upp: int) -> torch.Tensor:
-        sines = sine_source(f0, upp, self.sample_rate, self.harmonic_num)
+    def forward(self, f0: torch.Tensor, upp: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        sines = sine_source(f0, upp, self.sample_rate, self.harmonic_num, generator=generator)
         return torch.tanh(self.l_linear(sines))  # (b, n, 1)
 
 
@@ -111,12 +112,14 @@ class Generator(nn.Module):
         if gin_channels:
             self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1)
 
-    def forward(self, x: torch.Tensor, f0: torch.Tensor | None = None, g: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, f0: torch.Tensor | None = None, g: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """`generator` drives the NSF source's random phases and noise (None: torch's global generator)."""
         source = None
         if self.nsf:
             if f0 is None:
                 raise ValueError("an NSF decoder needs f0")
-            source = self.m_source(f0, self.upp).transpose(1, 2)  # (b, 1, n)
+            source = self.m_source(f0, self.upp, generator).transpose(1, 2)  # (b, 1, n)
         x = self.conv_pre(x)
         if g is not None and hasattr(self, "cond"):
             x = x + self.cond(g)
