@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 FORMAT = "haysay.pipeline/1"
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+
+# Limits on a document before it is parsed: a pipeline is a few kilobytes, so these only stop
+# hostile or broken files (100k-deep nesting, 4,300-digit integers) from costing a traceback.
+MAX_DOCUMENT_BYTES = 16 << 20
+MAX_DEPTH = 64
+MAX_NUMBER_CHARS = 100
 
 
 class Position(BaseModel):
@@ -112,10 +119,9 @@ def parse_pipeline(data: str | bytes | dict[str, Any]) -> PipelineDoc:
     from .errors import GraphError
 
     if isinstance(data, (str, bytes)):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise PipelineFormatError([GraphError("invalid_json", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
+        data = _parse_json(data)
+    elif _depth(data) > MAX_DEPTH:
+        raise PipelineFormatError([GraphError("invalid_json", f"the document nests deeper than {MAX_DEPTH} levels")])
     if not isinstance(data, dict):
         raise PipelineFormatError([GraphError("invalid_json", "a pipeline must be a JSON object")])
     fmt = data.get("format")
@@ -136,8 +142,88 @@ def parse_pipeline(data: str | bytes | dict[str, Any]) -> PipelineDoc:
         raise PipelineFormatError(errors) from None
 
 
+class _NumberTooLong(ValueError):
+    pass
+
+
+def _where(text: str, pos: int) -> str:
+    line = text.count("\n", 0, pos) + 1
+    return f"line {line} column {pos - (text.rfind(chr(10), 0, pos) + 1) + 1}"
+
+
+def _parse_json(data: str | bytes) -> Any:
+    """json.loads under the size, depth and number-length limits, every refusal located."""
+    from .errors import GraphError
+
+    def fail(message: str) -> PipelineFormatError:
+        return PipelineFormatError([GraphError("invalid_json", message)])
+
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise fail(f"the document is {len(data)} bytes; a pipeline may be at most {MAX_DOCUMENT_BYTES} bytes")
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise fail(f"not UTF-8 text (byte {exc.start})") from None
+
+    def number(s: str) -> Any:
+        if len(s) > MAX_NUMBER_CHARS:
+            raise _NumberTooLong(s)
+        return int(s) if s.lstrip("-").isdigit() else float(s)
+
+    try:
+        parsed = json.loads(data, parse_int=number, parse_float=number)
+    except json.JSONDecodeError as exc:
+        raise fail(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except _NumberTooLong as exc:
+        pos = data.find(exc.args[0])
+        raise fail(f"a number of {len(exc.args[0])} characters at {_where(data, max(pos, 0))}; "
+                   f"numbers may have at most {MAX_NUMBER_CHARS}") from None
+    except RecursionError:
+        parsed = None
+    if parsed is None or _depth(parsed) > MAX_DEPTH:
+        raise fail(f"the document nests deeper than {MAX_DEPTH} levels (at {_where(data, _deep_at(data))})")
+    return parsed
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of lists and dicts, without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, (dict, list)):
+            deepest = max(deepest, d)
+            if d > MAX_DEPTH:
+                return d
+            todo += [(x, d + 1) for x in (v.values() if isinstance(v, dict) else v)]
+    return deepest
+
+
+def _deep_at(text: str) -> int:
+    """Offset where nesting first passes MAX_DEPTH (brackets inside strings do not count)."""
+    depth, in_str, esc = 0, False, False
+    for i, ch in enumerate(text):
+        if in_str:
+            esc, in_str = (False, True) if esc else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return i
+        elif ch in "]}":
+            depth -= 1
+    return 0
+
+
 def load_pipeline(path: str | Path) -> PipelineDoc:
     path = Path(path)
+    from .errors import GraphError
+    if path.exists() and not path.is_file():
+        raise PipelineFormatError([GraphError("missing_file", f"{path} is {describe_path(path)}, not a pipeline file")])
+    if path.is_file() and path.stat().st_size > MAX_DOCUMENT_BYTES:
+        raise PipelineFormatError([GraphError("invalid_json", f"{path} is {path.stat().st_size} bytes; a pipeline "
+                                                              f"may be at most {MAX_DOCUMENT_BYTES} bytes")])
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -147,6 +233,29 @@ def load_pipeline(path: str | Path) -> PipelineDoc:
         from .errors import GraphError
         raise PipelineFormatError([GraphError("invalid_json", f"{path} is not UTF-8 text")]) from None
     return parse_pipeline(text)
+
+
+def describe_path(path: str | Path) -> str:
+    """What is at `path`, in words, for errors about a file that cannot be read as one."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "not found"
+    except OSError as exc:
+        return f"not readable ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (fifo)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 def pipeline_schema() -> dict[str, Any]:

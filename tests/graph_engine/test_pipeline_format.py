@@ -47,3 +47,35 @@ def test_malformed_documents_give_located_errors(text, code, field):
 def test_missing_file_is_a_format_error(tmp_path):
     with pytest.raises(PipelineFormatError, match="not found"):
         load_pipeline(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("text, says", [
+    ("[" * 100_000 + "]" * 100_000, "nests deeper than 64 levels (at line 1 column 65)"),
+    ('{"format": "haysay.pipeline/1", "nodes": [{"id": "t", "type": "gen.tone", "params": {"seed": '
+     + "9" * 4300 + "}}]}", "a number of 4300 characters at line 1 column 94"),
+    ('{"a": "' + "x" * (17 << 20) + '"}', "a pipeline may be at most 16777216 bytes"),
+], ids=["deep", "long-number", "huge"])
+def test_pathological_documents_are_located_format_errors(text, says):
+    with pytest.raises(PipelineFormatError) as err:
+        parse_pipeline(text)
+    (e,) = err.value.errors
+    assert e.code == "invalid_json" and says in e.message
+
+
+def test_deep_dict_documents_are_refused_without_recursion():
+    deep = {}
+    for _ in range(100_000):
+        deep = {"x": deep}
+    with pytest.raises(PipelineFormatError, match="deeper than 64"):
+        parse_pipeline({"format": "haysay.pipeline/1", "nodes": [{"id": "t", "type": "gen.tone", "params": deep}]})
+
+
+def test_pipeline_path_that_is_not_a_file_says_what_it_is(tmp_path):
+    import os
+    os.mkfifo(tmp_path / "pipe.json")
+    with pytest.raises(PipelineFormatError, match="is a named pipe"):
+        load_pipeline(tmp_path / "pipe.json")
+    with pytest.raises(PipelineFormatError, match="is a folder"):
+        load_pipeline(tmp_path)
+    with pytest.raises(PipelineFormatError, match="is a device"):
+        load_pipeline("/dev/zero")
