@@ -7,7 +7,9 @@
 
 Installs are atomic: everything is fetched, unpacked, detected and hashed in a
 staging folder inside the models folder, then renamed into place; a failure at
-any step leaves nothing installed.
+any step leaves nothing installed. Each staging folder names its owner (pid,
+process start time, host); a folder whose owner is gone (a killed install) is
+swept when a store is next opened.
 """
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +35,8 @@ from .sources import MANIFEST, as_url, catalogue_url, copy_local, local_path, pa
 
 MANIFEST_FORMAT = 1
 STAGING = ".staging"
+OWNER = "owner.json"
+UNOWNED_GRACE_S = 600  # a folder without an owner file yet (just made, or from an older haysay)
 
 Progress = dl.Progress   # (bytes done, bytes total or None), per file
 
@@ -116,6 +122,7 @@ class ModelStore:
 
     def __init__(self, settings: Settings | None = None, root: Path | None = None):
         self.root = Path(root) if root is not None else (settings or Settings.from_env()).models_dir
+        sweep_staging(self.root / STAGING)
 
     @classmethod
     def from_env(cls) -> "ModelStore":
@@ -310,7 +317,9 @@ class ModelStore:
     def _staging(self) -> Path:
         base = self.root / STAGING
         base.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="job-", dir=base))
+        job = Path(tempfile.mkdtemp(prefix="job-", dir=base))
+        (job / OWNER).write_text(json.dumps(_me()), encoding="utf-8")
+        return job
 
     def _staged(self):
         return _Staged(self._staging())
@@ -330,6 +339,49 @@ class _Staged:
     def __exit__(self, *exc):
         shutil.rmtree(self.job, ignore_errors=True)
         return False
+
+
+def _me() -> dict:
+    import psutil
+
+    return {"pid": os.getpid(), "started": psutil.Process().create_time(), "host": socket.gethostname()}
+
+
+def _owner_alive(owner: dict) -> bool:
+    """Whether the process that made a staging folder still runs (a reused pid has another start time)."""
+    import psutil
+
+    if owner.get("host") != socket.gethostname():
+        return True  # another machine's install on a shared folder: not ours to judge
+    try:
+        proc = psutil.Process(int(owner["pid"]))
+        return abs(proc.create_time() - float(owner["started"])) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, TypeError, ValueError):
+        return False
+
+
+def sweep_staging(base: Path) -> list[Path]:
+    """Remove staging folders whose owning process is gone; returns what was removed."""
+    removed = []
+    try:
+        jobs = [p for p in base.iterdir() if p.is_dir() and p.name.startswith("job-")]
+    except OSError:
+        return removed
+    for job in jobs:
+        try:
+            owner = json.loads((job / OWNER).read_text(encoding="utf-8"))
+            stale = not _owner_alive(owner)
+        except FileNotFoundError:
+            try:
+                stale = time.time() - job.stat().st_mtime > UNOWNED_GRACE_S
+            except OSError:
+                continue
+        except (OSError, ValueError):
+            stale = False  # unreadable now: perhaps being written; look again next time
+        if stale:
+            shutil.rmtree(job, ignore_errors=True)
+            removed.append(job)
+    return removed
 
 
 def folder_name(name: str) -> str:

@@ -212,3 +212,32 @@ def test_hay_say_multi_speaker_dependency_links(fake, store, tmp_path, file_serv
     assert luna.file("weights").stat().st_ino == dep.file("weights").stat().st_ino  # shared bytes, not a copy
     store.remove("Pony1")
     assert all(r.ok for r in store.verify())  # the character keeps working without its dependency's folder
+
+
+def test_staging_left_by_a_killed_install_is_swept_but_live_ones_stay(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = tmp_path / "models"
+    killed = subprocess.run([sys.executable, "-c", (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from haysay.graph_engine.models import ModelStore\n"
+        "job = ModelStore(root=Path(sys.argv[1]))._staging()\n"
+        "(job / 'payload').mkdir(); (job / 'payload' / 'half.pth').write_bytes(b'x' * 1000)\n"
+        "print(job, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"), str(root)], capture_output=True, text=True, timeout=60)
+    dead = Path(killed.stdout.strip())
+    assert killed.returncode == -9 and dead.is_dir()
+    live = ModelStore(root=root)._staging()            # this process: still running
+    unowned_old = root / ".staging" / "job-old"
+    unowned_old.mkdir()
+    os.utime(unowned_old, (time.time() - 3600, time.time() - 3600))
+    unowned_new = root / ".staging" / "job-new"        # just made, owner not written yet
+    unowned_new.mkdir()
+    ModelStore(root=root)
+    assert not dead.exists() and not unowned_old.exists()
+    assert live.is_dir() and unowned_new.is_dir()
