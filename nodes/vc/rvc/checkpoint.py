@@ -81,16 +81,26 @@ def read_rvc_checkpoint(path: str | Path) -> RVCCheckpoint:
     return RVCCheckpoint(path, version, f0, int(cfg.sr), cfg, weights, str(obj.get("info", "")))
 
 
-def build_rvc_model(ckpt: RVCCheckpoint, device: str = "cpu") -> RVCSynthesizer:
-    """The synthesizer for a read checkpoint, weights loaded (float32, eval mode)."""
+def _to_weight_dtype(layer: torch.nn.Module, args: tuple) -> tuple:
+    return tuple(a.to(layer.weight.dtype) for a in args)
+
+
+def build_rvc_model(ckpt: RVCCheckpoint, device: str = "cpu", half: bool = False) -> RVCSynthesizer:
+    """The synthesizer for a read checkpoint, weights loaded (float32, or float16 with `half`; eval mode)."""
     model = rvc_synthesizer(ckpt.config, ckpt.version, ckpt.f0)
     load_into(model, ckpt.weights, ckpt.path, ignore_prefixes=("enc_q.",))
-    return model.eval().to(device)
+    model = model.eval().to(device)
+    if half:
+        model = model.half()
+        if model.use_f0:
+            # the sine source is computed from float32 f0 and, as upstream does, cast to the merge layer's dtype
+            model.dec.m_source.l_linear.register_forward_pre_hook(_to_weight_dtype)
+    return model
 
 
-def load_rvc_model(path: str | Path, device: str = "cpu") -> tuple[RVCCheckpoint, RVCSynthesizer]:
+def load_rvc_model(path: str | Path, device: str = "cpu", half: bool = False) -> tuple[RVCCheckpoint, RVCSynthesizer]:
     ckpt = read_rvc_checkpoint(path)
-    return ckpt, build_rvc_model(ckpt, device)
+    return ckpt, build_rvc_model(ckpt, device, half)
 
 
 def upstream_state_dict(model: torch.nn.Module, pattern: re.Pattern = WEIGHT_NORMED,

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 import soxr
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio
@@ -15,7 +15,7 @@ from haysay.nodes.vc.content.checkpoint import read_content_encoder
 from haysay.nodes.vc.resolve import ModelRefError, file_size, pooled, resolve_content_encoder, resolve_model
 from haysay.nodes.vc.retrieval import read_feature_index
 from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint
-from haysay.nodes.vc.rvc.pipeline import SR, RVCOptions, convert_rvc
+from haysay.nodes.vc.rvc.pipeline import SR, RVCOptions, convert_rvc, device_settings
 
 
 class RVCParams(BaseModel):
@@ -36,6 +36,18 @@ class RVCParams(BaseModel):
     protect: float = Field(0.33, ge=0.0, le=0.5, description="Protect unvoiced consonants from the index/model "
                                                                "(0.5 = off)")
     seed: int = Field(0, ge=0, description="Noise seed (output is reproducible)")
+    resample_sr: int = Field(0, ge=0, le=192000, description="Output sample rate; 0 = the model's own",
+                             json_schema_extra={"unit": "Hz"})
+    precision: Literal["auto", "fp32", "fp16"] = Field(
+        "auto", description="auto = as the RVC WebUI: fp16 with longer segments on CUDA (fp32 on GTX 16xx / "
+                            "Pascal cards), fp32 on CPU")
+
+    @field_validator("resample_sr")
+    @classmethod
+    def _audible_rate(cls, v: int) -> int:
+        if 0 < v < 16000:
+            raise ValueError("0 (the model's rate) or at least 16000")
+        return v
 
 
 def _device() -> str:
@@ -48,17 +60,24 @@ def rvc(params: RVCParams, audio: Audio, ctx):
     """Convert speech to the voice of an RVC v1/v2 model (.pth from the RVC WebUI), with HuBERT/ContentVec
     content, pitch tracking and shift, optional .index retrieval, and loudness-envelope mixing."""
     device = _device()
+    settings = device_settings(device, params.precision)
+    half = "_fp16" if settings.half else ""
     report: dict = {}
     path, installed = resolve_model(params.model, "model", "rvc")
     weights = installed.file("weights") if installed is not None else path
-    ckpt_model = pooled("rvc", weights, device,
-                        lambda: (lambda c: (c, build_rvc_model(c, device)))(read_rvc_checkpoint(weights)),
-                        file_size(weights) * 3, report)
-    ckpt, model = ckpt_model
+
+    def load_model():
+        ckpt = read_rvc_checkpoint(weights)
+        return ckpt, build_rvc_model(ckpt, device, settings.half)
+
+    def load_encoder():
+        enc = read_content_encoder(enc_path).to(device)
+        return enc.half() if settings.half else enc
+
+    ckpt, model = pooled("rvc" + half, weights, device, load_model, file_size(weights) * 3, report)
     ctx.progress(0.1, "model loaded")
     enc_path = resolve_content_encoder(params.content_encoder, ("hubert", "contentvec"))
-    encoder = pooled("content_encoder", enc_path, device,
-                     lambda: read_content_encoder(enc_path).to(device), file_size(enc_path) * 2, report)
+    encoder = pooled("content_encoder" + half, enc_path, device, load_encoder, file_size(enc_path) * 2, report)
     index_path = params.index or (str(installed.find("index")) if installed is not None and installed.find("index")
                                   else "")
     if index_path and not Path(index_path).is_file():
@@ -70,9 +89,11 @@ def rvc(params: RVCParams, audio: Audio, ctx):
     x16 = soxr.resample(x, audio.sample_rate, SR) if audio.sample_rate != SR else x
     opts = RVCOptions(speaker_id=params.speaker_id, pitch_shift=params.pitch_shift, f0_method=params.f0_method,
                       index_rate=params.index_rate, filter_radius=params.filter_radius,
-                      rms_mix_rate=params.rms_mix_rate, protect=params.protect, seed=params.seed)
-    result = convert_rvc(x16, model, ckpt.version, encoder, opts, index, device)
+                      rms_mix_rate=params.rms_mix_rate, protect=params.protect, seed=params.seed,
+                      resample_sr=params.resample_sr)
+    result = convert_rvc(x16, model, ckpt.version, encoder, opts, index, device, settings)
     ctx.info["model_load"] = report
-    ctx.info["rvc"] = {"version": ckpt.version, "f0": ckpt.f0, "sample_rate": ckpt.sample_rate, "device": device}
+    ctx.info["rvc"] = {"version": ckpt.version, "f0": ckpt.f0, "sample_rate": ckpt.sample_rate, "device": device,
+                      "precision": "fp16" if settings.half else "fp32", "segments": result.info["segments"]}
     ctx.progress(1.0, "done")
     return Audio(result.audio[None, :], result.sample_rate)
