@@ -85,8 +85,9 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     if generators:
         return _sovits(label, rels, generators, config)
 
+    # A .pth that loaded may still be a fairseq encoder whose cfg is a plain dict: peek at it too.
     peeks = {r: _pickle_words(folder / r) for r in rels
-             if lower[r].endswith((".pt", ".pth", ".bin")) and checkpoints.get(r) is None}
+             if lower[r].endswith((".pt", ".pth", ".bin")) and _unrecognised(checkpoints.get(r))}
     rmvpe = [r for r in rels if _is_rmvpe(checkpoints.get(r)) or _is_rmvpe(peeks.get(r))]
     if rmvpe:
         return Detection("rmvpe", None, {r: "weights" if r == rmvpe[0] else _generic_role(r) for r in rels}, {})
@@ -202,7 +203,7 @@ def _content_encoder(rels: list[str], weights: str, words: set[str]) -> Detectio
     roles = {r: _generic_role(r) for r in rels}
     roles[weights] = "weights"
     config_kind = "omegaconf" if any(w.startswith("omegaconf") for w in words) else (
-        "argparse" if "argparse.Namespace" in words else "none")
+        "argparse" if "argparse.Namespace" in words else "dict" if _plain_fairseq_cfg(words) else "none")
     return Detection("content_encoder", version, roles, {"format": "fairseq", "config": config_kind})
 
 
@@ -220,12 +221,22 @@ def _other_speech_encoder(words: set[str]) -> str | None:
     return None
 
 
+def _plain_fairseq_cfg(words: set[str]) -> bool:
+    """fairseq's trainer saves `cfg` as a plain dict (OmegaConf.to_container) with model and task sections."""
+    return {"cfg", "model", "task"} <= words
+
+
+def _unrecognised(ck: Any) -> bool:
+    return ck is None or (isinstance(ck, dict) and "cfg" in ck)
+
+
 def _is_content_encoder(words: set[str] | None) -> bool:
     if not words:
         return False
     if _other_speech_encoder(words):
         return True
-    fairseq_config = "argparse.Namespace" in words or any(w.startswith("omegaconf") for w in words)
+    fairseq_config = ("argparse.Namespace" in words or any(w.startswith("omegaconf") for w in words)
+                      or _plain_fairseq_cfg(words))
     hubert_keys = any(w.startswith(("feature_extractor.conv_layers", "label_embs_concat", "final_proj"))
                       for w in words)
     return fairseq_config and hubert_keys

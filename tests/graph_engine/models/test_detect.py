@@ -128,3 +128,19 @@ def test_malicious_pickle_is_never_executed(fake, tmp_path):
     with pytest.raises(DetectionError):
         detect(tmp_path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["hubert_base.pt", "hubert_base.pth"])
+def test_fairseq_encoder_with_a_plain_dict_cfg(tmp_path, name):
+    """fairseq's trainer writes `cfg` as a plain dict (OmegaConf.to_container); the loader reads it, so must
+    detection, whether the file loads under weights_only (.pth is tried) or is only peeked at (.pt)."""
+    import torch
+
+    cfg = {"_name": None, "common": {"fp16": True}, "task": {"_name": "hubert_pretraining", "sample_rate": 16000},
+           "model": {"_name": "hubert", "encoder_layers": 12, "final_dim": 256}}
+    model = {"feature_extractor.conv_layers.0.0.weight": torch.zeros(8, 1, 10), "final_proj.weight": torch.zeros(4, 8),
+             "label_embs_concat": torch.zeros(4, 4)}
+    torch.save({"args": None, "cfg": cfg, "model": model, "optimizer_history": []}, tmp_path / name)
+    found = detect(tmp_path)
+    assert (found.architecture, found.version) == ("content_encoder", "hubert")
+    assert found.roles == {name: "weights"} and found.info == {"format": "fairseq", "config": "dict"}
