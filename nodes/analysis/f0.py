@@ -26,7 +26,7 @@ CREPE_MODELS = ("tiny", "full")
 
 _MODEL_RATE = 16000  # crepe and fcpe were trained at 16 kHz; WORLD is fastest there too
 _CREPE_VOICING = 0.21  # torchcrepe's suggested periodicity threshold for voiced frames
-_TORCH_LOCK = threading.Lock()  # torchcrepe keeps its loaded model in module globals
+TORCH_LOCK = threading.Lock()  # torchcrepe keeps its loaded model in module globals
 
 
 def extract_f0(samples: np.ndarray, sample_rate: int, method: str, hop_seconds: float = 0.01,
@@ -69,17 +69,18 @@ def extract_f0(samples: np.ndarray, sample_rate: int, method: str, hop_seconds: 
         elif method == "crepe":
             if crepe_model not in CREPE_MODELS:
                 raise ValueError(f"crepe_model: {crepe_model!r} is not one of {', '.join(CREPE_MODELS)}")
-            src_t, src_hz, src_conf = _crepe(x16, hop_seconds, fmin, fmax, crepe_model, _device(device))
+            src_t, src_hz, src_conf = _crepe(x16, hop_seconds, fmin, fmax, crepe_model, torch_device(device))
         elif method == "rmvpe":
-            src_t, src_hz, src_conf = _rmvpe(x16, Path(checkpoint), _device(device))
+            src_t, src_hz, src_conf = _rmvpe(x16, Path(checkpoint), torch_device(device))
         else:
-            src_t, src_hz, src_conf = _fcpe(x16, fmin, fmax, _device(device))
+            src_t, src_hz, src_conf = _fcpe(x16, fmin, fmax, torch_device(device))
     hz, conf = _to_grid(src_t, src_hz, src_conf, times)
     hz[(hz < fmin) | (hz > fmax)] = 0.0
     return F0(times, hz, conf)
 
 
-def _device(device: str | None) -> str:
+def torch_device(device: str | None) -> str:
+    """`device`, or CUDA when there is one, else the CPU."""
     if device:
         return device
     import torch
@@ -125,7 +126,7 @@ def _crepe(x: np.ndarray, hop: float, fmin: float, fmax: float, model: str, devi
 
     hop_samples = max(1, int(round(hop * _MODEL_RATE)))
     audio = torch.tensor(x, dtype=torch.float32)[None, :]
-    with _TORCH_LOCK:
+    with TORCH_LOCK:
         hz, periodicity = torchcrepe.predict(audio, _MODEL_RATE, hop_samples, max(fmin, 32.0), min(fmax, 1990.0),
                                              model=model, decoder=torchcrepe.decode.viterbi,
                                              return_periodicity=True, batch_size=1024, device=device)
@@ -136,7 +137,8 @@ def _crepe(x: np.ndarray, hop: float, fmin: float, fmax: float, model: str, devi
 
 
 @lru_cache(maxsize=2)
-def _fcpe_model(device: str):
+def fcpe_model(device: str):
+    """torchfcpe's bundled model (fcpe_c_v001), loaded once per device, in eval mode."""
     from pathlib import Path
 
     import torch
@@ -156,29 +158,37 @@ def _fcpe_model(device: str):
 def _fcpe(x: np.ndarray, fmin: float, fmax: float, device: str):
     import torch
 
-    model = _fcpe_model(device)
+    model = fcpe_model(device)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak > 1.0:  # its mel front end expects [-1, 1] (and says so on stdout); pitch ignores gain
         x = x / peak
     wav = torch.tensor(x, dtype=torch.float32)[None, :, None]
-    with _TORCH_LOCK, torch.no_grad():
+    with TORCH_LOCK, torch.no_grad():
         hz = model.infer(wav, _MODEL_RATE, decoder_mode="local_argmax", threshold=0.006, f0_min=fmin)
     hz = hz.squeeze().double().cpu().numpy().reshape(-1)
     hop = model.get_hop_size() / _MODEL_RATE
     return np.arange(hz.size) * hop, hz, (hz > 0).astype(np.float64)
 
 
-def _rmvpe(x: np.ndarray, checkpoint: Path, device: str):
+def rmvpe_model(checkpoint: str | Path, device: str):
+    """The RMVPE network of `checkpoint` on `device`, from the warm pool (loaded once, fp32)."""
     from haysay.graph_engine.warm_pool import default_pool
-    from haysay.nodes.analysis.rmvpe import HOP_LENGTH, load_rmvpe, rmvpe_f0
+    from haysay.nodes.analysis.rmvpe import load_rmvpe
 
+    checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise ValueError(f"checkpoint: RMVPE checkpoint not found: {checkpoint}")
     path = checkpoint.resolve()
     # fp32 in memory: up to twice the file (upstream's is fp16)
     model, _warm, _seconds = default_pool(device).get(("rmvpe", str(path), path.stat().st_mtime_ns, device),
                                                       lambda: load_rmvpe(path, device), 2 * path.stat().st_size)
-    hz, conf = rmvpe_f0(model, x)  # eval-mode forward passes on a shared model are thread-safe
+    return model
+
+
+def _rmvpe(x: np.ndarray, checkpoint: Path, device: str):
+    from haysay.nodes.analysis.rmvpe import HOP_LENGTH, rmvpe_f0
+
+    hz, conf = rmvpe_f0(rmvpe_model(checkpoint, device), x)  # eval-mode passes on a shared model are thread-safe
     return np.arange(hz.size) * HOP_LENGTH / _MODEL_RATE, hz, conf
 
 

@@ -262,23 +262,23 @@ def _run(model: E2E, mel: torch.Tensor) -> torch.Tensor:
     n = mel.shape[-1]
     pad = -n % model.frame_multiple
     if pad:
-        # upstream reflects; too short a clip to reflect gets silence instead
-        mel = nn.functional.pad(mel, (0, pad), mode="reflect") if pad < n else \
-            nn.functional.pad(mel, (0, pad), value=float(np.log(_LOG_FLOOR)))
+        # zeros (a log-mel of 0, not the floor), as both RVC's and so-vits's RMVPE pad
+        mel = nn.functional.pad(mel, (0, pad), mode="constant", value=0.0)
     return model(mel)[:, :n]
 
 
-def salience(model: E2E, samples: np.ndarray, chunk_frames: int = _CHUNK_FRAMES) -> np.ndarray:
+def salience(model: E2E, samples: np.ndarray, chunk_frames: int | None = _CHUNK_FRAMES) -> np.ndarray:
     """(frames, 360) salience of mono 16 kHz samples, frame i centred at i * 10 ms.
 
     Inputs longer than `chunk_frames` run in chunks with context on both sides, so memory
-    stays bounded on long files; each chunk's edges are cut off before joining."""
+    stays bounded on long files; each chunk's edges are cut off before joining. None runs the
+    whole input in one pass, as upstream does (exact, memory grows with the length)."""
     device = next(model.parameters()).device
     x = torch.as_tensor(np.asarray(samples, np.float32), device=device)[None]
     with torch.inference_mode():
         mel = log_mel(x)
         n = mel.shape[-1]
-        if n <= chunk_frames:
+        if chunk_frames is None or n <= chunk_frames:
             out = _run(model, mel)
         else:
             parts = []
