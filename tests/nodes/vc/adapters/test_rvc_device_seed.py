@@ -92,10 +92,10 @@ def test_cuda_runs_fp16_with_the_webuis_gpu_segments(rvc_files, encoder_files, s
     assert (settings.x_pad, settings.x_max) in ((3, 65), (1, 32))
     out, info = _convert(rvc_files[("v2", True)], encoder_files["fairseq"], speech[0])
     assert info["precision"] == "fp16" and info["device"] == "cuda"
-    cpu_out, _ = _convert(rvc_files[("v2", True)], encoder_files["fairseq"], speech[0], precision="fp32")
-    assert out.data.shape == cpu_out.data.shape and np.isfinite(out.data).all()
+    fp32_out, _ = _convert(rvc_files[("v2", True)], encoder_files["fairseq"], speech[0], precision="fp32")
+    assert out.data.shape == fp32_out.data.shape and np.isfinite(out.data).all()
     # fp16 changes the samples, not the voice: the sine source's pitch is the same
-    assert abs(measured_f0(out.mono(), 40000) / measured_f0(cpu_out.mono(), 40000) - 1) < 0.02
+    assert abs(measured_f0(out.mono(), 40000) / measured_f0(fp32_out.mono(), 40000) - 1) < 0.02
     # the models really are half, and the pipeline refuses a mismatch
     ckpt = read_rvc_checkpoint(rvc_files[("v2", True)])
     model = build_rvc_model(ckpt, "cuda", half=True)

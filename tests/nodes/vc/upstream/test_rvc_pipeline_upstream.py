@@ -12,7 +12,7 @@ from haysay.nodes.vc.retrieval import read_feature_index
 from haysay.nodes.vc.rvc.checkpoint import load_rvc_model
 from haysay.nodes.vc.rvc.pipeline import FP32_SETTINGS, RVCOptions, change_rms, convert_rvc
 
-from .conftest import LSB, StubEncoder, case_params, load_npz, rel_l2, upstream_path
+from .conftest import StubEncoder, case_params, load_npz, rel_l2, upstream_path
 
 CASES = ("v2_8s_plain", "v2_8s_index", "v2_8s_index_key5", "v2_8s_index_rms025", "v2_8s_peak_index",
          "v1_8s_protect05_key5", "v1_8s_index_rms025", "v2_long_index", "v1_long_rms025_key5")
