@@ -23,6 +23,8 @@ from haysay.nodes.vc.sovits.models import SovitsConfig, SovitsSynthesizer
 
 # speech encoder -> (layer, through final_proj, feature dims); layer None: the encoder's final output
 SPEECH_ENCODERS = {name: (s.layer, s.final_proj, s.dims) for name, s in SPEECH_ENCODER_SPECS.items()}
+# how content frames are stretched onto the f0 grid: upstream's "left" hold, or an F.interpolate mode
+UNIT_INTERPOLATE_MODES = ("left", "nearest", "nearest-exact", "linear", "area")
 UNSUPPORTED = {"use_depthwise_conv": True, "use_transformer_flow": True, "flow_share_parameter": True}
 WEIGHT_NORMED = re.compile(r"^(dec\.conv_pre|dec\.conv_post|dec\.ups\.\d+|dec\.resblocks\.\d+\.convs\d?\.\d+|"
                            r"flow\.flows\.\d+\.enc\.(in_layers\.\d+|res_skip_layers\.\d+|cond_layer))\.weight$")
@@ -84,7 +86,11 @@ def read_sovits_config(path: str | Path) -> SovitsModelInfo:
     if hop != int(np.prod(cfg.upsample_rates)):
         raise CheckpointError(path, f"data.hop_length {hop} differs from the decoder's upsampling "
                                     f"{int(np.prod(cfg.upsample_rates))}")
-    return SovitsModelInfo(cfg, version, encoder, hop, str(data.get("unit_interpolate_mode", "left")),
+    mode = data.get("unit_interpolate_mode") or "left"
+    if mode not in UNIT_INTERPOLATE_MODES:
+        raise CheckpointError(path, f"data.unit_interpolate_mode {mode!r} is not one of "
+                                    f"{', '.join(UNIT_INTERPOLATE_MODES)}")
+    return SovitsModelInfo(cfg, version, encoder, hop, mode,
                            {str(k): int(v) for k, v in speakers.items()})
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from haysay.nodes.vc.pitch import F0_MAX, F0_MIN
+from haysay.nodes.vc.pitch import sovits_coarse
 from haysay.nodes.vc.vits.attentions import FFT, Encoder, sequence_mask
 from haysay.nodes.vc.vits.flows import ResidualCouplingBlock
 from haysay.nodes.vc.vits.hifigan import Generator
@@ -75,14 +75,6 @@ class F0Decoder(nn.Module):
         return self.proj(self.decoder(x * x_mask, x_mask)) * x_mask
 
 
-def f0_to_coarse_torch(f0: torch.Tensor) -> torch.Tensor:
-    mel_min = 1127 * torch.log(torch.tensor(1 + F0_MIN / 700))
-    mel_max = 1127 * torch.log(torch.tensor(1 + F0_MAX / 700))
-    mel = 1127 * torch.log(1 + f0 / 700)
-    mel = torch.where(mel > 0, (mel - mel_min) * 254 / (mel_max - mel_min) + 1, mel)
-    return torch.round(mel.clamp(1, 255)).long()
-
-
 class SovitsSynthesizer(nn.Module):
     def __init__(self, cfg: SovitsConfig):
         super().__init__()
@@ -104,11 +96,22 @@ class SovitsSynthesizer(nn.Module):
                                         cfg.gin_channels)
         self.emb_uv = nn.Embedding(2, h)
 
+    def speaker_embedding(self, speaker: int | torch.Tensor, device) -> torch.Tensor:
+        """(1, gin, 1) for a speaker id; for weights over speaker ids, (S,) or per frame (frames, S), their
+        weighted sum of embeddings (upstream's character mix), (1, gin, 1) or (1, gin, frames)."""
+        if isinstance(speaker, int):
+            return self.emb_g(torch.tensor([[speaker]], device=device)).transpose(1, 2)
+        w = speaker.to(device=device, dtype=self.emb_g.weight.dtype)
+        g = w @ self.emb_g.weight[:w.shape[-1]]
+        return g[None, :, None] if w.dim() == 1 else g.T[None]
+
     @torch.no_grad()
-    def infer(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, sid: int, noise_scale: float = 0.4,
-              predict_f0: bool = False, vol: torch.Tensor | None = None, generator: torch.Generator | None = None):
-        """c (1, ssl_dim, frames), f0/uv (1, frames) -> (audio (1, 1, samples), the f0 used (1, frames))."""
-        g = self.emb_g(torch.tensor([[sid]], device=c.device)).transpose(1, 2)
+    def infer(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, sid: int | torch.Tensor,
+              noise_scale: float = 0.4, predict_f0: bool = False, vol: torch.Tensor | None = None,
+              generator: torch.Generator | None = None):
+        """c (1, ssl_dim, frames), f0/uv (1, frames), sid a speaker id or mix weights (see
+        speaker_embedding) -> (audio (1, 1, samples), the f0 used (1, frames))."""
+        g = self.speaker_embedding(sid, c.device)
         x_mask = sequence_mask(torch.tensor([c.shape[-1]], device=c.device), c.shape[-1]).unsqueeze(1).to(c.dtype)
         x = self.pre(c) * x_mask + self.emb_uv(uv.long()).transpose(1, 2)
         if vol is not None and self.cfg.vol_embedding:
@@ -122,6 +125,6 @@ class SovitsSynthesizer(nn.Module):
             norm = (lf0 - mean.unsqueeze(-1)) * x_mask
             pred = self.f0_decoder(x, norm, x_mask, g)
             f0 = (700 * (torch.pow(10, pred * 500 / 2595) - 1)).squeeze(1)
-        z_p = self.enc_p(x, x_mask, f0_to_coarse_torch(f0), noise_scale, generator)
+        z_p = self.enc_p(x, x_mask, sovits_coarse(f0), noise_scale, generator)
         z = self.flow.reverse(z_p, x_mask, g)
         return self.dec(z * x_mask, f0, g, generator), f0

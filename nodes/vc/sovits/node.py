@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import soxr
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,9 +14,11 @@ from haysay.nodes.vc.content.speech_encoders import read_speech_encoder, speech_
 from haysay.nodes.vc.resolve import ModelRefError, file_size, pooled, resolve_content_encoder, resolve_model
 from haysay.nodes.vc.sovits.checkpoint import build_sovits_model, read_kmeans, read_sovits_config
 from haysay.nodes.vc.sovits.pipeline import SovitsOptions, convert_sovits
+from haysay.nodes.vc.sovits.slicer import Slicing
 
 
 class SovitsParams(BaseModel):
+    """Defaults are so-vits-svc 4.1-Stable's inference_main.py (where its webUI differs, noted)."""
     model_config = ConfigDict(extra="forbid")
     model: str = Field(..., min_length=1, description="Installed so-vits-svc model name, or path to G_*.pth "
                                                       "(config.json beside it)")
@@ -28,17 +29,61 @@ class SovitsParams(BaseModel):
                                                  "hubert-soft-0d54a1f4.pt, chinese-hubert-large, WavLM-Base+.pt, "
                                                  "whisper medium.pt / large-v2.pt")
     speaker: str = Field("", description="Speaker name from the config's spk map (default: the first)")
+    speaker_mix: dict[str, float] = Field(default_factory=dict, description=(
+        "Blend of speakers, name -> weight (normalised to sum 1; upstream's character mix held constant over "
+        "the whole input). Empty: `speaker` alone. Not combinable with cluster_ratio"))
     transpose: float = Field(0.0, ge=-48.0, le=48.0, description="Pitch shift",
                              json_schema_extra={"unit": "semitones"})
     f0_method: Literal["pm", "harvest", "dio", "crepe", "crepe-tiny", "fcpe", "rmvpe"] = Field(
         "pm", description="Pitch tracker (pm = Praat autocorrelation; rmvpe = RVC's neural tracker, needs "
               "rmvpe.pt installed: haysay models install rmvpe.pt, or HAYSAY_RMVPE=path)")
+    cr_threshold: float = Field(0.05, ge=0.0, le=1.0, description="F0 voicing threshold of the neural trackers "
+                                                                  "(crepe, rmvpe, fcpe): lower = fewer off-key "
+                                                                  "frames but more muted ones")
+    f0_filter: bool = Field(False, description="Stop with an error when a chunk has no voiced frame instead of "
+                                               "converting it on a flat pitch")
     noise_scale: float = Field(0.4, ge=0.0, le=2.0, description="Prior noise scale (variation in timbre)")
-    auto_predict_f0: bool = Field(False, description="Let the model predict the pitch (speech only; off for singing)")
+    auto_predict_f0: bool = Field(False, description="Let the model predict the pitch (speech only; off for "
+                                                     "singing, where it goes badly off key; transpose then has no "
+                                                     "effect)")
     cluster_model: str = Field("", description="kmeans_*.pt path; default: the installed model's own, if any")
     cluster_ratio: float = Field(0.0, ge=0.0, le=1.0, description="Pull features toward the speaker's "
-                                                                   "k-means centres (timbre vs. clarity)")
-    seed: int = Field(52468, ge=0, description="Noise seed (upstream's default)")
+                                                                   "k-means centres (timbre vs. clarity; about "
+                                                                   "0.5 if used)")
+    loudness_envelope_adjustment: float = Field(1.0, ge=0.0, le=1.0, description=(
+        "Output loudness envelope: 1 = the model's own (off; inference_main's default), 0 = the input's "
+        "(the webUI's default), between = a mix"))
+    slice_db: float = Field(-40.0, ge=-120.0, le=0.0, description="Silence threshold for slicing the input "
+                                                                  "(-30 for noisy input, -50 to keep breaths)",
+                            json_schema_extra={"unit": "dB"})
+    pad_seconds: float = Field(0.5, ge=0.0, le=5.0, description="Silence padded around each chunk before "
+                                                                "conversion and trimmed after (hides edge "
+                                                                "artefacts)", json_schema_extra={"unit": "s"})
+    clip_seconds: float = Field(0.0, ge=0.0, le=600.0, description="Force chunks no longer than this (0 = "
+                                                                   "only cut at silences)",
+                                json_schema_extra={"unit": "s"})
+    crossfade_seconds: float = Field(0.0, ge=0.0, le=10.0, description="Crossfade between forced clips "
+                                                                       "(upstream linear_gradient; 0 = none)",
+                                     json_schema_extra={"unit": "s"})
+    crossfade_retain: float = Field(0.75, gt=0.0, le=1.0, description="Share of the crossfade region that is "
+                                                                      "blended; the rest of each clip's edge is "
+                                                                      "dropped (upstream linear_gradient_retain)")
+    resampler: Literal["torchaudio", "soxr"] = Field("torchaudio", description=(
+        "Resampler to the model's rate and to the encoder's 16 kHz: torchaudio's windowed sinc (upstream's) "
+        "or soxr"))
+    seed: int = Field(52468, ge=0, description="Noise seed, reset for every chunk as upstream does (upstream's "
+                                               "52468)")
+
+
+def sovits_options(params: SovitsParams) -> SovitsOptions:
+    slicing = Slicing(slice_db=params.slice_db, pad_seconds=params.pad_seconds, clip_seconds=params.clip_seconds,
+                      crossfade_seconds=params.crossfade_seconds, crossfade_retain=params.crossfade_retain)
+    return SovitsOptions(speaker=params.speaker, speaker_mix=dict(params.speaker_mix), transpose=params.transpose,
+                         f0_method=params.f0_method, cr_threshold=params.cr_threshold, f0_filter=params.f0_filter,
+                         noise_scale=params.noise_scale, auto_predict_f0=params.auto_predict_f0,
+                         cluster_ratio=params.cluster_ratio,
+                         loudness_envelope_adjustment=params.loudness_envelope_adjustment, slicing=slicing,
+                         resampler=params.resampler, seed=params.seed)
 
 
 def _device() -> str:
@@ -70,8 +115,9 @@ def _weights_and_config(params: SovitsParams):
 @node("vc.sovits", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=SovitsParams, category="vc",
       title="so-vits-svc voice conversion", gpu=True, memory_mb=1500, tags=("neural", "sovits"))
 def sovits(params: SovitsParams, audio: Audio, ctx):
-    """Convert speech or singing to a so-vits-svc 4.0/4.1 voice: ContentVec/HuBERT content, pitch with
-    transpose (or predicted), optional k-means cluster blending, speaker chosen by name."""
+    """Convert speech or singing to a so-vits-svc 4.0/4.1 voice as upstream's inference does: the input
+    sliced at silences, ContentVec/HuBERT content, pitch with transpose (or predicted), optional k-means
+    cluster blending, a speaker by name or a blend of speakers, optional loudness-envelope matching."""
     device = _device()
     report: dict = {}
     weights, config, kmeans = _weights_and_config(params)
@@ -86,16 +132,13 @@ def sovits(params: SovitsParams, audio: Audio, ctx):
     encoder = pooled(kind, enc_path, device, lambda: read_speech_encoder(enc_path, info.speech_encoder).to(device),
                      file_size(enc_path) * 2, report)
     centers = None
-    if kmeans is not None and params.cluster_ratio > 0:
+    if params.cluster_ratio > 0:
+        if kmeans is None:
+            raise ModelRefError("cluster_ratio", "no cluster model: give cluster_model (a kmeans_*.pt) or set 0")
         centers = pooled("kmeans", kmeans, "cpu", lambda: read_kmeans(kmeans), file_size(kmeans) * 2, report)
     ctx.progress(0.2, "content encoder loaded")
-    sr = info.config.sampling_rate
-    x = audio.mono().astype(np.float64)
-    wav = soxr.resample(x, audio.sample_rate, sr) if audio.sample_rate != sr else x
-    opts = SovitsOptions(speaker=params.speaker, transpose=params.transpose, f0_method=params.f0_method,
-                         noise_scale=params.noise_scale, auto_predict_f0=params.auto_predict_f0,
-                         cluster_ratio=params.cluster_ratio, seed=params.seed)
-    result = convert_sovits(wav, model, info, encoder, opts, centers, device)
+    result = convert_sovits(audio.mono().astype(np.float32), model, info, encoder, sovits_options(params), centers,
+                            device, sample_rate=audio.sample_rate)
     ctx.info["model_load"] = report
     ctx.info["sovits"] = {"version": info.version, "speech_encoder": info.speech_encoder, "device": device,
                           **result.info}
