@@ -97,7 +97,7 @@ class _VPSchedule:
         log_alpha = 0.5 * torch.log(1 - betas.float()).cumsum(0)
         if clip:
             lam = log_alpha - 0.5 * torch.log(1 - torch.exp(2 * log_alpha))
-            cut = int(torch.searchsorted(torch.flip(lam, [0]).contiguous(), torch.tensor(_CLIP_LAMBDA)))
+            cut = int(torch.searchsorted(torch.flip(lam, [0]).contiguous(), torch.tensor(_CLIP_LAMBDA, device=lam.device)))
             if cut > 0:
                 log_alpha = log_alpha[:-cut]
         self.log_alpha = log_alpha

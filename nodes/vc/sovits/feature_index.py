@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+from _compat_pickle import IMPORT_MAPPING
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,10 @@ class _PickledIndex:
         self.__dict__["state"] = state
 
 
+class _Refused(pickle.UnpicklingError):
+    """A global outside what a feature index holds (as opposed to a merely damaged pickle)."""
+
+
 def _holder(name: str) -> type:
     return type(name, (_PickledIndex,), {"faiss_class": name})
 
@@ -42,19 +47,29 @@ def _holder(name: str) -> type:
 def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
     # protocol 0/1 pickles build objects through copyreg._reconstructor(cls, object, None)
     if not (isinstance(cls, type) and issubclass(cls, _PickledIndex)) or base is not object or state is not None:
-        raise pickle.UnpicklingError("copyreg._reconstructor used for something other than a faiss index")
+        raise _Refused("the pickle uses copyreg._reconstructor for something other than a faiss index")
     return cls.__new__(cls)
+
+
+def _latin1(text: Any, encoding: Any = None) -> bytes:
+    # protocol 2 writes bytes as _codecs.encode(str, "latin1")
+    if not isinstance(text, str) or encoding != "latin1":
+        raise _Refused("the pickle uses _codecs.encode for something other than bytes")
+    return text.encode("latin1")
 
 
 class _IndexUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        module = IMPORT_MAPPING.get(module, module)  # protocol 0-2 pickles name Python 2 modules (copy_reg)
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1
         if _FAISS_MODULE.match(module) and _FAISS_CLASS.match(name):
             return _holder(name)
         if (module, name) == ("copyreg", "_reconstructor"):
             return _reconstructor
-        if (module, name) in (("builtins", "object"), ("__builtin__", "object")):
+        if (module, name) == ("builtins", "object"):
             return object
-        raise pickle.UnpicklingError(f"the pickle refers to {module}.{name}, which a feature index may not "
+        raise _Refused(f"the pickle refers to {module}.{name}, which a feature index may not "
                                      "contain (it would run code)")
 
 
@@ -92,10 +107,10 @@ def read_feature_index(path: str | Path) -> dict[int | str, FeatureIndex]:
     try:
         with open(path, "rb") as fh:
             data = _IndexUnpickler(io.BufferedReader(fh)).load()
-    except pickle.UnpicklingError as exc:
+    except _Refused as exc:
         raise CheckpointError(path, f"{exc}; refusing to load it") from None
-    except Exception as exc:  # truncated, not a pickle, or a constructor misused
-        raise CheckpointError(path, f"not a so-vits feature index ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # truncated, not a pickle, or an allowed name misused
+        raise CheckpointError(path, f"not a so-vits feature index, or a damaged one ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict) or not data:
         raise CheckpointError(path, "not a so-vits feature index: expected a non-empty {speaker id: faiss index} dict")
     out: dict[int | str, FeatureIndex] = {}

@@ -13,7 +13,6 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
