@@ -145,3 +145,32 @@ def test_rmvpe_thresholds_are_upstreams(faint_rmvpe):
     assert f0.shape == (x44.size // 512,) and not f0.any() and not uv.any()
     f0, uv = sovits_f0(x44, 44100, 512, "rmvpe", device="cpu", threshold=0.03)
     assert np.all(uv == 1) and np.allclose(f0, faint_rmvpe, rtol=1e-4)
+
+
+@pytest.mark.parametrize("case, source, key", [("v2_8s_plain", "input_8s", 0),
+                                               ("v1_long_rms025_key5", "input_long", 5)])
+def test_rvc_pm_on_vc_single_inputs(case, source, key):
+    """Upstream `VC.vc_single(..., "pm", ...)`'s whole-input pitch (`__pitch`/`__pitchf`, before segment
+    slicing): the stored input, 48 Hz 5th-order Butterworth forward and backward, reflect-padded by 1 s."""
+    from scipy import signal
+
+    data = load_npz("rvc", "pipeline.npz")
+    audio = data[source].astype(np.float32) / 32768
+    b, a = signal.butter(N=5, Wn=48, btype="high", fs=16000)
+    padded = np.pad(signal.filtfilt(b, a, audio), (16000, 16000), mode="reflect")
+    p_len = padded.shape[0] // 160
+    ids, hz = rvc_f0(padded, p_len, "pm", key)
+    voicing, p95 = agreement(hz, data[f"{case}__pitchf"])
+    assert voicing >= TRACKER_TOL[0] and p95 <= TRACKER_TOL[1], f"voicing {voicing:.4f}, p95 {p95:.3f} cents"
+    assert np.array_equal(ids, data[f"{case}__pitch"])
+
+
+@pytest.mark.parametrize("case, tran", [("piece_base", 0), ("piece_tran4", 4)])
+def test_sovits_pm_on_infer_input(case, tran):
+    """Upstream `Svc.infer`'s f0/uv into the synthesizer (pm predictor, then the `2^(tran/12)` transpose)
+    on the stored 4 s input at 44.1 kHz."""
+    data = load_npz("sovits", "pipeline.npz")
+    f0, uv = sovits_f0(data["input_piece"].astype(np.float32) / 32768, 44100, 512, "pm")
+    f0 = f0 * 2 ** (tran / 12)
+    assert np.mean(uv == data[f"{case}__uv"]) >= TRACKER_TOL[0]
+    assert np.percentile(np.abs(1200 * np.log2(f0 / data[f"{case}__f0"])), 95) <= TRACKER_TOL[1]
