@@ -58,7 +58,8 @@ def _device() -> str:
       title="RVC voice conversion", gpu=True, memory_mb=1500, tags=("neural", "rvc"))
 def rvc(params: RVCParams, audio: Audio, ctx):
     """Convert speech to the voice of an RVC v1/v2 model (.pth from the RVC WebUI), with HuBERT/ContentVec
-    content, pitch tracking and shift, optional .index retrieval, and loudness-envelope mixing."""
+    content, pitch tracking and shift, optional .index retrieval, loudness-envelope mixing and resampling.
+    Matches the WebUI's own inference: fp32 on CPU, fp16 with its longer GPU segments on CUDA by default."""
     device = _device()
     settings = device_settings(device, params.precision)
     half = "_fp16" if settings.half else ""
