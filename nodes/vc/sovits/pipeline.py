@@ -142,7 +142,10 @@ def resample(wav: np.ndarray, rate: int, target: int, resampler: str = "torchaud
 def _track(wav: np.ndarray, info: SovitsModelInfo, opts: SovitsOptions, device: str) -> tuple[np.ndarray, np.ndarray]:
     sr, hop = info.config.sampling_rate, info.hop_length
     if opts.f0_method in SOVITS_F0_METHODS:
-        return sovits_f0(wav, sr, hop, opts.f0_method, device=device, threshold=opts.cr_threshold)
+        try:
+            return sovits_f0(wav, sr, hop, opts.f0_method, device=device, threshold=opts.cr_threshold)
+        except ValueError as exc:  # located on this node's field, which upstream calls f0_predictor
+            raise ValueError(str(exc).replace("f0_predictor:", "f0_method:", 1)) from None
     # haysay's extra trackers (crepe-tiny): generic tracking on the frame grid, gaps filled as upstream does
     return interpolate_unvoiced(track_f0(wav, sr, opts.f0_method, hop / sr, wav.size // hop, device))
 
@@ -155,6 +158,8 @@ def infer_piece(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo
     front_end = front_end or FrontEnd()
     sr, hop = info.config.sampling_rate, info.hop_length
     wav = np.asarray(wav, np.float32)
+    if wav.size < hop:  # not one frame (only with pad_seconds 0): nothing the synthesizer can make
+        return torch.zeros(0, device=device), torch.zeros(0, device=device)
     f0, uv = (front_end.f0 or (lambda w: _track(w, info, opts, device)))(wav)
     if opts.f0_filter and np.sum(f0) == 0:
         raise ValueError("f0_filter: no voiced frame in a chunk (turn f0_filter off to convert it anyway)")
