@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import soundfile as sf
 
-from .values import DEFAULT_BLOCK, Audio
+from .pipeline import describe_path
+from .values import DEFAULT_BLOCK, Audio, AudioShape
 
 READ_FORMATS = {"WAV", "FLAC", "OGG", "MP3", "AIFF", "W64", "RF64"}
 WRITE_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3"}
@@ -28,7 +30,8 @@ class AudioFileError(ValueError):
 def probe(path: str | os.PathLike) -> sf._SoundFileInfo:
     path = Path(path)
     if not path.is_file():
-        raise AudioFileError(f"{path}: file not found")
+        what = describe_path(path)
+        raise AudioFileError(f"{path}: file not found" if what == "not found" else f"{path} is {what}, not an audio file")
     if path.stat().st_size == 0:
         raise AudioFileError(f"{path}: file is empty")
     try:
@@ -42,6 +45,46 @@ def probe(path: str | os.PathLike) -> sf._SoundFileInfo:
     return info
 
 
+def truncation_note(path: str | os.PathLike, info: sf._SoundFileInfo | None = None) -> str | None:
+    """For a WAV whose header promises more sample data than the file holds, what is missing.
+
+    libsndfile quietly reads what is there; a cut-off download or copy then passes for a
+    shorter recording. Streaming writers leave the size 0 or 0xFFFFFFFF: those are not flagged."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            pos, block_align = 12, 0
+            while pos + 8 <= size:
+                fh.seek(pos)
+                cid, csize = struct.unpack("<4sI", fh.read(8))
+                if cid == b"fmt " and csize >= 14:
+                    block_align = struct.unpack("<HHIIH", fh.read(14))[4]
+                if cid == b"data":
+                    have = size - (pos + 8)
+                    if csize in (0, 0xFFFFFFFF) or csize <= have:
+                        return None
+                    info = info or sf.info(str(path))
+                    rate = info.samplerate
+                    align = block_align or max(1, info.channels * 2)
+                    return (f"{path.name} is truncated: its header declares {csize // align / rate:.2f} s of audio, "
+                            f"the file holds {have // align / rate:.2f} s")
+                pos += 8 + csize + (csize & 1)
+    except (OSError, struct.error, sf.LibsndfileError, RuntimeError):
+        return None
+    return None
+
+
+def header_shape(path: str | os.PathLike) -> AudioShape:
+    """Frames, channels and rate from the file's header, without decoding it (plus a truncation note)."""
+    info = probe(path)
+    note = truncation_note(path, info)
+    return AudioShape(int(info.frames), int(info.channels), int(info.samplerate), (note,) if note else ())
+
+
 def read_blocks(path: str | os.PathLike, write: Callable[[np.ndarray], None], block: int = DEFAULT_BLOCK,
                 progress: Callable[[float], None] | None = None) -> tuple[int, int, int]:
     """Stream a file's samples as (channels, n) float32 blocks into `write`. Returns (rate, channels, frames)."""
@@ -53,8 +96,11 @@ def read_blocks(path: str | os.PathLike, write: Callable[[np.ndarray], None], bl
                 data = f.read(block, dtype="float32", always_2d=True)
                 if not len(data):
                     break
-                if not np.all(np.isfinite(data)):
-                    raise AudioFileError(f"{path}: contains NaN or infinite samples at frame {frames}")
+                finite = np.isfinite(data).all(axis=1)
+                if not finite.all():
+                    at = frames + int(np.flatnonzero(~finite)[0])
+                    raise AudioFileError(f"{path}: contains NaN or infinite samples at frame {at} "
+                                         f"({at / info.samplerate:.3f} s)")
                 write(np.ascontiguousarray(data.T))
                 frames += len(data)
                 if progress and info.frames > 0:

@@ -17,6 +17,16 @@ holds samples back (a resampler, a gate's partial hop), `flush()`;
 the engine then feeds it chunk by chunk from the stored inputs. When a
 stream is given the function body may be omitted (`fn=None`): the whole
 value is simply run through the stream once.
+
+What a node holds in memory is declared, so validation can refuse a stage that
+would not fit a worker before anything runs: a streaming node holds a few
+blocks; any other passes `memory=` as bytes per input sample (frames x
+channels, summed over its Audio inputs) or as `memory(params, shapes)` giving
+bytes, where `shapes` maps each Audio input to its `AudioShape`. Nodes whose
+output length, rate or channels differ from their first Audio input, or that
+refuse some inputs (too many channels), pass `shape(params, shapes)`: it returns
+the output's `AudioShape` (or None when unknown) and raises ValueError for an
+input it cannot take.
 """
 from __future__ import annotations
 
@@ -28,11 +38,18 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from .values import DEFAULT_BLOCK, Audio, PortType
+from .values import DEFAULT_BLOCK, Audio, AudioShape, PortType
 
 AUDIO, TEXT, F0_T, FEATURES, ANY = (PortType.AUDIO, PortType.TEXT, PortType.F0, PortType.FEATURES, PortType.ANY)
 
 CATEGORIES = ("source", "io", "transform", "tts", "vc", "analysis")
+# What an undeclared whole-file node is assumed to hold per input sample: its float32 input
+# plus a float64 working copy. Declaring `memory=` replaces the guess with the node's own figure.
+UNDECLARED_BYTES_PER_SAMPLE = 12.0
+STREAM_BLOCKS_HELD = 8  # blocks a streaming node holds at once (its input, output and filter state)
+
+Memory = Callable[[BaseModel, Mapping[str, AudioShape]], float]
+Shape = Callable[[BaseModel, Mapping[str, AudioShape]], "AudioShape | None"]
 
 
 class NoParams(BaseModel):
@@ -119,6 +136,8 @@ class NodeSpec:
     stream: type | None = None
     tags: tuple[str, ...] = ()
     cacheable: bool = True  # False for nodes with outside effects (audio.save): they always run
+    memory: float | Memory | None = None  # bytes per input sample, or a function giving bytes (see above)
+    shape: Shape | None = None
     wants_ctx: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -137,6 +156,32 @@ class NodeSpec:
     @property
     def blockwise(self) -> bool:
         return self.stream is not None
+
+    @property
+    def memory_declared(self) -> bool:
+        """Whether the node's memory need is known: it streams, or it says what it holds."""
+        return self.stream is not None or self.memory is not None
+
+    def output_shape(self, params: BaseModel, shapes: Mapping[str, AudioShape]) -> AudioShape | None:
+        """The Audio output's shape for inputs of these shapes (None when it cannot be known
+        before running). Raises ValueError for an input the node refuses."""
+        if self.shape is not None:
+            return self.shape(params, shapes)
+        first = next((shapes[n] for n in self.inputs if n in shapes), None)
+        return first.with_() if first is not None else None
+
+    def memory_need_mb(self, params: BaseModel, shapes: Mapping[str, AudioShape]) -> float:
+        """Memory a run of this node needs (MB) for inputs of these shapes: `memory_mb` plus
+        what it holds of the audio (a few blocks when it streams)."""
+        samples = sum(s.samples for s in shapes.values())
+        if self.stream is not None:
+            held = STREAM_BLOCKS_HELD * DEFAULT_BLOCK * 4 * max((s.channels for s in shapes.values()), default=1)
+        elif callable(self.memory):
+            held = float(self.memory(params, shapes))
+        else:
+            per = UNDECLARED_BYTES_PER_SAMPLE if self.memory is None else float(self.memory)
+            held = per * samples
+        return self.memory_mb + held / (1 << 20)
 
     def file_fields(self) -> list[str]:
         return [name for name, f in self.params.model_fields.items()
@@ -162,7 +207,7 @@ class NodeSpec:
         return {
             "type": self.type, "version": self.version, "category": self.category, "title": self.title,
             "description": self.description, "gpu": self.gpu, "memory_mb": self.memory_mb,
-            "blockwise": self.blockwise, "cacheable": self.cacheable,
+            "blockwise": self.blockwise, "cacheable": self.cacheable, "memory_declared": self.memory_declared,
             "inputs": [{"name": p.name, "type": p.type.value, "optional": p.optional, "description": p.description}
                        for p in self.inputs.values()],
             "outputs": [{"name": p.name, "type": p.type.value, "description": p.description}
@@ -254,7 +299,8 @@ def node(type: str, *, inputs: Mapping[str, PortType | Port] | Iterable[Port] = 
          outputs: Mapping[str, PortType | Port] | Iterable[Port] = (), params: type[BaseModel] = NoParams,
          version: int = 1, category: str = "transform", title: str = "", description: str = "",
          gpu: bool = False, memory_mb: int = 256, stream: type | None = None,
-         tags: Iterable[str] = (), cacheable: bool = True, registry: Registry | None = None) -> Callable[[Callable | None], NodeSpec]:
+         tags: Iterable[str] = (), cacheable: bool = True, memory: float | Memory | None = None,
+         shape: Shape | None = None, registry: Registry | None = None) -> Callable[[Callable | None], NodeSpec]:
     """Declare a node type around a function `fn(params, [ctx], **inputs)`."""
 
     def ports(decl) -> dict[str, Port]:
@@ -269,7 +315,7 @@ def node(type: str, *, inputs: Mapping[str, PortType | Port] | Iterable[Port] = 
                         version=version, category=category, title=title,
                         description=description or inspect.cleandoc((fn or stream).__doc__ or ""),
                         gpu=gpu, memory_mb=memory_mb, stream=stream, tags=tuple(tags),
-                        cacheable=cacheable)
+                        cacheable=cacheable, memory=memory, shape=shape)
         ref.append(spec)
         (registry._specs if registry is not None else _DECLARED)[spec.type] = spec
         return spec

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from .contract import NodeSpec, Registry, default_registry
 from .errors import GraphError
-from .pipeline import NodeDoc, PipelineDoc
-from .values import PortType
+from .pipeline import NodeDoc, PipelineDoc, describe_path
+from .values import AudioShape, PortType
 
 # Pipeline inputs bound to an Audio or Text port become a small source node of these types.
 PORT_INPUT_NODES = {PortType.AUDIO: ("audio.load", "path"), PortType.TEXT: ("text.value", "text")}
@@ -31,6 +31,16 @@ class Plan:
     graph: nx.DiGraph
     outputs: dict[str, tuple[str, str]]
     errors: list[GraphError] = field(default_factory=list)
+    warnings: list[GraphError] = field(default_factory=list)  # worth saying, not worth refusing (a truncated file)
+    memory_budget_mb: float | None = None
+
+    def shape(self, node_id: str) -> AudioShape | None:
+        """The node's Audio output as validation foresees it (None when unknown before running)."""
+        return self.graph.nodes[node_id].get("shape")
+
+    def memory_need_mb(self, node_id: str) -> float:
+        """What the node declares it needs for its inputs' sizes (its memory_mb when they are unknown)."""
+        return self.graph.nodes[node_id].get("memory_need_mb", self.spec(node_id).memory_mb)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +109,10 @@ def validate_params(node_id: str, spec: NodeSpec, raw: Mapping[str, Any]) -> tup
                 msg = f"unknown param for {spec.type} (known: {known})"
             elif e["type"] in RANGE_ERRORS:
                 msg = _constraint_message(spec, str(e["loc"][0]) if e["loc"] else "", e.get("input"), e["msg"].lower())
+            elif not e["loc"] and e["type"] == "value_error":  # a check across params: `param: problem` locates it
+                err = _located(node_id, spec, "invalid_param", e["msg"].removeprefix("Value error, "))
+                errors.append(err)
+                continue
             else:  # a custom validator's or a type error's own words
                 msg = f"{e['msg']}, got {e.get('input')!r}" if e["type"] != "missing" else "required param is missing"
             errors.append(GraphError("invalid_param", msg, node=node_id, field=fname))
@@ -125,9 +139,70 @@ def cycle_errors(g: nx.DiGraph) -> list[GraphError]:
     return sorted(errors, key=lambda e: e.node or "")
 
 
+def worker_memory_mb() -> float:
+    """A worker's memory budget: HAYSAY_WORKER_MEMORY_MB, else what Dask gives a local worker
+    (the machine's memory, or its cgroup limit)."""
+    env = os.environ.get("HAYSAY_WORKER_MEMORY_MB")
+    if env:
+        return float(env)
+    from distributed.system import MEMORY_LIMIT
+    return MEMORY_LIMIT / (1 << 20)
+
+
+def _located(nid: str, spec: NodeSpec, code: str, message: str) -> GraphError:
+    """A node's own words `param: problem` become an error at that param."""
+    head, sep, rest = message.partition(": ")
+    if sep and head in spec.params.model_fields:
+        return GraphError(code, rest, node=nid, field=head)
+    return GraphError(code, message, node=nid)
+
+
+def foresee(g: nx.DiGraph, errors: list[GraphError], warnings: list[GraphError], budget_mb: float | None) -> None:
+    """Walk an acyclic, well-formed graph upstream first: each node's Audio output shape from
+    file headers and params, the inputs a node refuses, and each stage's memory need against
+    the worker's budget. Shapes that cannot be known (speech from text) stop the walk downstream."""
+    for nid in nx.topological_sort(g):
+        data = g.nodes[nid]
+        spec, params = data["spec"], data["params"]
+        if params is None:
+            continue
+        shapes: dict[str, AudioShape] = {}
+        for src in g.predecessors(nid):
+            for sp, dp in g.edges[src, nid]["ports"]:
+                shape = g.nodes[src].get("shape")
+                if shape is not None and spec.inputs[dp].type is PortType.AUDIO:
+                    shapes[dp] = shape
+        audio_ins = [n for n, p in spec.inputs.items() if p.type is PortType.AUDIO]
+        if audio_ins and set(shapes) != set(audio_ins) and spec.shape is None:
+            continue  # an input of unknown size
+        try:
+            out = spec.output_shape(params, shapes) if set(shapes) == set(audio_ins) else None
+        except ValueError as exc:
+            errors.append(_located(nid, spec, "invalid_input", str(exc)))
+            continue
+        if out is not None:
+            data["shape"] = out
+            warnings += [GraphError("input_warning", note, node=nid) for note in out.notes]
+        if set(shapes) != set(audio_ins) or not audio_ins:
+            continue
+        need = spec.memory_need_mb(params, shapes)
+        data["memory_need_mb"] = need
+        if budget_mb is not None and need > budget_mb:
+            size = ", ".join(f"{p} {s.duration:.0f} s x {s.channels} ch @ {s.sample_rate} Hz" for p, s in shapes.items())
+            errors.append(GraphError(
+                "memory", f"{spec.type} holds its whole input in memory: it needs about {need:,.0f} MB for "
+                          f"{size}, but a worker has {budget_mb:,.0f} MB (HAYSAY_WORKER_MEMORY_MB); shorten or "
+                          "split the audio, or run on a worker with more memory", node=nid))
+
+
 def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str, Any] | None = None,
-         overrides: list[tuple[str, str, Any]] | None = None, check_files: bool = True) -> Plan:
-    """Validate `doc` with run-time `inputs` and `overrides`, and build its graph."""
+         overrides: list[tuple[str, str, Any]] | None = None, check_files: bool = True,
+         memory_budget_mb: float | None = None) -> Plan:
+    """Validate `doc` with run-time `inputs` and `overrides`, and build its graph.
+
+    With `check_files`, input files are opened as far as their headers: sizes, channels and
+    rates flow down the graph, nodes refuse what they cannot take, and a stage whose declared
+    memory need passes `memory_budget_mb` (default: `worker_memory_mb()`) is refused."""
     registry = registry or default_registry()
     inputs = dict(inputs or {})
     errors: list[GraphError] = []
@@ -195,7 +270,9 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
             for fname in spec.file_fields():
                 path = getattr(params, fname)
                 if path and "://" not in str(path) and not os.path.isfile(path):
-                    errors.append(GraphError("missing_file", f"file not found: {path}", node=nid, field=fname))
+                    what = describe_path(path)
+                    msg = f"file not found: {path}" if what == "not found" else f"{path} is {what}, not a file"
+                    errors.append(GraphError("missing_file", msg, node=nid, field=fname))
 
     for name, (node_id, port, value) in port_inputs.items():
         ptype = specs[node_id].inputs[port].type
@@ -208,7 +285,9 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
         params, perrs = validate_params(src_id, src_spec, {src_param: value})
         errors += [GraphError(e.code, e.message, node=node_id, field=f"inputs.{name}") for e in perrs]
         if params is not None and check_files and src_spec.file_fields() and not os.path.isfile(str(value)):
-            errors.append(GraphError("missing_file", f"input {name!r}: file not found: {value}", node=node_id, field=f"inputs.{name}"))
+            what = describe_path(str(value))
+            msg = f"file not found: {value}" if what == "not found" else f"{value} is {what}, not a file"
+            errors.append(GraphError("missing_file", f"input {name!r}: {msg}", node=node_id, field=f"inputs.{name}"))
         g.add_node(src_id, spec=src_spec, params=params, doc=NodeDoc(id="input_" + name.replace(":", "_"), type=src_type), virtual=True)
         g.add_edge(src_id, node_id, ports=[(next(iter(src_spec.outputs)), port)])
 
@@ -264,4 +343,10 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
         else:
             outputs[name] = (nid, port)
 
-    return Plan(doc=doc, graph=g, outputs=outputs, errors=errors)
+    warnings: list[GraphError] = []
+    if check_files and not errors:  # sizes only mean something in a graph that is otherwise sound
+        budget = worker_memory_mb() if memory_budget_mb is None else memory_budget_mb
+        foresee(g, errors, warnings, budget)
+    else:
+        budget = memory_budget_mb
+    return Plan(doc=doc, graph=g, outputs=outputs, errors=errors, warnings=warnings, memory_budget_mb=budget)

@@ -87,6 +87,35 @@ class Audio:
         return f"Audio({self.channels}ch, {self.frames} frames @ {self.sample_rate} Hz, {self.duration:.2f}s, {where})"
 
 
+@dataclass(frozen=True)
+class AudioShape:
+    """What validation knows of an Audio value before it exists: from a file header or a node's params.
+
+    `notes` carries warnings about the source (a truncated file) for the stage info and the CLI."""
+
+    frames: int
+    channels: int
+    sample_rate: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def samples(self) -> int:
+        return self.frames * self.channels
+
+    @property
+    def nbytes(self) -> int:
+        return 4 * self.samples  # float32
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    def with_(self, **changes: Any) -> "AudioShape":
+        """A copy with some fields changed (notes stay with their source, not with derived values)."""
+        fields = {"frames": self.frames, "channels": self.channels, "sample_rate": self.sample_rate}
+        return AudioShape(**{**fields, **changes})
+
+
 @dataclass(eq=False)
 class F0:
     """A pitch track: frame times (s), frequency (Hz, 0 where unvoiced) and confidence (0..1)."""

@@ -88,10 +88,12 @@ def _load_checked(args) -> tuple[object, dict, list] | int:
     loaded = _load(args)
     if isinstance(loaded, int):
         return loaded
-    errors = _check(*loaded)
-    if errors:
-        _print_errors(errors, getattr(args, "json", False))
+    checked = _check(*loaded)
+    if checked.errors:
+        _print_errors(checked.errors, getattr(args, "json", False))
         return EXIT_INVALID
+    for w in checked.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     return loaded
 
 
@@ -107,7 +109,7 @@ def cmd_validate(args) -> int:
 def _check(doc, inputs, overrides):
     """Validation needs only the registry, not a cluster or the state folder."""
     from haysay.graph_engine import default_registry, plan
-    return plan(doc, default_registry(), inputs, overrides).errors
+    return plan(doc, default_registry(), inputs, overrides)
 
 
 def _safe_name(name: str) -> str:
@@ -153,6 +155,9 @@ def cmd_run(args) -> int:
     try:
         print(f"run {result.run_id}: {result.status} in {result.duration:.2f}s "
               f"({len(result.computed)} computed, {len(result.cached)} cached)")
+        for nid, stage in result.stages.items():
+            for w in (stage.info or {}).get("warnings", []):
+                print(f"warning: {nid}: {w}", file=sys.stderr)
         if not result.ok:
             print(f"error: {result.error}", file=sys.stderr)
             return EXIT_FAILED

@@ -43,6 +43,25 @@ def silence_bounds(samples: np.ndarray, rate: int, threshold_db: float = -50.0, 
     return start, end
 
 
+def loud_frame_range(audio: Audio, threshold_db: float, hop: int,
+                     block: int = DEFAULT_BLOCK) -> tuple[int | None, int | None, float]:
+    """(first, last) index of the frames of `hop` samples whose RMS (loudest channel) is above
+    `threshold_db`, and the loudest frame's level, reading the audio block by block."""
+    step = max(hop, block // hop * hop)  # blocks hold whole frames, so frames never straddle two reads
+    first = last = None
+    loudest = -np.inf
+    for start in range(0, audio.frames, step):
+        chunk = np.asarray(audio.data[:, start:start + step], dtype=np.float32)
+        levels, _ = frame_levels_db(chunk, audio.sample_rate)
+        loud = np.flatnonzero(levels > threshold_db)
+        loudest = max(loudest, float(levels.max()))
+        if loud.size:
+            base = start // hop
+            first = base + int(loud[0]) if first is None else first
+            last = base + int(loud[-1])
+    return first, last, loudest
+
+
 def fade_gains(start: int, count: int, total: int, rate: int, fade_in: float, fade_out: float,
                curve: Curve = "linear") -> np.ndarray:
     """Gains for samples [start, start+count) of a `total`-sample clip with the given fades."""
@@ -94,15 +113,25 @@ class TrimParams(BaseModel):
 
 
 @node("audio.trim_silence", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=TrimParams,
-      category="transform", title="Trim silence")
+      category="transform", title="Trim silence", memory=0.0)  # two passes over blocks
 def trim_silence(params: TrimParams, audio: Audio, ctx):
     """Cut leading and/or trailing silence, keeping a little padding around the sound."""
-    samples = audio.numpy()
-    start, end = silence_bounds(samples, audio.sample_rate, params.threshold_db, params.leading,
-                                params.trailing, params.padding)
-    ctx.info.update(trimmed_start_s=round(start / audio.sample_rate, 4),
-                    trimmed_end_s=round((audio.frames - end) / audio.sample_rate, 4))
-    return Audio(samples[:, start:end], audio.sample_rate)
+    rate, frames = audio.sample_rate, audio.frames
+    if not frames:
+        return audio
+    hop = max(1, int(round(rate * TRIM_FRAME_SECONDS)))
+    first, last, loudest = loud_frame_range(audio, params.threshold_db, hop)
+    if first is None:
+        raise ValueError(f"threshold_db={params.threshold_db:g}: the whole clip is below it (loudest 10 ms: "
+                         f"{loudest:.1f} dBFS); lower threshold_db")
+    pad = int(round(params.padding * rate))
+    start = max(0, first * hop - pad) if params.leading else 0
+    end = min(frames, (last + 1) * hop + pad) if params.trailing else frames
+    ctx.info.update(trimmed_start_s=round(start / rate, 4), trimmed_end_s=round((frames - end) / rate, 4))
+    sink = ctx.audio_sink("audio", rate, audio.channels)
+    for at in range(start, end, DEFAULT_BLOCK):
+        sink.write(np.asarray(audio.data[:, at:min(end, at + DEFAULT_BLOCK)], dtype=np.float32))
+    return sink.finish()
 
 
 class FadeParams(BaseModel):
@@ -114,7 +143,7 @@ class FadeParams(BaseModel):
 
 
 @node("audio.fade", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=FadeParams,
-      category="transform", title="Fade")
+      category="transform", title="Fade", memory=0.0)  # block by block
 def fade_node(params: FadeParams, audio: Audio, ctx):
     """Fade in at the start and out at the end. Fades longer than the clip overlap."""
     sink = ctx.audio_sink("audio", audio.sample_rate, audio.channels)
@@ -135,8 +164,13 @@ class PadCropParams(BaseModel):
                                             "or both (split evenly, keeps the middle)")
 
 
+def _padded(params: PadCropParams, shapes):
+    return shapes["audio"].with_(frames=int(round(params.length * shapes["audio"].sample_rate)))
+
+
 @node("audio.pad_crop", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=PadCropParams,
-      category="transform", title="Pad / crop")
+      category="transform", title="Pad / crop", shape=_padded,
+      memory=lambda p, s: 4 * (s["audio"].samples + _padded(p, s).samples))  # the whole input and result
 def pad_crop_node(params: PadCropParams, audio: Audio):
     """Bring the audio to an exact length by adding silence or cutting."""
     frames = int(round(params.length * audio.sample_rate))
@@ -149,7 +183,11 @@ class ConcatParams(BaseModel):
 
 
 @node("audio.concat", inputs=[Port("a", AUDIO, description="First part"), Port("b", AUDIO, description="Second part")],
-      outputs={"audio": AUDIO}, params=ConcatParams, category="transform", title="Concatenate")
+      outputs={"audio": AUDIO}, params=ConcatParams, category="transform", title="Concatenate", memory=0.0,
+      shape=lambda p, s: s["a"].with_(
+          frames=s["a"].frames + int(round(p.gap * s["a"].sample_rate))
+          + -(-s["b"].frames * s["a"].sample_rate // s["b"].sample_rate),
+          channels=max(s["a"].channels, s["b"].channels)) if {"a", "b"} <= set(s) else None)
 def concat(params: ConcatParams, a: Audio, b: Audio, ctx):
     """Join b after a, with an optional gap of silence. b is resampled to a's rate if they differ;
     a mono part is spread over the other's channels."""

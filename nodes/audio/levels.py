@@ -14,6 +14,7 @@ from haysay.graph_engine.values import Audio
 from haysay.nodes.audio.gain import db_to_amplitude
 
 TRUE_PEAK_OVERSAMPLING = 4  # what BS.1770-4 Annex 2 prescribes for 48 kHz audio
+MAX_LOUDNESS_CHANNELS = 5  # BS.1770 channel weights cover L, R, C, Ls, Rs
 
 
 def amplitude_to_db(amplitude: float) -> float:
@@ -81,7 +82,7 @@ class PeakParams(BaseModel):
 
 
 @node("audio.peak_normalize", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=PeakParams,
-      category="transform", title="Peak normalize")
+      category="transform", title="Peak normalize", memory=0.0)  # two passes over blocks
 def peak_normalize(params: PeakParams, audio: Audio, ctx):
     """Scale so the loudest sample sits at peak_db. Silence passes through unchanged."""
     # two passes over blocks (peak, then gain) so stored audio never has to fit in memory
@@ -107,8 +108,20 @@ class LoudnessParams(BaseModel):
                                               "not just the sample peak")
 
 
+def _loudness_input(params: LoudnessParams, shapes):
+    a = shapes["audio"]
+    if a.channels > MAX_LOUDNESS_CHANNELS:
+        raise ValueError(f"audio has {a.channels} channels; BS.1770 loudness weights at most "
+                         f"{MAX_LOUDNESS_CHANNELS} (put an audio.to_mono before it)")
+    if a.duration < 0.4:
+        raise ValueError(f"audio is {a.duration:.3f} s long; BS.1770 loudness needs at least 0.4 s "
+                         "(pad it first, or use audio.peak_normalize)")
+    return a.with_()
+
+
 @node("audio.loudness_normalize", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=LoudnessParams,
-      category="transform", title="Loudness normalize")
+      category="transform", title="Loudness normalize", shape=_loudness_input,
+      memory=28.0)  # bytes per sample, measured: the input, a float64 copy, the 4x true-peak signal
 def loudness_normalize_node(params: LoudnessParams, audio: Audio, ctx):
     """Set the integrated loudness (ITU-R BS.1770, LUFS) with a plain gain, optionally under a peak ceiling.
     Needs at least 0.4 s of non-silent audio."""

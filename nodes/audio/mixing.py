@@ -60,7 +60,7 @@ class ToMonoStream:
 
 
 node("audio.to_mono", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=ToMonoParams,
-     category="transform", title="To mono", stream=ToMonoStream,
+     category="transform", title="To mono", stream=ToMonoStream, shape=lambda p, s: s["audio"].with_(channels=1),
      description="Fold to one channel: the average of all channels, or one picked channel.")(None)
 
 
@@ -89,5 +89,7 @@ class MixStream:
 
 node("audio.mix", inputs=[Port("a", AUDIO, description="First signal"), Port("b", AUDIO, description="Second signal")],
      outputs={"audio": AUDIO}, params=MixParams, category="transform", title="Mix", stream=MixStream,
+     shape=lambda p, s: s["a"].with_(frames=max(x.frames for x in s.values()), channels=max(x.channels for x in s.values()))
+     if "a" in s else None,
      description="Sum two signals with a gain each (block-wise). Rates must match; "
                  "a mono input is spread over the other's channels.")(None)

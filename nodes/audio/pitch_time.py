@@ -47,7 +47,9 @@ class PitchShiftParams(BaseModel):
 
 
 @node("audio.pitch_shift", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=PitchShiftParams,
-      category="transform", title="Pitch shift", memory_mb=1024)
+      category="transform", title="Pitch shift", memory_mb=1024,
+      # bytes per input sample, measured: the whole input, its spectra (or WORLD's analysis) and the output
+      memory=lambda p, s: (90 if p.method == "world" else 66) * sum(x.samples for x in s.values()))
 def pitch_shift_node(params: PitchShiftParams, audio: Audio):
     """Move the pitch up or down by semitones while keeping the duration."""
     samples = audio.numpy()
@@ -66,7 +68,9 @@ class TimeStretchParams(BaseModel):
 
 
 @node("audio.time_stretch", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=TimeStretchParams,
-      category="transform", title="Time stretch", memory_mb=1024)
+      category="transform", title="Time stretch", memory_mb=1024,
+      shape=lambda p, s: s["audio"].with_(frames=int(round(s["audio"].frames / p.rate))),
+      memory=lambda p, s: (20 + 48 / p.rate) * s["audio"].samples)  # measured; a slower result is longer
 def time_stretch_node(params: TimeStretchParams, audio: Audio):
     """Change the tempo and duration while keeping the pitch (phase vocoder)."""
     return Audio(time_stretch(audio.numpy(), audio.sample_rate, params.rate), audio.sample_rate)
@@ -87,4 +91,5 @@ class SpeedStream(SoxrStream):
 
 node("audio.speed", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=SpeedParams,
      category="transform", title="Speed", stream=SpeedStream,
+     shape=lambda p, s: s["audio"].with_(frames=int(round(s["audio"].frames / p.factor))),
      description="Play faster or slower like a tape: pitch and tempo change together (block-wise).")(None)

@@ -53,6 +53,11 @@ class ResampleStream(SoxrStream):
         super().__init__(rates[0], params.sample_rate, channels[0], params.quality)
 
 
-node("audio.resample", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=ResampleParams,
+def _resampled(params: ResampleParams, shapes):
+    a = shapes["audio"]
+    return a.with_(frames=-(-a.frames * params.sample_rate // a.sample_rate), sample_rate=params.sample_rate)
+
+
+node("audio.resample", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=ResampleParams, shape=_resampled,
      category="transform", title="Resample", stream=ResampleStream,
      description="Convert to another sample rate (soxr, streaming).")(None)

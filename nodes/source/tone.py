@@ -4,11 +4,13 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from haysay.graph_engine.contract import AUDIO, node
+from haysay.graph_engine.values import AudioShape
 
 BLOCK = 1 << 16
+MAX_TONE_BYTES = 8 << 30  # float32 samples a generated signal may take in the store
 
 
 class ToneParams(BaseModel):
@@ -24,6 +26,15 @@ class ToneParams(BaseModel):
     channels: int = Field(1, ge=1, le=8)
     amplitude_db: float = Field(-12.0, ge=-96.0, le=0.0, description="Peak level", json_schema_extra={"unit": "dBFS"})
     seed: int = Field(0, ge=0, description="Noise seed (noise is reproducible)")
+
+    @model_validator(mode="after")
+    def _fits(self) -> "ToneParams":
+        size = round(self.duration * self.sample_rate) * self.channels * 4
+        if size > MAX_TONE_BYTES:
+            raise ValueError(f"duration: {self.duration:g} s at {self.sample_rate} Hz x {self.channels} ch is "
+                             f"{size / 2**30:.1f} GiB of samples; a generated signal may be at most "
+                             f"{MAX_TONE_BYTES / 2**30:g} GiB")
+        return self
 
 
 def tone_block(p: ToneParams, start: int, frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -52,7 +63,12 @@ def tone_block(p: ToneParams, start: int, frames: int, rng: np.random.Generator)
     return np.repeat((amp * mono).astype(np.float32)[None, :], p.channels, axis=0)
 
 
-@node("gen.tone", outputs={"audio": AUDIO}, params=ToneParams, category="source", title="Tone generator")
+def _tone_shape(params: ToneParams, shapes) -> AudioShape:
+    return AudioShape(int(round(params.duration * params.sample_rate)), params.channels, params.sample_rate)
+
+
+@node("gen.tone", outputs={"audio": AUDIO}, params=ToneParams, category="source", title="Tone generator",
+      shape=_tone_shape, memory=0.0)
 def tone(params: ToneParams, ctx):
     """Generate a test signal: sine, exponential sweep, white/pink noise or silence."""
     total = int(round(params.duration * params.sample_rate))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from haysay.graph_engine.contract import AUDIO, TEXT, FileParam, NodeContext, node
 from haysay.graph_engine.values import Audio
@@ -124,9 +124,23 @@ class PiperParams(BaseModel):
     sentence_silence: float = Field(0.0, ge=0.0, le=10.0, description="Silence inserted between sentences",
                                     json_schema_extra={"unit": "s"})
 
+    @field_validator("voice")
+    @classmethod
+    def _is_a_voice(cls, v: str) -> str:
+        if v.strip() not in ("", BUNDLED_VOICE) and not v.lower().endswith(".onnx"):
+            raise ValueError("a Piper voice is an .onnx model (with its .onnx.json beside it)")
+        return v
 
-@node("tts.piper", inputs={"text": TEXT}, outputs={"audio": AUDIO}, params=PiperParams, category="tts",
-      title="Piper TTS", memory_mb=400, tags=("tts", "neural", "offline"))
+
+def _voice_files(params: PiperParams, shapes) -> None:
+    """At validation: the voice's model and config must both be there (the output's length is unknown)."""
+    if params.voice.strip() not in ("", BUNDLED_VOICE):
+        resolve_voice(params.voice)
+    return None
+
+
+@node("tts.piper", inputs={"text": TEXT}, outputs={"audio": AUDIO}, params=PiperParams, category="tts", shape=_voice_files,
+      title="Piper TTS", memory_mb=400, tags=("tts", "neural", "offline"), memory=0.0)  # no Audio input
 def piper(params: PiperParams, text: str, ctx) -> Audio:
     """Natural-sounding neural TTS that runs on CPU. Uses the bundled US-English voice unless you
     pick another Piper .onnx voice; length_scale sets the speaking rate."""
