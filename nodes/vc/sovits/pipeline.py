@@ -72,6 +72,8 @@ class SynthOutput:
 
 
 PostProcess = Callable[[SynthOutput], torch.Tensor]
+# (frames, dims) float32 content -> blended content, in place of the k-means blend (feature retrieval)
+FeatureBlend = Callable[[np.ndarray], np.ndarray]
 
 
 def speaker_id(info: SovitsModelInfo, speaker: str, field_name: str = "speaker") -> tuple[int, str]:
@@ -152,8 +154,8 @@ def _track(wav: np.ndarray, info: SovitsModelInfo, opts: SovitsOptions, device: 
 
 def infer_piece(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo, encoder: torch.nn.Module,
                 opts: SovitsOptions, speaker: int | torch.Tensor, centers: np.ndarray | None = None,
-                device: str = "cpu", front_end: FrontEnd | None = None,
-                post: PostProcess | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                device: str = "cpu", front_end: FrontEnd | None = None, post: PostProcess | None = None,
+                blend: FeatureBlend | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Upstream Svc.infer on one model-rate piece: -> (audio (samples,), f0 used (frames,))."""
     front_end = front_end or FrontEnd()
     sr, hop = info.config.sampling_rate, info.hop_length
@@ -171,7 +173,9 @@ def infer_piece(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo
         raise ValueError(f"content_encoder: gives {c.shape[-1]}-dim features ({info.speech_encoder}) but the "
                          f"model's ssl_dim is {info.config.ssl_dim}")
     c = repeat_expand(c[0].T.float(), f0_t.shape[1], info.unit_interpolate_mode)
-    if centers is not None and opts.cluster_ratio != 0:
+    if blend is not None:  # upstream's feature retrieval takes the cluster model's place
+        c = torch.from_numpy(np.ascontiguousarray(blend(c.T.cpu().numpy()), np.float32).T).to(device)
+    elif centers is not None and opts.cluster_ratio != 0:
         if centers.shape[1] != c.shape[0]:
             raise ValueError(f"cluster_model: centres are {centers.shape[1]}-dim, features {c.shape[0]}-dim")
         clustered = torch.from_numpy(nearest_centers(c.T.cpu().numpy(), centers).T).to(device)
@@ -192,7 +196,7 @@ def infer_piece(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo
 def convert_sovits(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo, encoder: torch.nn.Module,
                    opts: SovitsOptions, centers: dict[str, np.ndarray] | None = None, device: str = "cpu", *,
                    sample_rate: int | None = None, front_end: FrontEnd | None = None,
-                   post: PostProcess | None = None) -> SovitsResult:
+                   post: PostProcess | None = None, blend: FeatureBlend | None = None) -> SovitsResult:
     """Convert mono speech at `sample_rate` (default: the model's) as upstream Svc.slice_inference does:
     sliced at silences at the input rate, each padded chunk resampled to the model's rate and converted."""
     if opts.speaker_mix:
@@ -214,7 +218,8 @@ def convert_sovits(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelI
 
     def convert(padded: np.ndarray) -> np.ndarray:
         piece = resample(padded, sample_rate, sr, opts.resampler)
-        audio, f0 = infer_piece(piece, model, info, encoder, opts, speaker, spk_centers, device, front_end, post)
+        audio, f0 = infer_piece(piece, model, info, encoder, opts, speaker, spk_centers, device, front_end, post,
+                                blend)
         used.append(f0.cpu().numpy())
         return audio.cpu().numpy()
 
@@ -224,5 +229,5 @@ def convert_sovits(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelI
                         {"speaker": name, "pieces": len(used), "silent_chunks": silent})
 
 
-__all__ = ["Chunk", "FrontEnd", "PostProcess", "SovitsOptions", "SovitsResult", "SynthOutput", "convert_sovits",
+__all__ = ["Chunk", "FeatureBlend", "FrontEnd", "PostProcess", "SovitsOptions", "SovitsResult", "SynthOutput", "convert_sovits",
            "infer_piece", "repeat_expand", "resample", "speaker_id"]

@@ -123,13 +123,13 @@ def test_own_front_end_measured(case, data, sovits, stub_encoder, upstream_noise
     assert rel < 1.0
 
 
-def _piece(data, sovits, stub_encoder, opts: SovitsOptions, speaker=None) -> np.ndarray:
+def _piece(data, sovits, stub_encoder, opts: SovitsOptions, speaker=None, **hooks) -> np.ndarray:
     info, model, _ = sovits
     frames = iter(_upstream_f0(data, "piece_base"))
     fe = FrontEnd(f0=lambda wav: next(frames), wav16k=lambda wav: data["input_piece_wav16k"])
     sid = speaker if speaker is not None else speaker_id(info, opts.speaker)[0]
     wav = data["input_piece"].astype(np.float32) / 32768
-    return infer_piece(wav, model, info, stub_encoder, opts, sid, front_end=fe)[0].numpy()
+    return infer_piece(wav, model, info, stub_encoder, opts, sid, front_end=fe, **hooks)[0].numpy()
 
 
 def test_seeded_noise_is_bit_identical_run_after_run(data, sovits, stub_encoder):
@@ -160,3 +160,22 @@ def test_speaker_mix_blends_embeddings(data, sovits, stub_encoder, upstream_nois
     assert rel_l2(half, alone) > 1e-2
     g = model.speaker_embedding(torch.tensor([0.0, 0.5, 0.5, 0.0]), "cpu")[0, :, 0]
     assert torch.allclose(g, 0.5 * (model.emb_g.weight[1] + model.emb_g.weight[2]))
+
+
+def test_feature_blend_and_post_processing_hooks(data, sovits, stub_encoder, upstream_noise):
+    """The places feature retrieval (content blend) and shallow diffusion / the enhancer (post) plug in."""
+    seen = []
+
+    def post(out):
+        seen.append((out.audio.shape[0], out.f0.shape, out.content.shape, out.sample_rate, out.hop))
+        return out.audio * 0.5
+
+    opts = SovitsOptions(speaker="nen")
+    with upstream_noise("zero"):
+        plain = _piece(data, sovits, stub_encoder, opts)
+        same = _piece(data, sovits, stub_encoder, opts, blend=lambda f: f.copy())
+        flat = _piece(data, sovits, stub_encoder, opts, blend=np.zeros_like)
+        halved = _piece(data, sovits, stub_encoder, opts, post=post)
+    assert np.array_equal(plain, same) and rel_l2(flat, plain) > 1e-2
+    assert np.array_equal(halved, plain * 0.5)
+    assert seen == [(344 * 512, (1, 344), (1, 768, 344), 44100, 512)]
