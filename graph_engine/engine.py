@@ -89,6 +89,7 @@ class Engine:
         self._cluster = None
         self._listeners: dict[str, Callable[[StageEvent], None]] = {}
         self._lock = threading.Lock()
+        self._swept = False
 
     # -- resources ---------------------------------------------------------------------
     @property
@@ -140,6 +141,13 @@ class Engine:
         if listener is not None:
             listener(StageEvent(msg["run_id"], msg["node"], msg["status"], msg.get("progress"), msg.get("message", "")))
 
+    def clean_leftovers(self) -> tuple[list[str], int]:
+        """What killed processes left: their runs still marked `running` become `interrupted`, and
+        tmp folders whose writer is gone are removed. Returns (run ids, tmp folders removed).
+        The first run of each engine does this itself."""
+        self._swept = True
+        return self.history.interrupt_orphans(), self.store.clean_tmp()
+
     # -- planning ----------------------------------------------------------------------
     def plan(self, doc: PipelineDoc, inputs: Mapping[str, Any] | None = None,
              overrides: list[tuple[str, str, Any]] | None = None) -> Plan:
@@ -172,6 +180,8 @@ class Engine:
              retries) -> RunResult:
         run_id = run_id or uuid.uuid4().hex
         t0 = time.time()
+        if not self._swept:
+            self.clean_leftovers()
         emit = on_event or (lambda ev: None)
         keys = self.keys(p)
         order = p.order()
@@ -194,7 +204,7 @@ class Engine:
             res = StageResult(nid, spec.type, "queued", keys[nid],
                               outputs={port: f"{keys[nid]}/{port}" for port in spec.outputs})
             stages[nid] = res
-            if use_cache and spec.cacheable and self.store.exists(keys[nid]):
+            if use_cache and spec.cacheable and self.store.verify(keys[nid]):  # incomplete: recomputed, replaced
                 res.status, res.cache_hit, res.duration = "cached", True, 0.0
                 rows.append(row(nid, res))
                 emit(StageEvent(run_id, nid, "cached", 1.0))
@@ -300,6 +310,7 @@ class Engine:
                             continue
                         if isinstance(exc, StageError) and exc.node_id == nid:
                             res.status, res.error = "failed", exc.message
+                            res.info = {**res.info, "traceback": exc.trace}
                             failures.append(f"{nid} ({res.type}) failed: {res.error}")
                         elif isinstance(exc, StageError):
                             res.status, res.error = "skipped", f"upstream {exc.node_id} failed"

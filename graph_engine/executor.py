@@ -5,6 +5,7 @@ store, so a stage streams its inputs from zarr and writes its outputs there.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -17,6 +18,20 @@ from .values import Audio
 PROGRESS_TOPIC = "haysay-progress"
 _STORES: dict[str, ArtifactStore] = {}
 _LOCK = threading.Lock()
+
+
+class _QuietStageFailures(logging.Filter):
+    """Drops Dask's "Compute Failed ... Traceback" record for haysay's own tasks: the user sees the
+    engine's located error instead, and the trace is kept in the stage's history row."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (str(record.msg).startswith("Compute Failed") and record.args
+                    and str(record.args[0]).startswith("haysay-"))
+
+
+# installed wherever stages run: this module is imported by every worker (thread or process) that runs one
+if not any(isinstance(f, _QuietStageFailures) for f in logging.getLogger("distributed.worker").filters):
+    logging.getLogger("distributed.worker").addFilter(_QuietStageFailures())
 
 
 def store_for(root: str) -> ArtifactStore:
@@ -92,7 +107,7 @@ def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params:
     start = time.time()
     worker = _worker_address()
     store = store_for(store_root)
-    if reuse and store.exists(key):  # a retried chain (after a lost worker) or a concurrent run stored it
+    if reuse and store.verify(key):  # a retried chain (after a lost worker) or a concurrent run stored it
         return {"key": key, "node": node_id, "worker": worker, "start": start, "end": time.time(),
                 "info": {"reused": True}}
     spec = default_registry()[type_id]

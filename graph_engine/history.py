@@ -2,10 +2,13 @@
 
 Only the orchestrating process writes it. Connections are short-lived and
 retried on a lock conflict, so a CLI run and an open studio can take turns.
+Each run records the pid and host of the process that runs it, so a run left
+`running` by a killed process can be told from a live one (`interrupt_orphans`).
 """
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -15,6 +18,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
+
+from .liveness import HOST, process_alive
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -29,7 +34,9 @@ CREATE TABLE IF NOT EXISTS runs (
     ended_at TIMESTAMP,
     duration_s DOUBLE,
     error VARCHAR,
-    job_id VARCHAR
+    job_id VARCHAR,
+    pid INTEGER,
+    host VARCHAR
 );
 CREATE TABLE IF NOT EXISTS stages (
     run_id VARCHAR,
@@ -49,6 +56,8 @@ CREATE TABLE IF NOT EXISTS stages (
     PRIMARY KEY (run_id, node_id)
 );
 """
+ADDED = {"runs": [("pid", "INTEGER"), ("host", "VARCHAR")]}  # columns newer than the file: appended
+ORPHANED = "interrupted: the process running it ended before the run did (killed or crashed)"
 
 
 @dataclass
@@ -65,6 +74,8 @@ class RunRecord:
     duration_s: float | None
     error: str | None
     job_id: str | None
+    pid: int | None = None
+    host: str | None = None
 
     @property
     def pipeline(self) -> dict[str, Any]:
@@ -108,6 +119,12 @@ class History:
         self._local = threading.local()  # each thread's held connection: they are not shared across threads
         with self.connect() as con:
             con.execute(SCHEMA)
+            for table, cols in ADDED.items():
+                have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                                  "WHERE table_name = ?", [table]).fetchall()}
+                for name, kind in cols:
+                    if name not in have:
+                        con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     @contextmanager
     def session(self) -> Iterator["History"]:
@@ -153,15 +170,27 @@ class History:
                   overrides: list | None = None, job_id: str | None = None) -> None:
         with self.connect() as con:
             con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL, NULL, NULL, ?)",
+                "INSERT INTO runs (run_id, pipeline_name, pipeline_hash, pipeline_json, inputs_json, overrides_json, "
+                "status, started_at, job_id, pid, host) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
                 [run_id, pipeline.get("name"), pipeline_hash, json.dumps(pipeline), json.dumps(inputs or {}, default=str),
-                 json.dumps(overrides or [], default=str), _now(), job_id])
+                 json.dumps(overrides or [], default=str), _now(), job_id, os.getpid(), HOST])
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
         with self.connect() as con:
             con.execute("UPDATE runs SET status = ?, ended_at = ?, error = ?, "
                         "duration_s = date_diff('microsecond', started_at, ?) / 1e6 WHERE run_id = ?",
                         [status, _now(), error, _now(), run_id])
+
+    def interrupt_orphans(self, reason: str = ORPHANED) -> list[str]:
+        """Runs marked `running` whose process is gone from this host become `interrupted`.
+        Runs of another host, or of a process still alive, are left as they are. Returns their ids."""
+        with self.connect() as con:
+            rows = con.execute("SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ?", [HOST]).fetchall()
+            gone = [run_id for run_id, pid in rows if process_alive(pid, HOST) is False]
+            for run_id in gone:
+                con.execute("UPDATE runs SET status = 'interrupted', ended_at = ?, error = ? "
+                            "WHERE run_id = ? AND status = 'running'", [_now(), reason, run_id])
+        return gone
 
     def record_stages(self, rows: list[dict[str, Any]]) -> None:
         """Insert or replace stage rows (dicts with StageRecord's fields)."""

@@ -16,6 +16,8 @@ running job's plan or a running run's graph, an artifact younger than
 `grace_s` (a run may not have recorded it yet), or the target of an alias
 that stays. The store's delete removes the completion marker first, so a
 concurrent reader sees an artifact either whole or missing, never half.
+A tmp folder goes only once its writer is gone (its lease, see liveness.py),
+never by age: a stage that writes for hours keeps its folder.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from typing import Any, Callable, Iterable
 from .config import Settings
 from .executor import store_for
 from .history import History
+from .liveness import process_alive
 from .store import ArtifactMissing, ArtifactStore
 
 UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3,
@@ -281,16 +284,19 @@ class Storage:
         return out
 
     def _running_keys(self, stale_s: float = 86400.0) -> set[str]:
-        """Every key in the plan of a job or run marked running (a crashed CLI run stops counting after a day)."""
+        """Every key in the plan of a job or run marked running (a run whose process is gone does not
+        count; one of another host stops counting after a day)."""
         keys: set[str] = set()
         with self.history.connect() as con:
             tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
             if "jobs" in tables:
                 for (kj,) in con.execute("SELECT keys_json FROM jobs WHERE state = 'running'").fetchall():
                     keys.update(json.loads(kj or "[]"))
-            runs = con.execute("SELECT pipeline_json, inputs_json, overrides_json, started_at FROM runs "
+            runs = con.execute("SELECT pipeline_json, inputs_json, overrides_json, started_at, pid, host FROM runs "
                                "WHERE status = 'running'").fetchall()
-        for pj, ij, oj, started in runs:
+        for pj, ij, oj, started, pid, host in runs:
+            if process_alive(pid, host) is False:  # killed: its run protects nothing
+                continue
             if started is not None and time.time() - _epoch(started) > stale_s:
                 continue
             keys.update(_plan_keys(pj, ij, oj))

@@ -3,11 +3,15 @@
 Layout under the root (a local path or any fsspec URL zarr accepts):
 
     objects/ab/abcdef.../          one zarr group per stage output set
-    objects/ab/abcdef.../_COMPLETE  written last; without it the artifact does not exist
+    objects/ab/abcdef.../_COMPLETE  written last: the size and CRC-32 of every file of the group
     tmp/<key>-<uuid>/               where a stage writes before it is moved into place
+    tmp/<key>-<uuid>.lease          held by that folder's live writer (see liveness.py)
 
 Audio is chunked along time so readers and writers stream it block by block.
-A crash mid-write leaves only a tmp folder, never a half artifact that reads as valid.
+A crash mid-write leaves only a tmp folder, never a half artifact that reads as valid; a tmp
+folder is swept only once its writer is gone, never while a long stage still fills it.
+Sizes and checksums are taken as zarr hands each file to the store, so recording them costs
+no second read; `verify()` checks them before a stored artifact counts as a cache hit.
 """
 from __future__ import annotations
 
@@ -16,21 +20,66 @@ import os
 import shutil
 import time
 import uuid
-from typing import Any
+import zlib
+from typing import Any, Iterable
 
 import fsspec
 import numpy as np
 import zarr
 
 from .contract import AudioSink
+from .liveness import SUFFIX as LEASE, Lease, abandoned
 from .values import Audio, F0, Features, PortType
 
 CHUNK_FRAMES = 1 << 18
 MARKER = "_COMPLETE"
+MARKER_FORMAT = "haysay.artifact/2"
 
 
 class ArtifactMissing(KeyError):
     pass
+
+
+class ArtifactIncomplete(RuntimeError):
+    """A stage's files are not all there (or not what was written) when it is moved into place."""
+
+
+class _RecordingStore(zarr.storage.WrapperStore):
+    """Notes the size and CRC-32 of each file as zarr writes it: {key: [bytes, crc]}."""
+
+    def __init__(self, store, manifest: dict[str, list[int]]):
+        super().__init__(store)
+        self.manifest = manifest
+
+    def _with_store(self, store) -> "_RecordingStore":
+        return type(self)(store, self.manifest)
+
+    async def set(self, key: str, value) -> None:
+        await self._store.set(key, value)
+        data = value.as_numpy_array()
+        self.manifest[key] = [int(data.nbytes), zlib.crc32(data)]
+
+    async def set_if_not_exists(self, key: str, value) -> None:
+        if not await self._store.exists(key):
+            await self.set(key, value)
+
+    async def _set_many(self, values: Iterable[tuple[str, Any]]) -> None:
+        for key, value in values:
+            await self.set(key, value)
+
+    async def delete(self, key: str) -> None:
+        await self._store.delete(key)
+        self.manifest.pop(key, None)
+
+    async def delete_dir(self, prefix: str) -> None:
+        await self._store.delete_dir(prefix)
+        prefix = prefix.rstrip("/")
+        for key in [k for k in self.manifest if not prefix or k == prefix or k.startswith(prefix + "/")]:
+            del self.manifest[key]
+
+    async def clear(self) -> None:
+        await self._store.clear()
+        self.manifest.clear()
 
 
 class ZarrAudioSink(AudioSink):
@@ -79,11 +128,18 @@ class ArtifactWriter:
         self.tmp_path = store._join("tmp", f"{key}-{uuid.uuid4().hex[:8]}")
         self._group: zarr.Group | None = None  # made on first need: each zarr call costs a round trip
         self.sinks: dict[str, ZarrAudioSink] = {}
+        self.manifest: dict[str, list[int]] = {}
+        self._lease: Lease | None = None
+
+    def _zarr_store(self):
+        if self._lease is None:  # before the folder exists, so no sweeper ever sees it unleased
+            self._lease = Lease.take(self.store.fs, self.tmp_path + LEASE, self.store.local)
+        return _RecordingStore(self.store._zarr_store(self.tmp_path), self.manifest)
 
     @property
     def group(self) -> zarr.Group:
         if self._group is None:
-            self._group = zarr.open_group(self.store._zarr_store(self.tmp_path), mode="w")
+            self._group = zarr.open_group(self._zarr_store(), mode="w")
         return self._group
 
     def audio_sink(self, port: str, sample_rate: int, channels: int) -> ZarrAudioSink:
@@ -97,17 +153,26 @@ class ArtifactWriter:
         ports = {port: {"type": "alias", "key": aliases[port][0], "port": aliases[port][1]}
                  if aliases and port in aliases else self._describe(value) for port, value in outputs.items()}
         meta = {**attrs, "ports": ports, "created": time.time()}
-        if self._group is None:  # nothing streamed: the group is born with its attributes
-            self._group = zarr.create_group(self.store._zarr_store(self.tmp_path), attributes=meta)
-        else:
-            self._group.update_attributes(meta)
-        for port, value in outputs.items():
-            if not (aliases and port in aliases):
-                self._write(port, value)
-        self.store._finalize(self.tmp_path, self.key, replace)
+        try:
+            if self._group is None:  # nothing streamed: the group is born with its attributes
+                self._group = zarr.create_group(self._zarr_store(), attributes=meta)
+            else:
+                self._group.update_attributes(meta)
+            for port, value in outputs.items():
+                if not (aliases and port in aliases):
+                    self._write(port, value)
+            self.store._finalize(self.tmp_path, self.key, self.manifest, replace)
+        finally:
+            self._release()
 
     def abort(self) -> None:
         self.store._remove(self.tmp_path)
+        self._release()
+
+    def _release(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
 
     @staticmethod
     def _describe(value: Any) -> dict[str, Any]:
@@ -150,6 +215,7 @@ class ArtifactStore:
         self.root = str(root)
         self.fs, self.base = fsspec.core.url_to_fs(self.root)
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self._verified: dict[str, tuple] = {}  # key -> (marker, file stamps) last verified
         if self.local:
             os.makedirs(self.base, exist_ok=True)
 
@@ -167,18 +233,50 @@ class ArtifactStore:
         return zarr.storage.FsspecStore(_async_fs(self.fs), path=path)
 
     def exists(self, key: str) -> bool:
+        """Whether a completion marker is there (cheap); `verify` says whether the files match it."""
         return self.fs.exists(self._object_path(key) + "/" + MARKER)
+
+    def verify(self, key: str) -> bool:
+        """Whether the artifact is complete: every file its marker lists is there with the size and
+        CRC-32 it was written with. Anything else (no marker, a marker of an older format, a file
+        missing, short or changed) is a cache miss, and the next write replaces the artifact.
+        Once checked, a local artifact's bytes are read again only when a file's size, mtime or
+        inode changed; a remote one's only when its marker did."""
+        path = self._object_path(key)
+        try:
+            with self.fs.open(path + "/" + MARKER, "rb") as f:
+                text = f.read()
+        except (FileNotFoundError, OSError):
+            return False
+        try:
+            marker = json.loads(text)
+            files = marker["files"] if marker.get("format") == MARKER_FORMAT else None
+            if not isinstance(files, dict) or marker.get("count") != len(files):
+                return False
+            # locally a file's (size, mtime, inode) stand for its bytes once they were checked
+            stamp = (text, tuple(_stamp(os.stat(path + "/" + n)) for n in files) if self.local else None)
+            if self._verified.get(key) == stamp:
+                return True
+            for name, (size, crc) in files.items():
+                with self.fs.open(path + "/" + name, "rb") as f:
+                    data = f.read()
+                if len(data) != size or zlib.crc32(data) != crc:
+                    return False
+        except (FileNotFoundError, OSError, ValueError, TypeError, KeyError):
+            return False
+        self._verified[key] = stamp
+        return True
 
     def writer(self, key: str) -> ArtifactWriter:
         return ArtifactWriter(self, key)
 
-    def _finalize(self, tmp_path: str, key: str, replace: bool = False) -> None:
+    def _finalize(self, tmp_path: str, key: str, manifest: dict[str, list[int]], replace: bool = False) -> None:
         final = self._object_path(key)
         if self.exists(key):
-            if not replace:  # another writer won the race; identical content by construction
+            if not replace and self.verify(key):  # another writer won the race; identical content by construction
                 self._remove(tmp_path)
                 return
-            self.delete(key)
+            self.delete(key)  # replaced (--no-cache), or found incomplete: never kept
         if self.fs.exists(final):  # leftovers of a crash after the move but before the marker
             self._remove(final)
         self.fs.makedirs(self._join("objects", key[:2]), exist_ok=True)
@@ -186,8 +284,27 @@ class ArtifactStore:
             os.replace(tmp_path, final)
         else:
             self.fs.mv(tmp_path, final, recursive=True)
+        lost = self._missing(final, manifest)
+        if lost:  # e.g. the folder was removed under the writer: fail the stage rather than store holes
+            self._remove(final)
+            raise ArtifactIncomplete(f"artifact {key[:12]}: {len(lost)} of {len(manifest)} written file(s) "
+                                     f"missing or cut short before it was stored (first: {lost[0]})")
+        marker = {"format": MARKER_FORMAT, "created": time.time(), "count": len(manifest),
+                  "bytes": sum(size for size, _ in manifest.values()), "files": manifest}
         with self.fs.open(final + "/" + MARKER, "w") as f:
-            f.write(str(time.time()))
+            f.write(json.dumps(marker, separators=(",", ":")))
+
+    def _missing(self, path: str, manifest: dict[str, list[int]]) -> list[str]:
+        """Files of the manifest not there with their written size (stat only: the bytes are fresh)."""
+        lost = []
+        for name, (size, _) in manifest.items():
+            try:
+                actual = os.path.getsize(path + "/" + name) if self.local else self.fs.size(path + "/" + name)
+            except (FileNotFoundError, OSError):
+                actual = None
+            if actual != size:
+                lost.append(name)
+        return lost
 
     def _remove(self, path: str) -> None:
         if self.local:
@@ -241,23 +358,40 @@ class ArtifactStore:
     def delete(self, key: str) -> None:
         """Remove an artifact: the marker goes first, so a reader never sees a half-deleted one as valid."""
         path = self._object_path(key)
+        self._verified.pop(key, None)
         if self.fs.exists(path + "/" + MARKER):
             self.fs.rm(path + "/" + MARKER)
         self._remove(path)
 
-    def clean_tmp(self, older_than_s: float = 3600.0) -> int:
-        """Remove tmp folders left by crashed writers."""
+    def clean_tmp(self) -> int:
+        """Remove the tmp folders of writers that are gone (their lease is free or stale; see
+        liveness.py); a live writer's folder stays, however long its stage runs. Returns how many."""
+        tmp = self._join("tmp")
+        try:
+            if self.local:
+                names = os.listdir(tmp)
+            else:
+                names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(tmp, detail=False)]
+        except (FileNotFoundError, OSError):
+            return 0
         removed = 0
-        now = time.time()
-        for path in self.fs.glob(self._join("tmp", "*")):
-            try:
-                mtime = self.fs.modified(path).timestamp() if not self.local else os.path.getmtime(path)
-            except (FileNotFoundError, NotImplementedError, OSError):
+        folders = {n for n in names if not n.endswith(LEASE)}
+        leases = {n[:-len(LEASE)] for n in names if n.endswith(LEASE)}
+        for name in sorted(folders | leases):
+            lease = abandoned(self.fs, f"{tmp}/{name}{LEASE}", self.local)
+            if lease is None:
                 continue
-            if now - mtime > older_than_s:
-                self._remove(path)
-                removed += 1
+            try:
+                if name in folders:
+                    self._remove(f"{tmp}/{name}")
+                    removed += 1
+            finally:
+                lease.release()
         return removed
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def _async_fs(fs):

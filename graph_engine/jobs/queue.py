@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..history import History
-from .model import (FINAL, INTERRUPTED, QUEUED, RUNNING, BadTransition, Job, JobEvent, JobRequest, Needs,
+from .model import (FINAL, QUEUED, RUNNING, BadTransition, Job, JobEvent, JobRequest, Needs,
                     check_transition)
 
 SCHEMA = """
@@ -132,14 +132,6 @@ class JobStore:
     def add_run(self, job_id: str, run_id: str) -> None:
         job = self.get(job_id)
         self.update(job_id, run_ids_json=json.dumps(job.run_ids + [run_id]), attempts=job.attempts + 1)
-
-    def recover(self, reason: str) -> list[str]:
-        """After a crash: every job still marked running becomes interrupted. Returns their ids."""
-        with self._lock:
-            ids = [j.job_id for j in self.list(state=RUNNING, limit=1_000_000)]
-            for job_id in ids:
-                self.transition(job_id, INTERRUPTED, reason)
-        return ids
 
     # -- reads -----------------------------------------------------------------------
     def get(self, job_id: str) -> Job:

@@ -11,10 +11,17 @@ bounded number running in each, so long GPU jobs never hold up short CPU
 ones. Each job is one `Engine.run` in its own thread; the dispatcher thread
 ingests spooled requests, applies cancel/resume requests, enforces timeouts
 (by setting the run's cancel event) and starts what the lanes have room for.
+
+On start, jobs a dead orchestrator left `running` are settled from history:
+one whose run had ended takes that run's outcome (a succeeded run is not run
+again); the others become `interrupted` and, unless `auto_resume` is off (or
+HAYSAY_JOBS_AUTO_RESUME=0), are queued again with every interrupted job, their
+finished stages then being cache hits.
 """
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -34,6 +41,7 @@ from .workers import (ALLOWED_FAILURES, AdmissionRefused, Capacity, NodeModules,
 
 DEFAULT_LANES = {CPU_LANE: 2, GPU_LANE: 1}
 CRASH_REASON = "interrupted: the orchestrator stopped while the job ran (crash or kill); `haysay jobs resume` re-runs it"
+RUN_OUTCOMES = {"succeeded": SUCCEEDED, "failed": FAILED, "cancelled": CANCELLED}  # a run's end -> its job's
 STOP_REASON = "interrupted: the orchestrator was shut down while the job ran"
 WORKER_LOST = "workers died while running"
 
@@ -57,10 +65,11 @@ class JobRunner:
     def __init__(self, engine: Engine | None = None, lanes: Mapping[str, int] | None = None,
                  poll_s: float = 0.2, worker_loss_retries: int = 3, node_modules: list[str] | None = None,
                  merge_lanes: bool = False, on_change: Callable[[Job], None] | None = None,
-                 on_stage: Callable[[str, StageEvent], None] | None = None):
+                 on_stage: Callable[[str, StageEvent], None] | None = None, auto_resume: bool | None = None):
         """`lanes`: most jobs running at once per lane ({"cpu": 2, "gpu": 1}); `merge_lanes` puts
         every job in one FIFO (for comparison). `worker_loss_retries` is Dask's allowed-failures
-        for the embedded cluster. `node_modules`: extra modules defining node types."""
+        for the embedded cluster. `node_modules`: extra modules defining node types.
+        `auto_resume`: queue interrupted jobs again on start (default: HAYSAY_JOBS_AUTO_RESUME, on)."""
         self.node_modules = list(node_modules or [])
         load_node_modules(self.node_modules)
         self._own_engine = engine is None
@@ -89,7 +98,12 @@ class JobRunner:
         self._pause = threading.Lock()  # held while pruning: no job starts then
         self._status_dirty, self._status_at = True, 0.0
         self._missed_start = False
-        self.recovered: list[str] = []
+        if auto_resume is None:
+            auto_resume = os.environ.get("HAYSAY_JOBS_AUTO_RESUME", "1").strip().lower() not in ("0", "no", "false", "off")
+        self.auto_resume = auto_resume
+        self.recovered: list[str] = []  # left running by a dead orchestrator, now interrupted
+        self.settled: list[str] = []  # left running, but their run had ended: its outcome taken from history
+        self.resumed: list[str] = []  # interrupted jobs queued again on start
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> "JobRunner":
@@ -103,7 +117,10 @@ class JobRunner:
             if self.node_modules:
                 client.register_plugin(NodeModules(self.node_modules))
             self.recover()
+            self.engine.clean_leftovers()
             self.spool.publish({"capacity": self.capacity().to_dict(), "lanes": self.lanes})
+            if self.auto_resume:
+                self._resume_interrupted()
         except BaseException:
             self.spool.unlock()
             raise
@@ -113,14 +130,55 @@ class JobRunner:
         return self
 
     def recover(self) -> list[str]:
-        """Jobs left `running` by a dead orchestrator become `interrupted` (their runs too).
-        Only the lock holder may call it: holding the lock proves no other orchestrator lives."""
+        """Jobs left `running` by a dead orchestrator: one whose last run ended (the crash came
+        between the run's end and the job's) takes that outcome from history; the others become
+        `interrupted` (their runs too), and are returned. Only the lock holder may call it:
+        holding the lock proves no other orchestrator lives."""
         if not self.spool.locked:
             raise RuntimeError("recover() needs the orchestrator lock")
-        self.recovered = self.store.recover(CRASH_REASON)
-        for job_id in self.recovered:
-            self._close_runs(self.store.get(job_id), "interrupted", CRASH_REASON)
+        self.recovered, self.settled = [], []
+        for job in self.store.list(state=RUNNING, limit=1_000_000):
+            outcome = self._outcome_from_history(job)
+            if outcome is not None:
+                state, reason, values = outcome
+                self.store.transition(job.job_id, state, reason, expect=RUNNING, **values)
+                self.settled.append(job.job_id)
+                continue
+            self.store.transition(job.job_id, INTERRUPTED, CRASH_REASON, expect=RUNNING)
+            self._close_runs(self.store.get(job.job_id), "interrupted", CRASH_REASON)
+            self.recovered.append(job.job_id)
         return self.recovered
+
+    def _outcome_from_history(self, job: Job) -> tuple[str, str | None, dict] | None:
+        """(state, reason, fields) when the job's last run ended, else None. A succeeded run counts
+        only while every output it stored is still there and whole."""
+        rec = self.history.run(job.run_ids[-1]) if job.run_ids else None
+        state = RUN_OUTCOMES.get(rec.status) if rec is not None and rec.run_id == job.run_ids[-1] else None
+        if state is None:
+            return None
+        if state != SUCCEEDED:
+            return state, f"{rec.error or rec.status} (settled from history after a restart)", {}
+        try:
+            req = job.request
+            p = self.engine.plan(parse_pipeline(req.pipeline), req.inputs, [tuple(o) for o in req.overrides])
+            keys = self.engine.keys(p)
+            outputs = {name: f"{keys[nid]}/{port}" for name, (nid, port) in p.outputs.items()}
+        except Exception:  # it cannot be planned here any more: let a re-run say why
+            return None
+        if not all(self.engine.store.verify(ref.split("/")[0]) for ref in outputs.values()):
+            return None
+        return SUCCEEDED, "succeeded before the orchestrator stopped (from history)", {"outputs_json": json.dumps(outputs)}
+
+    def _resume_interrupted(self) -> None:
+        """Queue every interrupted job again (a job that can no longer be admitted stays interrupted)."""
+        self.resumed = []
+        for job in self.store.list(state=INTERRUPTED, limit=1_000_000):
+            try:
+                self.resume(job.job_id, reason="resumed automatically when the orchestrator started")
+            except (InvalidPipeline, AdmissionRefused, ValueError) as exc:
+                print(f"haysay jobs: not resuming {job.job_id}: {exc}")
+                continue
+            self.resumed.append(job.job_id)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop dispatching; jobs still running are cancelled and left `interrupted` (resumable)."""
@@ -207,13 +265,13 @@ class JobRunner:
             raise BadTransition(f"job {job.job_id} is running in no live orchestrator")
         return self.store.get(job.job_id)
 
-    def resume(self, job_id: str, check: bool = True) -> Job:
+    def resume(self, job_id: str, check: bool = True, reason: str = "resumed") -> Job:
         """Queue an interrupted, failed or cancelled job again; stages it already finished are cache hits.
         `check=False` leaves validation to the orchestrator that will run it (it may know more node types)."""
         job = self.store.get(job_id)
         if check:
             self._check(job.request)
-        self.store.transition(job.job_id, QUEUED, "resumed", expect=job.state)
+        self.store.transition(job.job_id, QUEUED, reason, expect=job.state)
         self._changed(job.job_id)
         return self.store.get(job.job_id)
 

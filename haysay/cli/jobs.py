@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--import", dest="modules", action="append", default=[], metavar="MODULE",
                    help="import a module of extra node types (repeatable)")
     q.add_argument("--exit-when-idle", action="store_true", help="stop once nothing is queued or running")
+    q.add_argument("--no-auto-resume", dest="auto_resume", action="store_false", default=None,
+                   help="leave interrupted jobs for `haysay jobs resume` (default: queue them again at start; "
+                        "HAYSAY_JOBS_AUTO_RESUME=0 does the same)")
     q.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("batch", help="one job per input file, CSV row or text line; writes <stem>__<output>.wav")
@@ -257,7 +260,7 @@ def cmd_serve(args) -> int:
 
     engine = Engine(Settings.from_env(scheduler=args.scheduler), processes=args.processes, n_workers=args.workers)
     runner = JobRunner(engine, lanes={"cpu": args.cpu, "gpu": args.gpu}, node_modules=args.modules,
-                       worker_loss_retries=args.worker_loss_retries, on_change=show)
+                       worker_loss_retries=args.worker_loss_retries, on_change=show, auto_resume=args.auto_resume)
     try:
         runner.start()
     except OrchestratorBusy as exc:
@@ -267,7 +270,8 @@ def cmd_serve(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"orchestrating {engine.settings.home} (pid {__import__('os').getpid()}); lanes {runner.lanes}; "
-          f"recovered {len(runner.recovered)} interrupted job(s)", flush=True)
+          f"recovered {len(runner.recovered)} interrupted job(s); resumed {len(runner.resumed)}; "
+          f"{len(runner.settled)} had finished (outcome from history)", flush=True)
     try:
         runner.serve(stop, exit_when_idle=args.exit_when_idle)
     except KeyboardInterrupt:

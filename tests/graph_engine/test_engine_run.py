@@ -134,3 +134,43 @@ def test_stage_artifacts_carry_attrs(engine):
     attrs = engine.store.attrs(r.stages["gain"].cache_key)
     assert attrs["node_type"] == "audio.gain" and attrs["params"] == {"gain_db": -6.0}
     assert attrs["ports"]["audio"]["sample_rate"] == 48000 and attrs["created"] > 0
+
+
+def test_incomplete_artifact_is_a_cache_miss_and_is_replaced(engine):
+    """A stored stage whose chunk went missing (as a sweep mid-write used to cause) is recomputed,
+    never served as zeros."""
+    from pathlib import Path
+    first = engine.run(chain_doc())
+    expected = first.outputs["out"].numpy()
+    key = first.stages["gain"].cache_key
+    chunk = Path(engine.store.base) / "objects" / key[:2] / key / "audio" / "c" / "0" / "0"
+    chunk.unlink()
+    again = engine.run(chain_doc())
+    assert again.ok, again.error
+    assert again.computed == ["gain"] and set(again.cached) == {"tone", "rs"}  # rs's own artifact is whole
+    np.testing.assert_array_equal(again.outputs["out"].numpy(), expected)
+    assert chunk.is_file() and engine.store.verify(key)  # replaced, whole
+    third = engine.run(chain_doc())
+    assert set(third.cached) == {"tone", "gain", "rs"}
+
+
+def test_a_failing_stage_shows_only_the_located_error_on_stderr(haysay_home, tmp_path):
+    """Dask's worker logger printed a "Compute Failed ... Traceback" block for every failed stage;
+    the user should see haysay's one located error, with the trace kept in history."""
+    import subprocess
+    import sys
+    bad = tmp_path / "corrupt.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage garbage")
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"format": "haysay.pipeline/1", "outputs": {"o": "broken.audio"},
+                                "nodes": [{"id": "broken", "type": "audio.load", "params": {"path": str(bad)}}]}))
+    out = subprocess.run([sys.executable, "-m", "haysay", "run", str(path), "--out", str(tmp_path / "o"), "-q"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Compute Failed" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert "error: broken (audio.load) failed: AudioFileError" in out.stderr
+    from haysay.graph_engine import History
+    hist = History(Settings.from_env().history_path)
+    (stage,) = hist.stages(hist.runs()[0].run_id)
+    assert stage.status == "failed" and "Traceback" not in stage.error
+    assert "audio.load" in stage.info["traceback"] or "File " in stage.info["traceback"]

@@ -1,8 +1,10 @@
 """Storage lifecycle: sizes, settings, pins, and pruning under budget and retention."""
 from __future__ import annotations
 
+import os
 import time
 
+import numpy as np
 import pytest
 
 from haysay.graph_engine import Engine, Settings, parse_pipeline
@@ -139,3 +141,23 @@ def test_prune_never_deletes_a_running_jobs_artifacts(haysay_home, monkeypatch):
         slow_nodes.STOP.set()
         runner.stop()
         slow_nodes.STOP.clear()
+
+
+def test_prune_keeps_the_tmp_folder_of_a_stage_that_has_written_for_hours(engine):
+    """Prune used to take any tmp folder whose mtime was over an hour old; a long stage's folder
+    keeps its first mtime while chunks go in underneath, so it went mid-write, and the stored
+    artifact read zeros where the early chunks had been."""
+    from haysay.graph_engine.store import CHUNK_FRAMES
+    store, key = engine.store, "cd" * 32
+    writer = store.writer(key)
+    sink = writer.audio_sink("audio", 8000, 1)
+    first = np.linspace(-1, 1, CHUNK_FRAMES, dtype=np.float32)[None, :]
+    sink.write(first)  # one whole chunk on disk
+    old = time.time() - 2 * 3600
+    os.utime(writer.tmp_path, (old, old))
+    plan = Storage().prune()
+    assert plan.tmp_removed == 0 and os.path.isdir(writer.tmp_path)
+    sink.write(first[:, ::-1])
+    writer.commit({"audio": sink.finish()}, {})
+    assert store.verify(key)
+    np.testing.assert_array_equal(store.open(key)["audio"].numpy(), np.concatenate([first, first[:, ::-1]], axis=1))

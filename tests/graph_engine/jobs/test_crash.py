@@ -24,15 +24,9 @@ def haysay(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "haysay", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_killed_orchestrator_leaves_interrupted_and_resume_reuses_cache(haysay_home, node_path, monkeypatch, tmp_path):
-    release = tmp_path / "release"
-    monkeypatch.setenv("SLOW_NODES_RELEASE", str(release))
-    doc = pipe([("t", "gen.tone", {"duration": 0.5, "sample_rate": 8000}),
-                ("p", "test.slow_pass", {"seconds": 120})], edges=[("t", "p")], name="crashy")
-    tone_key = Engine().keys(Engine().plan(doc))["t"]
-    req = JobRequest(pipeline=doc.to_dict())
-    Spool(haysay_home).put_request(req)  # what `haysay submit` does
-
+def _serve_and_kill(doc, req, tone_key) -> None:
+    """Start `haysay jobs serve` with `req` spooled, SIGKILL it once the job's second (slow) stage runs."""
+    Spool(Settings.from_env().home).put_request(req)  # what `haysay submit` does
     serve = subprocess.Popen([sys.executable, "-m", "haysay", "jobs", "serve", "--import", "slow_nodes"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -50,9 +44,22 @@ def test_killed_orchestrator_leaves_interrupted_and_resume_reuses_cache(haysay_h
         if serve.poll() is None:
             serve.kill()
 
-    # restarting finds the job it left running and marks it interrupted
-    out = haysay("jobs", "serve", "--import", "slow_nodes", "--exit-when-idle")
-    assert "recovered 1 interrupted job(s)" in out.stdout, out.stdout + out.stderr
+
+def _crashy(seconds: float = 120):
+    doc = pipe([("t", "gen.tone", {"duration": 0.5, "sample_rate": 8000}),
+                ("p", "test.slow_pass", {"seconds": seconds})], edges=[("t", "p")], name="crashy")
+    return doc, Engine().keys(Engine().plan(doc))["t"], JobRequest(pipeline=doc.to_dict())
+
+
+def test_killed_orchestrator_leaves_interrupted_and_resume_reuses_cache(haysay_home, node_path, monkeypatch, tmp_path):
+    release = tmp_path / "release"
+    monkeypatch.setenv("SLOW_NODES_RELEASE", str(release))
+    doc, tone_key, req = _crashy()
+    _serve_and_kill(doc, req, tone_key)
+
+    # restarting (auto-resume off) finds the job it left running and marks it interrupted
+    out = haysay("jobs", "serve", "--import", "slow_nodes", "--exit-when-idle", "--no-auto-resume")
+    assert "recovered 1 interrupted job(s); resumed 0" in out.stdout, out.stdout + out.stderr
     shown = json.loads(haysay("jobs", "show", req.job_id, "--json").stdout)
     assert shown["state"] == "interrupted" and "orchestrator stopped" in shown["error"]
     assert [e[2] for e in shown["events"]] == ["queued", "running", "interrupted"]
@@ -68,6 +75,28 @@ def test_killed_orchestrator_leaves_interrupted_and_resume_reuses_cache(haysay_h
     stages = {s.node_id: s for s in hist.stages(job.run_ids[1])}
     assert stages["t"].cache_hit and stages["t"].status == "cached"
     assert stages["p"].status == "done"
+
+
+def test_restarted_orchestrator_resumes_interrupted_jobs_itself(haysay_home, node_path, monkeypatch, tmp_path):
+    release = tmp_path / "release"
+    monkeypatch.setenv("SLOW_NODES_RELEASE", str(release))
+    doc, tone_key, req = _crashy()
+    _serve_and_kill(doc, req, tone_key)
+
+    release.touch()  # the slow stage now ends at once
+    out = haysay("jobs", "serve", "--import", "slow_nodes", "--exit-when-idle")  # no `jobs resume` needed
+    assert "recovered 1 interrupted job(s); resumed 1" in out.stdout, out.stdout + out.stderr
+    assert f"job {req.job_id} succeeded" in out.stdout, out.stdout + out.stderr
+    hist = History(Settings.from_env().history_path)
+    job = JobStore(hist).get(req.job_id)
+    assert job.state == "succeeded" and len(job.run_ids) == 2
+    assert [e.new_state for e in JobStore(hist).events(req.job_id)] == [
+        "queued", "running", "interrupted", "queued", "running", "succeeded"]
+    assert hist.run(job.run_ids[0]).status == "interrupted"
+    stages = {s.node_id: s for s in hist.stages(job.run_ids[1])}
+    assert stages["t"].cache_hit and stages["p"].status == "done"
+    key, port = job.outputs["audio"].split("/")
+    assert Engine().store.open(key)[port].frames == 4000
 
 
 @pytest.fixture

@@ -212,3 +212,56 @@ def test_only_one_orchestrator_per_home(make_runner):
     make_runner()
     with pytest.raises(OrchestratorBusy, match="another orchestrator"):
         JobRunner().start()
+
+
+def test_restart_settles_jobs_whose_run_ended_and_resumes_the_rest(haysay_home, make_runner):
+    """The orchestrator died after some runs ended but before their jobs did: a succeeded or failed
+    run gives its job that outcome (no second run); a job whose run was cut short runs again by itself."""
+    from haysay.graph_engine import Engine, Settings
+    from haysay.graph_engine.jobs import JobStore
+    from haysay.graph_engine.jobs.model import Needs
+    engine = Engine(Settings.from_env())
+    store = JobStore(engine.history)
+    jobs = {}
+    for name, doc in (("done", tone(0.25)), ("failed", pipe([("f", "test.fail", {"tag": "settle"})])),
+                      ("cut", tone(0.25, 880.0))):
+        req = JobRequest(pipeline=doc.to_dict(), name=name)
+        store.add(req, Needs("cpu", 0))
+        store.transition(req.job_id, "running")
+        jobs[name] = req.job_id
+        if name == "cut":  # its run was still going when the orchestrator died
+            run_id = "c" * 32
+            engine.history.start_run(run_id, doc.to_dict(), doc.content_hash(), job_id=req.job_id)
+        else:
+            run_id = engine.run(doc, job_id=req.job_id).run_id
+        store.add_run(req.job_id, run_id)
+    engine.close()
+
+    runner = make_runner()
+    assert set(runner.settled) == {jobs["done"], jobs["failed"]}
+    assert runner.recovered == [jobs["cut"]] and runner.resumed == [jobs["cut"]]
+    done = runner.get(jobs["done"])
+    assert done.state == "succeeded" and done.attempts == 1
+    assert "from history" in runner.store.events(jobs["done"])[-1].reason
+    key, port = done.outputs["audio"].split("/")
+    assert runner.engine.store.open(key)[port].frames == 2000
+    failed = runner.get(jobs["failed"])
+    assert failed.state == "failed" and failed.attempts == 1 and "this node always fails" in failed.error
+    cut = runner.wait(jobs["cut"], 60)
+    assert cut.state == "succeeded" and cut.attempts == 2
+    assert runner.history.run("c" * 32).status == "interrupted"
+
+
+def test_auto_resume_can_be_turned_off(haysay_home, make_runner, monkeypatch):
+    first = make_runner()
+    job_id = wait_running(first, first.submit(sleeper(30, "off")))
+    first.stop()
+    assert first.get(job_id).state == "interrupted"
+    monkeypatch.setenv("HAYSAY_JOBS_AUTO_RESUME", "0")
+    second = make_runner()
+    assert second.resumed == [] and second.get(job_id).state == "interrupted"
+    second.stop()
+    monkeypatch.delenv("HAYSAY_JOBS_AUTO_RESUME")
+    third = make_runner()  # a graceful stop counts as a restart too
+    assert third.resumed == [job_id]
+    third.wait(job_id, 30, states=("running",))
