@@ -185,7 +185,7 @@ def rmvpe_e2e0() -> E2E:
 
 
 def load_rmvpe(path: str | Path, device: str = "cpu") -> E2E:
-    """Read `rmvpe.pt` (a bare state dict, as upstream ships it) into `rmvpe_e2e0()`.
+    """Read `rmvpe.pt` (RVC's bare state dict, or so-vits's {"model": state dict}) into `rmvpe_e2e0()`.
 
     Loaded with torch.load(weights_only=True); every key and shape is checked first,
     and a mismatch raises a CheckpointError naming the file and what is wrong."""
@@ -205,7 +205,9 @@ def load_rmvpe(path: str | Path, device: str = "cpu") -> E2E:
                                     f"(got {type(state).__name__})")
     model = rmvpe_e2e0()
     expected = model.state_dict()
-    state = dict(state)
+    # so-vits's rmvpe.pt (yxlllc's model.pt) also stores a TimbreFilter, unet.tf.*, that E2E0's forward
+    # never calls; RVC's file has none
+    state = {k: v for k, v in state.items() if not k.startswith("unet.tf.")}
     for key in expected:  # optional in old saves; BatchNorm uses it in training only
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = expected[key]

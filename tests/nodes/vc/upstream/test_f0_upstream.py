@@ -119,16 +119,19 @@ KNOWN_BIN = 180
 
 @pytest.fixture
 def faint_rmvpe(tmp_path, monkeypatch):
-    """An rmvpe.pt whose network reports bin 180 at salience 0.04 on every frame, whatever the input
-    (output layer zeroed, its bias set); every other tensor stored as one zero, so the file is tiny."""
+    """A so-vits-layout rmvpe.pt whose network reports bin 180 at salience 0.04 on every frame, whatever the
+    input (output layer zeroed, its bias set); every other tensor stored as one zero, so the file is tiny."""
     from haysay.nodes.analysis.rmvpe import rmvpe_e2e0
 
     state = {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in rmvpe_e2e0().state_dict().items()}
     bias = torch.full((360,), -8.0)
     bias[KNOWN_BIN] = float(np.log(SALIENCE_PEAK / (1 - SALIENCE_PEAK)))
     state["fc.1.bias"] = bias
+    # so-vits's layout: {"model": ...} and an unused TimbreFilter (unet.tf.*); RVC's bare state dict also loads
+    state["unet.tf.layers.0.conv.0.weight"] = torch.zeros(()).expand(16, 16, 3, 3)
+    state["unet.tf.layers.0.conv.1.running_var"] = torch.zeros(()).expand(16)
     path = tmp_path / "rmvpe.pt"
-    torch.save({"model": state}, path)  # so-vits's layout; RVC's bare state dict loads the same way
+    torch.save({"model": state}, path)
     monkeypatch.setenv("HAYSAY_RMVPE", str(path))
     return 10.0 * 2.0 ** ((20.0 * KNOWN_BIN + 1997.3794084376191) / 1200.0)
 
