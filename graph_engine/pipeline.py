@@ -136,8 +136,9 @@ def parse_pipeline(data: str | bytes | dict[str, Any]) -> PipelineDoc:
             node_id = None
             if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
                 raw = data.get("nodes", [])
-                if loc[1] < len(raw) and isinstance(raw[loc[1]], dict):
+                if isinstance(raw, list) and loc[1] < len(raw) and isinstance(raw[loc[1]], dict):
                     node_id = raw[loc[1]].get("id")
+                    node_id = node_id if isinstance(node_id, str) else None  # the id itself may be what is wrong
             errors.append(GraphError("schema", e["msg"], node=node_id, field=".".join(str(p) for p in loc)))
         raise PipelineFormatError(errors) from None
 

@@ -36,6 +36,7 @@ def test_schema_generated_from_models():
     ('{"format": "haysay.pipeline/1", "nodes": [{"id": "bad id!", "type": "gen.tone"}]}', "schema", "nodes.0.id"),
     ('{"format": "haysay.pipeline/1", "edges": [{"from": "a", "to": "b.audio"}]}', "schema", "edges.0.from"),
     ('{"format": "haysay.pipeline/1", "nodes": [], "surprise": 1}', "schema", "surprise"),
+    ('{"format": "haysay.pipeline/1", "nodes": [{"id": {"from": 1}, "type": "gen.tone"}]}', "schema", "nodes.0.id"),
 ])
 def test_malformed_documents_give_located_errors(text, code, field):
     with pytest.raises(PipelineFormatError) as err:
