@@ -10,7 +10,7 @@ import numpy as np
 import soxr
 import torch
 import torch.nn.functional as F
-import torchaudio.functional as AF
+from torchaudio.transforms import Resample
 
 from haysay.nodes.vc.content.hubert import SAMPLE_RATE as SSL_RATE
 from haysay.nodes.vc.content.speech_encoders import speech_features
@@ -138,7 +138,8 @@ def resample(wav: np.ndarray, rate: int, target: int, resampler: str = "torchaud
         return soxr.resample(np.asarray(wav, np.float32), rate, target)
     if resampler != "torchaudio":
         raise ValueError(f"resampler: unknown {resampler!r}; one of {', '.join(RESAMPLERS)}")
-    return AF.resample(torch.from_numpy(np.asarray(wav, np.float32))[None], rate, target)[0].numpy()
+    # the transform, not functional.resample: its kernel is computed in float64 (then float32), as upstream's
+    return Resample(rate, target)(torch.from_numpy(np.asarray(wav, np.float32))[None])[0].numpy()
 
 
 def _track(wav: np.ndarray, info: SovitsModelInfo, opts: SovitsOptions, device: str) -> tuple[np.ndarray, np.ndarray]:
