@@ -162,7 +162,9 @@ class Unit2Mel(nn.Module):
                   speaker: int | torch.Tensor = 0, aug_shift: torch.Tensor | None = None) -> torch.Tensor:
         """(b, t, units), (b, t) Hz, (b, t) RMS -> (b, hidden, t).
 
-        `speaker` is an id, or a (n_spk,) weight vector mixing the speaker embeddings (upstream's spk_mix_dict).
+        `speaker` is an id, a (n_spk,) weight vector mixing the speaker embeddings (upstream's spk_mix_dict),
+        or (t, n_spk) weights per frame (upstream's spk_mix; its own diffusion path for that fails with
+        a shape error, so this is the weighted sum it describes, not a reproduction).
         """
         x = self.unit_embed(units) + self.f0_embed(torch.log1p(f0[..., None] / F0_SCALE)) \
             + self.volume_embed(volume[..., None])
@@ -170,8 +172,8 @@ class Unit2Mel(nn.Module):
             weights = torch.as_tensor(speaker, device=units.device)
             if weights.dim() == 0:
                 x = x + self.spk_embed(weights.long().reshape(1, 1))
-            else:
-                x = x + (weights.to(x.dtype)[:, None] * self.spk_embed.weight).sum(0)
+            else:  # (n_spk,) fixed or (t, n_spk) per-frame mix weights
+                x = x + weights.to(x.dtype) @ self.spk_embed.weight
         if self.aug_shift_embed is not None and aug_shift is not None:
             x = x + self.aug_shift_embed(aug_shift[..., None] / 5)
         return x.transpose(1, 2)
@@ -218,3 +220,16 @@ def shallow_diffusion(model: DiffusionModel | Unit2Mel, mel: torch.Tensor | None
             x = diff.q_sample(diff.norm_spec(mel).transpose(1, 2)[:, None], steps - 1, noise)
         x = sample(diff, x, cond, steps, method, speedup, generator)
         return diff.denorm_spec(x.squeeze(1).transpose(1, 2))
+
+
+def refine_audio(model: DiffusionModel | Unit2Mel, vocoder, audio: torch.Tensor, sample_rate: int,
+                 units: torch.Tensor, f0: torch.Tensor, volume: torch.Tensor, speaker: int | torch.Tensor = 0,
+                 k_step: int = 100, method: str | None = None, speedup: int | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Upstream's whole shallow-diffusion block: the synthesizer's audio (b, samples) -> its vocoder mel ->
+    `shallow_diffusion` -> the vocoder again, driven by the same f0; returns audio (b, frames * hop) at the
+    vocoder's rate. `vocoder` is an `NsfHifiGan`; units, f0 and volume are at its frame rate.
+    """
+    mel = vocoder.extract_mel(audio, sample_rate)
+    mel = shallow_diffusion(model, mel, units, f0, volume, speaker, k_step, method, speedup, generator)
+    return vocoder.infer(mel, f0, generator)

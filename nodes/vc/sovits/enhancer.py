@@ -11,22 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio
 from torch.nn import functional as F
 
 from haysay.nodes.vc.sovits.diffusion_checkpoint import load_nsf_hifigan
-from haysay.nodes.vc.vits.nsf_hifigan import NsfHifiGan, log_mel
+from haysay.nodes.vc.vits.nsf_hifigan import NsfHifiGan, log_mel, resample
 
 
 def load_enhancer(path: str | Path, device: str | torch.device = "cpu") -> NsfHifiGan:
     """The enhancer's vocoder: upstream's `pretrain/nsf_hifigan` folder (or its `model` file)."""
     return load_nsf_hifigan(path, device)
-
-
-def _resample(audio: torch.Tensor, orig: int, new: int) -> torch.Tensor:
-    if orig == new:
-        return audio
-    return torchaudio.functional.resample(audio, orig, new, lowpass_filter_width=128)
 
 
 def enhance(vocoder: NsfHifiGan, audio: torch.Tensor, sample_rate: int, f0: torch.Tensor, hop_size: int,
@@ -47,7 +40,7 @@ def enhance(vocoder: NsfHifiGan, audio: torch.Tensor, sample_rate: int, f0: torc
     factor = 2 ** (-adaptive_key / 12)
     adaptive_rate = 100 * int(np.round(cfg.sampling_rate / factor / 100))
     real_factor = cfg.sampling_rate / adaptive_rate
-    audio_res = _resample(audio, sample_rate, adaptive_rate)
+    audio_res = resample(audio, sample_rate, adaptive_rate)
     n_frames = int(audio_res.shape[-1] // cfg.hop_size + 1)
     f0_np = f0[0].detach().cpu().double().numpy() * real_factor
     if f0_np.size == 0:
@@ -59,7 +52,7 @@ def enhance(vocoder: NsfHifiGan, audio: torch.Tensor, sample_rate: int, f0: torc
     with torch.no_grad():
         mel = log_mel(audio_res, cfg)
         out = vocoder.generator(mel, f0_res[:, :mel.shape[-1]], generator=generator).reshape(-1)
-    out = _resample(out, adaptive_rate, cfg.sampling_rate)
+    out = resample(out, adaptive_rate, cfg.sampling_rate)
     if start_frame > 0:
         out = F.pad(out, (int(np.round(cfg.sampling_rate * real_front)), 0))
     return out, cfg.sampling_rate

@@ -76,6 +76,21 @@ def log_mel(audio: torch.Tensor, cfg: NsfHifiGanConfig, keyshift: float = 0.0) -
     return torch.log(torch.clamp(basis @ mag, min=1e-5))
 
 
+@lru_cache(maxsize=16)
+def _resampler(orig: int, new: int, device: str) -> nn.Module:
+    import torchaudio
+
+    # the transform builds its sinc kernel in float64 (the functional form in the audio's dtype), as so-vits does
+    return torchaudio.transforms.Resample(orig, new, lowpass_filter_width=128).to(device)
+
+
+def resample(audio: torch.Tensor, orig: int, new: int) -> torch.Tensor:
+    """so-vits's resampler around its vocoder: windowed sinc, 128 zero crossings."""
+    if orig == new:
+        return audio
+    return _resampler(orig, new, str(audio.device))(audio)
+
+
 def vocoder_sine_source(f0: torch.Tensor, upp: int, sample_rate: int, harmonics: int = HARMONICS,
                         sine_amp: float = 0.1, noise_std: float = 0.003,
                         generator: torch.Generator | None = None) -> torch.Tensor:
@@ -143,11 +158,7 @@ class NsfHifiGan(nn.Module):
 
     def extract_mel(self, audio: torch.Tensor, sample_rate: int, keyshift: float = 0.0) -> torch.Tensor:
         """(b, samples) at sample_rate -> mel (b, frames, mels) as diffusion reads it (resampled first)."""
-        if sample_rate != self.cfg.sampling_rate:
-            import torchaudio
-
-            audio = torchaudio.functional.resample(audio, sample_rate, self.cfg.sampling_rate,
-                                                   lowpass_filter_width=128)
+        audio = resample(audio, sample_rate, self.cfg.sampling_rate)
         return log_mel(audio, self.cfg, keyshift).transpose(1, 2)
 
     def infer(self, mel: torch.Tensor, f0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -8,8 +8,11 @@ mel, haysay vs upstream, k_step 100/50/300 with speedup 10/10/25:
 dpm-solver++ 4.3e-8..1.8e-7, dpm-solver 3.5e-8..1.1e-7, unipc 4.2e-8..1.3e-7, ddim 2.7e-8..8.1e-8,
 pndm 3.7e-8..1.0e-7, plain DDPM (speedup 1, k_step 30) 3.3e-8; the default Svc.infer path (config's
 dpm-solver++/10, k_step 100) 9.0e-8 on the mel and 3.4e-8 on the vocoded audio; only_diffusion
-(no mel, 1000 steps / 100) 2.7e-7; a 1-speaker k_step_max=100 model with unipc 7.2e-8. For scale:
+(no mel, 1000 steps / 100) 2.7e-7; a 1-speaker k_step_max=100 model with unipc 7.2e-8; `refine_audio`
+vs upstream's extract -> diffusion -> vocoder block 3.4e-8. For scale:
 changing the sampler (dpm-solver++ -> ddim) moves the mel by 1.6e-2, the speaker by 9e-3.
+Per-frame speaker-mix weights are not compared: upstream's own diffusion spk_mix path fails
+(`init_spkmix` reads a missing `hidden_size`; the per-frame sum has mismatched shapes).
 Files here come from the writers in conftest.py, whose output upstream's loader accepts (strict keys).
 """
 from __future__ import annotations
@@ -106,7 +109,12 @@ def test_speakers_and_mixes(model):
     a, b = run(0), run(1)
     assert _rel(a, b) > 1e-3
     assert _rel(run(torch.tensor([1.0, 0.0])), a) < 1e-6
-    assert _rel(run(torch.tensor([0.5, 0.5])), a) > 1e-4
+    half = run(torch.tensor([0.5, 0.5]))
+    assert _rel(half, a) > 1e-4 and _rel(half, b) > 1e-4
+    assert _rel(run(torch.tensor([[0.5, 0.5]]).expand(FRAMES, 2)), half) < 1e-6  # per-frame weights
+    switch = torch.zeros(FRAMES, 2)
+    switch[:20, 0], switch[20:, 1] = 1.0, 1.0
+    assert _rel(run(switch)[:, :20], a[:, :20]) < 0.2 * _rel(b[:, :20], a[:, :20])
 
 
 def test_only_diffusion_from_noise_and_shallow_only_models(tmp_path, model):
@@ -156,3 +164,21 @@ def test_hostile_or_wrong_files_are_refused(tmp_path, monkeypatch):
         load_diffusion(path, tmp_path / "d" / "small.yaml")
     with pytest.raises(CheckpointError, match="diffusion config does not exist"):
         load_diffusion(path, tmp_path / "nowhere.yaml")
+
+
+def test_refine_audio_runs_the_whole_block(tmp_path, model):
+    from haysay.nodes.vc.sovits.diffusion import refine_audio
+    from haysay.nodes.vc.sovits.diffusion_checkpoint import load_nsf_hifigan
+
+    from .conftest import write_nsf_hifigan
+
+    vocoder = load_nsf_hifigan(write_nsf_hifigan(tmp_path / "nsf"))
+    hop = vocoder.hop_size
+    t = torch.arange(FRAMES * hop) / 44100
+    audio = (0.4 * torch.sin(2 * torch.pi * 220 * t))[None]
+    _, units, f0, vol = _inputs()
+    out = refine_audio(model, vocoder, audio, 44100, units, f0, vol, 1, 100, generator=torch.Generator().manual_seed(0))
+    assert out.shape == audio.shape and torch.isfinite(out).all()
+    assert torch.equal(refine_audio(model, vocoder, audio, 44100, units, f0, vol, 1, 0,
+                                    generator=torch.Generator().manual_seed(0)),
+                       vocoder.infer(vocoder.extract_mel(audio, 44100), f0, torch.Generator().manual_seed(0)))

@@ -4,8 +4,8 @@ Measured against upstream 4.1-Stable itself (outside CI): upstream's `vdecoder.n
 (upsample 4-4-2-2, 64 channels, 128 mels, 44.1 kHz) with random weights saved as {"generator": state}
 + config.json, run through upstream's `diffusion.vocoder.Vocoder` and through `load_nsf_hifigan`, with
 torch.rand/randn patched to zeros or shape-keyed draws in both. relL2 haysay vs upstream: mel of a
-44.1 kHz tone 0 (bit-identical), of a 16 kHz tone resampled 9.2e-5 (torchaudio's functional vs transform
-resampler); vocoded audio 3.4e-8 with either noise. The writer in conftest.py produces exactly the
+44.1 kHz tone and of a 16 kHz tone resampled first both 0 (bit-identical); vocoded audio 3.4e-8 with
+either noise. The writer in conftest.py produces exactly the
 key set and shapes upstream's Generator saves.
 """
 from __future__ import annotations
