@@ -210,14 +210,14 @@ def shallow_diffusion(model: DiffusionModel | Unit2Mel, mel: torch.Tensor | None
         raise ValueError("this diffusion model was trained for shallow diffusion only "
                          f"(k_step_max {model.k_step_max}); it needs a mel to refine")
     with torch.no_grad():
-        cond = model.condition(units, f0, volume, speaker)
+        cond = model.condition(units.float(), f0.float(), volume.float(), speaker)  # fp32, as upstream casts
         shape = (cond.shape[0], 1, diff.mel_bins, cond.shape[2])
         noise = torch.randn(shape, generator=generator, device=cond.device)
         if mel is None:
             steps, x = diff.k_step, noise
         else:
             steps = k_step
-            x = diff.q_sample(diff.norm_spec(mel).transpose(1, 2)[:, None], steps - 1, noise)
+            x = diff.q_sample(diff.norm_spec(mel.float()).transpose(1, 2)[:, None], steps - 1, noise)
         x = sample(diff, x, cond, steps, method, speedup, generator)
         return diff.denorm_spec(x.squeeze(1).transpose(1, 2))
 

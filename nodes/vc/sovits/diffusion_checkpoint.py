@@ -49,6 +49,8 @@ def _int(section: Mapping[str, Any], key: str, default: int | None, path: Path) 
     value = section.get(key, default)
     if value is None:
         value = default
+    if value is None:
+        raise CheckpointError(path, f"the config lacks {key}")
     if isinstance(value, bool) or not isinstance(value, int):
         raise CheckpointError(path, f"config field {key} should be an integer, not {value!r}")
     return value
@@ -72,10 +74,9 @@ def load_diffusion(model_path: str | Path, config_path: str | Path | None = None
     proj = state.get("decoder.denoise_fn.input_projection.weight")
     if not isinstance(proj, torch.Tensor) or proj.dim() != 3:
         raise CheckpointError(model_path, "not a so-vits diffusion checkpoint: no WaveNet denoiser weights")
-    n_spk = model_cfg.get("n_spk") or 1
     conf = DiffusionConfig(
         units=_int(data, "encoder_out_channels", None, config_path),
-        n_spk=_int({"n_spk": n_spk}, "n_spk", 1, config_path),
+        n_spk=_int(model_cfg, "n_spk", 1, config_path),
         use_pitch_aug=bool(model_cfg.get("use_pitch_aug")),
         mel_bins=int(proj.shape[1]),
         n_layers=_int(model_cfg, "n_layers", 20, config_path),

@@ -182,3 +182,17 @@ def test_refine_audio_runs_the_whole_block(tmp_path, model):
     assert torch.equal(refine_audio(model, vocoder, audio, 44100, units, f0, vol, 1, 0,
                                     generator=torch.Generator().manual_seed(0)),
                        vocoder.infer(vocoder.extract_mel(audio, 44100), f0, torch.Generator().manual_seed(0)))
+
+
+def test_half_precision_inputs_and_a_config_without_unit_size(tmp_path, model):
+    mel, units, f0, vol = _inputs()
+    full = shallow_diffusion(model, mel, units, f0, vol, 1, 100, generator=torch.Generator().manual_seed(0))
+    half = shallow_diffusion(model, mel.half(), units.half(), f0.half(), vol.half(), 1, 100,
+                             generator=torch.Generator().manual_seed(0))
+    assert half.dtype == torch.float32 and _rel(half, full) < 1e-2
+    path = write_diffusion(tmp_path / "d")
+    text = "".join(line for line in (path.parent / "config.yaml").read_text().splitlines(keepends=True)
+                   if "encoder_out_channels" not in line)
+    (path.parent / "config.yaml").write_text(text)
+    with pytest.raises(CheckpointError, match="the config lacks encoder_out_channels"):
+        load_diffusion(path)
