@@ -171,6 +171,8 @@ class Unit2Mel(nn.Module):
         if self.n_spk > 1:
             weights = torch.as_tensor(speaker, device=units.device)
             if weights.dim() == 0:
+                if not 0 <= int(weights) < self.n_spk:
+                    raise ValueError(f"speaker id {int(weights)} is outside this diffusion model's {self.n_spk} speakers")
                 x = x + self.spk_embed(weights.long().reshape(1, 1))
             else:  # (n_spk,) fixed or (t, n_spk) per-frame mix weights
                 x = x + weights.to(x.dtype) @ self.spk_embed.weight

@@ -135,6 +135,8 @@ def test_bad_arguments_are_named(model):
         shallow_diffusion(model, mel, units, f0, vol, 0, 100, "euler")
     with pytest.raises(ValueError, match="at least 2 solver steps"):
         shallow_diffusion(model, mel, units, f0, vol, 0, 15, "dpm-solver++", 10)
+    with pytest.raises(ValueError, match="speaker id 2 is outside this diffusion model's 2 speakers"):
+        shallow_diffusion(model, mel, units, f0, vol, 2, 100)
     with pytest.raises(ValueError, match="40 frames but the units 39"):
         shallow_diffusion(model, mel, units[:, :39], f0[:, :39], vol[:, :39], 0, 100)
 
