@@ -32,6 +32,10 @@ class SovitsParams(BaseModel):
     speaker_mix: dict[str, float] = Field(default_factory=dict, description=(
         "Blend of speakers, name -> weight (normalised to sum 1; upstream's character mix held constant over "
         "the whole input). Empty: `speaker` alone. Not combinable with cluster_ratio"))
+    speaker_mix_track: dict[str, list[tuple[float, float, float, float]]] = Field(default_factory=dict, description=(
+        "Blend of speakers varying over the input, upstream's spkmix.py: name -> [[start, end, from, to], ...], "
+        "start/end as fractions 0..1 of the input, the weight ramping from -> to; each speaker's segments "
+        "follow on end to start; unlisted speakers weigh 0; normalised per frame"))
     transpose: float = Field(0.0, ge=-48.0, le=48.0, description="Pitch shift",
                              json_schema_extra={"unit": "semitones"})
     f0_method: Literal["pm", "harvest", "dio", "crepe", "crepe-tiny", "fcpe", "rmvpe"] = Field(
@@ -78,7 +82,9 @@ class SovitsParams(BaseModel):
 def sovits_options(params: SovitsParams) -> SovitsOptions:
     slicing = Slicing(slice_db=params.slice_db, pad_seconds=params.pad_seconds, clip_seconds=params.clip_seconds,
                       crossfade_seconds=params.crossfade_seconds, crossfade_retain=params.crossfade_retain)
-    return SovitsOptions(speaker=params.speaker, speaker_mix=dict(params.speaker_mix), transpose=params.transpose,
+    return SovitsOptions(speaker=params.speaker, speaker_mix=dict(params.speaker_mix),
+                         speaker_mix_track={k: [tuple(seg) for seg in v] for k, v in params.speaker_mix_track.items()},
+                         transpose=params.transpose,
                          f0_method=params.f0_method, cr_threshold=params.cr_threshold, f0_filter=params.f0_filter,
                          noise_scale=params.noise_scale, auto_predict_f0=params.auto_predict_f0,
                          cluster_ratio=params.cluster_ratio,

@@ -14,12 +14,12 @@ from torchaudio.transforms import Resample
 
 from haysay.nodes.vc.content.hubert import SAMPLE_RATE as SSL_RATE
 from haysay.nodes.vc.content.speech_encoders import speech_features
+from haysay.nodes.vc.pitch import SOVITS_F0_METHODS, interpolate_unvoiced, sovits_f0, track_f0
 from haysay.nodes.vc.sovits.checkpoint import SovitsModelInfo
 from haysay.nodes.vc.sovits.envelope import change_rms, hop_volume
 from haysay.nodes.vc.sovits.models import SovitsSynthesizer
-from haysay.nodes.vc.sovits.slicer import Chunk, Slicing, convert_sliced
-
-from haysay.nodes.vc.pitch import SOVITS_F0_METHODS, interpolate_unvoiced, sovits_f0, track_f0
+from haysay.nodes.vc.sovits.slicer import Slicing, convert_sliced, model_frames, slice_silence
+from haysay.nodes.vc.sovits.speaker_mix import Segment, frames_for_call, mix_track
 
 RESAMPLERS = ("torchaudio", "soxr")
 
@@ -28,6 +28,7 @@ RESAMPLERS = ("torchaudio", "soxr")
 class SovitsOptions:
     speaker: str = ""
     speaker_mix: dict[str, float] = field(default_factory=dict)  # name -> weight; empty: `speaker` alone
+    speaker_mix_track: dict[str, list[Segment]] = field(default_factory=dict)  # upstream spkmix.py, by name
     transpose: float = 0.0
     f0_method: str = "pm"
     cr_threshold: float = 0.05
@@ -200,12 +201,16 @@ def convert_sovits(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelI
                    post: PostProcess | None = None, blend: FeatureBlend | None = None) -> SovitsResult:
     """Convert mono speech at `sample_rate` (default: the model's) as upstream Svc.slice_inference does:
     sliced at silences at the input rate, each padded chunk resampled to the model's rate and converted."""
+    if opts.speaker_mix and opts.speaker_mix_track:
+        raise ValueError("speaker_mix_track: give either speaker_mix or speaker_mix_track, not both")
+    if (opts.speaker_mix or opts.speaker_mix_track) and opts.cluster_ratio:
+        raise ValueError("cluster_ratio: upstream applies no cluster model when speakers are mixed; "
+                         "set it to 0 or clear the speaker mix")
     if opts.speaker_mix:
-        if opts.cluster_ratio:
-            raise ValueError("cluster_ratio: upstream applies no cluster model when speakers are mixed; "
-                             "set it to 0 or clear speaker_mix")
         speaker: int | torch.Tensor = speaker_weights(info, opts.speaker_mix)
         name = "+".join(f"{k}:{v:g}" for k, v in opts.speaker_mix.items())
+    elif opts.speaker_mix_track:
+        speaker, name = 0, "track:" + "+".join(opts.speaker_mix_track)
     else:
         speaker, name = speaker_id(info, opts.speaker)
     spk_centers = None
@@ -213,22 +218,33 @@ def convert_sovits(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelI
         if name not in centers:
             raise ValueError(f"cluster_model: has no centres for speaker {name!r} (it has {', '.join(centers)})")
         spk_centers = centers[name]
-    sr = info.config.sampling_rate
+    sr, hop = info.config.sampling_rate, info.hop_length
     sample_rate = sample_rate or sr
+    wav = np.asarray(wav, np.float32)
+    chunks = slice_silence(wav, sample_rate, opts.slicing.slice_db)
+    track = None
+    if opts.speaker_mix_track:
+        ids: dict[int, list[Segment]] = {}
+        for spk, segments in opts.speaker_mix_track.items():
+            ids[speaker_id(info, spk, "speaker_mix_track")[0]] = list(segments)
+        track = mix_track(ids, info.config.n_speakers, model_frames(wav, chunks, sample_rate, sr, hop, opts.slicing))
     used: list[np.ndarray] = []
+    frame = [0]  # upstream's global frame: where each call's stretch of the mix track starts
 
     def convert(padded: np.ndarray) -> np.ndarray:
         piece = resample(padded, sample_rate, sr, opts.resampler)
-        audio, f0 = infer_piece(piece, model, info, encoder, opts, speaker, spk_centers, device, front_end, post,
+        voice = speaker if track is None else frames_for_call(track, frame[0], piece.size // hop)
+        audio, f0 = infer_piece(piece, model, info, encoder, opts, voice, spk_centers, device, front_end, post,
                                 blend)
         used.append(f0.cpu().numpy())
+        frame[0] += f0.shape[0]
         return audio.cpu().numpy()
 
-    audio, chunks = convert_sliced(np.asarray(wav, np.float32), sample_rate, sr, opts.slicing, convert)
+    def silence(length: int) -> None:
+        frame[0] += length // hop
+
+    audio, chunks = convert_sliced(wav, sample_rate, sr, opts.slicing, convert, chunks, silence)
     silent = sum(1 for c in chunks if c.silent and c.end > c.start)
     return SovitsResult(audio, sr, np.concatenate(used) if used else np.zeros(0, np.float32),
                         {"speaker": name, "pieces": len(used), "silent_chunks": silent})
 
-
-__all__ = ["Chunk", "FeatureBlend", "FrontEnd", "PostProcess", "SovitsOptions", "SovitsResult", "SynthOutput", "convert_sovits",
-           "infer_piece", "repeat_expand", "resample", "speaker_id"]

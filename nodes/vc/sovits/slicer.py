@@ -116,11 +116,32 @@ def _forced_clips(data: np.ndarray, size: int, overlap: int) -> list[np.ndarray]
     return [data[i - overlap if i - overlap >= 0 else i:i + size] for i in range(0, len(data), size)]
 
 
+def model_frames(wav: np.ndarray, chunks: list[Chunk], sample_rate: int, target_rate: int, hop: int,
+                 slicing: Slicing) -> int:
+    """Upstream's frame count for a speaker-mix track over the whole input (slice_inference's estimate:
+    silent chunks at their output length, each padded piece at its unresampled padding, one spare frame
+    per chunk)."""
+    total, lg_size = 0, int(slicing.crossfade_seconds * sample_rate)
+    per_size, pad = int(slicing.clip_seconds * sample_rate), int(sample_rate * slicing.pad_seconds)
+    for chunk in chunks:
+        data = wav[chunk.start:chunk.end]
+        if data.shape[0] == 0:
+            continue
+        if chunk.silent:
+            total += int(math.ceil(len(data) / sample_rate * target_rate)) // hop
+            continue
+        for piece in (_forced_clips(data, per_size, lg_size) if per_size else [data]):
+            total += (int(math.ceil(len(piece) / sample_rate * target_rate)) + 2 * pad) // hop
+    return total + sum(1 for c in chunks if c.end > c.start)
+
+
 def convert_sliced(wav: np.ndarray, sample_rate: int, target_rate: int, slicing: Slicing,
-                   convert: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, list[Chunk]]:
+                   convert: Callable[[np.ndarray], np.ndarray], chunks: list[Chunk] | None = None,
+                   silence: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[Chunk]]:
     """Upstream `slice_inference` around `convert` (padded chunk at `sample_rate` -> audio at
-    `target_rate`): returns the whole output at target_rate and the slicer's chunks."""
-    chunks = slice_silence(wav, sample_rate, slicing.slice_db)
+    `target_rate`; `silence` hears each silent chunk's output length): returns the whole output at
+    target_rate and the slicer's chunks (`chunks`: already sliced)."""
+    chunks = slice_silence(wav, sample_rate, slicing.slice_db) if chunks is None else chunks
     per_size = int(slicing.clip_seconds * sample_rate)
     lg_size = int(slicing.crossfade_seconds * sample_rate)
     lg_r = int(lg_size * slicing.crossfade_retain)
@@ -138,6 +159,8 @@ def convert_sliced(wav: np.ndarray, sample_rate: int, target_rate: int, slicing:
         if chunk.silent:
             out.append(np.zeros(length))
             kept += length
+            if silence is not None:
+                silence(length)
             continue
         pieces = _forced_clips(data, per_size, lg_size) if per_size else [data]
         for k, piece in enumerate(pieces):

@@ -17,6 +17,7 @@ from haysay.nodes.vc.sovits.node import SovitsParams, sovits_options
 from haysay.nodes.vc.sovits.pipeline import (FrontEnd, SovitsOptions, infer_piece, nearest_centers, repeat_expand,
                                              speaker_weights)
 from haysay.nodes.vc.sovits.slicer import Slicing, convert_sliced, pad_center, pcm16_as_written, slice_silence
+from haysay.nodes.vc.sovits.speaker_mix import frames_for_call, mix_track
 
 
 def test_config_versions_and_encoders(sovits_files):
@@ -137,6 +138,19 @@ def test_speaker_mix_weights(sovits_files):
         speaker_weights(info, {"nyaru": 0.0})
 
 
+def test_speaker_mix_track_ramps_and_normalises():
+    w = mix_track({0: [(0.0, 0.5, 1.0, 0.0), (0.5, 1.0, 0.0, 0.0)], 1: [(0.0, 1.0, 1.0, 1.0)]}, 3, 10)
+    assert w.shape == (3, 10) and torch.allclose(w.sum(0), torch.ones(10))
+    assert w[0, 0] == pytest.approx(0.5) and w[0, 5:].abs().sum() == 0 and w[2].abs().sum() == 0
+    assert w[0, :5].tolist() == sorted(w[0, :5].tolist(), reverse=True)  # the ramp down
+    assert torch.allclose(mix_track({}, 2, 4), torch.full((2, 4), 0.5))  # nothing weighted: shared equally
+    assert frames_for_call(w, 8, 4).shape == (4, 3) and torch.equal(frames_for_call(w, 8, 4)[3], w[:, -1])
+    with pytest.raises(ValueError, match="must start where the previous one ended"):
+        mix_track({0: [(0.0, 0.4, 1, 1), (0.5, 1.0, 1, 1)]}, 2, 10)
+    with pytest.raises(ValueError, match="empty or reversed"):
+        mix_track({0: [(0.6, 0.4, 1, 1)]}, 2, 10)
+
+
 def test_f0_filter_names_the_field(sovits_files, encoder_files):
     from haysay.nodes.vc.content.speech_encoders import read_speech_encoder
     from haysay.nodes.vc.sovits.checkpoint import build_sovits_model
@@ -209,7 +223,8 @@ def test_pcm16_and_centring_helpers():
 
 def test_every_option_is_a_param():
     """The result's cache key is built from the params: every option reaching the conversion is one."""
-    params = SovitsParams(model="m", speaker="a", speaker_mix={"a": 1.0}, transpose=2, f0_method="harvest",
+    params = SovitsParams(model="m", speaker="a", speaker_mix={"a": 1.0}, speaker_mix_track={"a": [[0, 1, 1, 1]]},
+                          transpose=2, f0_method="harvest",
                           cr_threshold=0.1, f0_filter=True, noise_scale=0.5, auto_predict_f0=True, cluster_ratio=0.5,
                           loudness_envelope_adjustment=0.5, slice_db=-30, pad_seconds=0.2, clip_seconds=3,
                           crossfade_seconds=0.5, crossfade_retain=0.5, resampler="soxr", seed=1)

@@ -11,7 +11,7 @@ import torch
 from haysay.nodes.vc.sovits.checkpoint import build_sovits_model, read_kmeans, read_sovits_config
 from haysay.nodes.vc.sovits.envelope import change_rms
 from haysay.nodes.vc.sovits.pipeline import FrontEnd, SovitsOptions, convert_sovits, infer_piece, speaker_id
-from haysay.nodes.vc.sovits.slicer import slice_silence
+from haysay.nodes.vc.sovits.slicer import Slicing, model_frames, slice_silence
 
 from .conftest import LSB, case_params, load_npz, rel_l2, upstream_path
 
@@ -179,3 +179,23 @@ def test_feature_blend_and_post_processing_hooks(data, sovits, stub_encoder, ups
     assert np.array_equal(plain, same) and rel_l2(flat, plain) > 1e-2
     assert np.array_equal(halved, plain * 0.5)
     assert seen == [(344 * 512, (1, 344), (1, 768, 344), 44100, 512)]
+
+
+def test_speaker_mix_track_follows_upstreams_global_frames(data, sovits, stub_encoder, upstream_noise):
+    """A track switching from nen to huiyu exactly where the first chunk's frames end converts the first
+    chunk as nen and the second as huiyu (upstream's frame bookkeeping over calls)."""
+    info, model, _ = sovits
+    wav = data["input_sliced"][:420000].astype(np.float32) / 32768
+    chunks = slice_silence(wav, 44100, -40)
+    total = model_frames(wav, chunks, 44100, 44100, 512, Slicing())
+    first = (chunks[0].end + 2 * 22050) // 512
+    cut = (first + 0.5) / total
+    track = {"nen": [(0.0, cut, 1.0, 1.0), (cut, 1.0, 0.0, 0.0)], "huiyu": [(0.0, cut, 0.0, 0.0), (cut, 1.0, 1.0, 1.0)]}
+    with upstream_noise("zero"):
+        runs = {key: convert_sovits(wav, model, info, stub_encoder, opts).audio for key, opts in (
+            ("track", SovitsOptions(speaker_mix_track=track)), ("nen", SovitsOptions(speaker="nen")),
+            ("huiyu", SovitsOptions(speaker="huiyu")))}
+    edge = chunks[0].end
+    assert rel_l2(runs["track"][:edge], runs["nen"][:edge]) < 1e-5
+    assert rel_l2(runs["track"][edge:], runs["huiyu"][edge:]) < 1e-5
+    assert rel_l2(runs["nen"][edge:], runs["huiyu"][edge:]) > 1e-2
