@@ -74,6 +74,8 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         value = json.loads(raw)
     except json.JSONDecodeError:
         value = raw
+    except RecursionError:
+        raise ValueError(f"the value of {target} nests too deeply") from None
     return node_id, param, value
 
 

@@ -71,3 +71,33 @@ def test_audio_value_shape_checks():
         Audio(np.zeros((1, 2, 3)), 8000)
     with pytest.raises(ValueError):
         Audio(np.zeros(10), 0)
+
+
+def test_memory_need_from_input_sizes():
+    from haysay.graph_engine.values import AudioShape
+
+    reg = Registry()
+
+    class Stream:
+        def __init__(self, params, rates, channels):
+            self.out_rate, self.out_channels = rates[0], channels[0]
+
+        def process(self, block):
+            return block
+
+    per_sample = node("t.whole", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, memory=10.0, memory_mb=100,
+                      registry=reg)(lambda params, audio: audio)
+    by_fn = node("t.fn", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, registry=reg,
+                 memory=lambda p, s: 2 * s["audio"].nbytes,
+                 shape=lambda p, s: s["audio"].with_(frames=s["audio"].frames * 2))(lambda params, audio: audio)
+    streams = node("t.stream", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, stream=Stream, registry=reg)(None)
+    undeclared = node("t.plain", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, registry=reg)(lambda params, audio: audio)
+    hour = {"audio": AudioShape(3600 * 48000, 2, 48000)}  # 345.6 M samples
+    p = per_sample.params()
+    assert per_sample.memory_need_mb(p, hour) == pytest.approx(100 + 10 * 345.6e6 / 2**20)
+    assert by_fn.memory_need_mb(p, hour) == pytest.approx(256 + 2 * 4 * 345.6e6 / 2**20)
+    assert by_fn.output_shape(p, hour).frames == 2 * 3600 * 48000
+    assert streams.memory_need_mb(p, hour) < 256 + 8  # a few blocks, whatever the length
+    assert streams.output_shape(p, hour) == hour["audio"]  # passes its input's shape through
+    assert undeclared.memory_need_mb(p, hour) > 256 + 3000  # assumed to hold its input and a working copy
+    assert [s.memory_declared for s in (per_sample, by_fn, streams, undeclared)] == [True, True, True, False]

@@ -149,3 +149,10 @@ def test_cycles_reported_per_component_in_linear_time():
     big = next(e for e in errs if e.node != "x")
     assert "m0" in big.message and "and 68 more" in big.message  # 88 nodes named in a bounded message
     assert "x -> y -> x" in next(e for e in errs if e.node == "x").message
+
+
+def test_override_nested_too_deeply_is_a_value_error():
+    from haysay.graph_engine import parse_override
+
+    with pytest.raises(ValueError, match="nests too deeply"):
+        parse_override("t.seed=" + "[" * 100_000)
