@@ -10,7 +10,10 @@ class GraphError:
 
     code is one of: invalid_json, format, schema, duplicate_id, unknown_node_type,
     unknown_port, bad_edge, port_type_mismatch, cycle, unconnected_input,
-    invalid_param, missing_file, unknown_input, missing_input, unknown_output.
+    invalid_param, missing_file, unknown_input, missing_input, unknown_output,
+    invalid_input (a node refuses what its inputs' headers say: too many channels, too short),
+    memory (a stage would need more memory than a worker has). Warnings, which do not stop
+    a run, use input_warning (a truncated file).
     """
 
     code: str
