@@ -180,8 +180,9 @@ class Engine:
              retries) -> RunResult:
         run_id = run_id or uuid.uuid4().hex
         t0 = time.time()
-        if not self._swept:
-            self.clean_leftovers()
+        sweep, self._swept = not self._swept, True
+        if sweep:
+            self.store.clean_tmp()
         emit = on_event or (lambda ev: None)
         keys = self.keys(p)
         order = p.order()
@@ -214,6 +215,8 @@ class Engine:
         # process, e.g. `haysay history` while a long run goes on): start + cached rows, then
         # batched stage rows while running, then the end.
         with self.history.session():
+            if sweep:  # in this visit to the history: a separate one costs milliseconds
+                self.history.interrupt_orphans()
             self.history.start_run(run_id, doc.to_dict(), doc.content_hash(), dict(inputs or {}),
                                    [list(o) for o in overrides or []], job_id)
             self.history.record_stages(rows)

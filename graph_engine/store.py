@@ -257,10 +257,9 @@ class ArtifactStore:
             stamp = (text, tuple(_stamp(os.stat(path + "/" + n)) for n in files) if self.local else None)
             if self._verified.get(key) == stamp:
                 return True
-            for name, (size, crc) in files.items():
-                with self.fs.open(path + "/" + name, "rb") as f:
-                    data = f.read()
-                if len(data) != size or zlib.crc32(data) != crc:
+            for name, data in self._read_all(path, list(files)):
+                size, crc = files[name]
+                if data is None or len(data) != size or zlib.crc32(data) != crc:
                     return False
         except (FileNotFoundError, OSError, ValueError, TypeError, KeyError):
             return False
@@ -294,17 +293,35 @@ class ArtifactStore:
         with self.fs.open(final + "/" + MARKER, "w") as f:
             f.write(json.dumps(marker, separators=(",", ":")))
 
-    def _missing(self, path: str, manifest: dict[str, list[int]]) -> list[str]:
-        """Files of the manifest not there with their written size (stat only: the bytes are fresh)."""
-        lost = []
-        for name, (size, _) in manifest.items():
+    def _read_all(self, path: str, names: list[str]) -> Iterable[tuple[str, bytes | None]]:
+        """(name, bytes or None when absent); a remote store fetches them in one batch."""
+        if not self.local:
+            full = {self.fs._strip_protocol(f"{path}/{n}"): n for n in names}
+            found = self.fs.cat(list(full), on_error="omit")
+            for k, n in full.items():
+                yield n, found.get(k)
+            return
+        for n in names:
             try:
-                actual = os.path.getsize(path + "/" + name) if self.local else self.fs.size(path + "/" + name)
+                with open(f"{path}/{n}", "rb") as f:
+                    yield n, f.read()
             except (FileNotFoundError, OSError):
-                actual = None
-            if actual != size:
-                lost.append(name)
-        return lost
+                yield n, None
+
+    def _missing(self, path: str, manifest: dict[str, list[int]]) -> list[str]:
+        """Files of the manifest not there with their written size (sizes only: the bytes are fresh)."""
+        if self.local:
+            def size_of(name: str) -> int | None:
+                try:
+                    return os.path.getsize(f"{path}/{name}")
+                except OSError:
+                    return None
+        else:  # one listing, not a round trip per chunk
+            root = self.fs._strip_protocol(path).rstrip("/") + "/"
+            sizes = {k[len(root):]: v.get("size") for k, v in self.fs.find(path, detail=True).items()
+                     if k.startswith(root)}
+            size_of = sizes.get
+        return [name for name, (size, _) in manifest.items() if size_of(name) != size]
 
     def _remove(self, path: str) -> None:
         if self.local:

@@ -458,8 +458,8 @@ class JobRunner:
             t = threading.Thread(target=self._run, args=(act, doc, req, overrides, use_cache),
                                  name=f"haysay-job-{job.job_id[:8]}", daemon=True)
             self._threads[job.job_id] = t
+            t.start()  # under the lock: stop() joins only threads that started
         self._changed(job.job_id)
-        t.start()
 
     def _run(self, act: _Active, doc: PipelineDoc, req: JobRequest, overrides, use_cache: bool) -> None:
         def on_event(ev: StageEvent) -> None:
