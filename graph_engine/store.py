@@ -250,7 +250,8 @@ class ArtifactStore:
             return False
         try:
             marker = json.loads(text)
-            files = marker["files"] if marker.get("format") == MARKER_FORMAT else None
+            # a marker of the older format held only a time: nothing to check the files against
+            files = marker["files"] if isinstance(marker, dict) and marker.get("format") == MARKER_FORMAT else None
             if not isinstance(files, dict) or marker.get("count") != len(files):
                 return False
             # locally a file's (size, mtime, inode) stand for its bytes once they were checked

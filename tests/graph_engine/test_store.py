@@ -127,7 +127,7 @@ def test_marker_lists_every_file_with_size_and_checksum(store):
     assert store.verify(KEY)
 
 
-@pytest.mark.parametrize("damage", ["delete", "truncate", "flip"])
+@pytest.mark.parametrize("damage", ["delete", "truncate", "flip", "old marker"])
 def test_verify_fails_on_a_missing_short_or_changed_chunk(tmp_path, damage):
     store = ArtifactStore(tmp_path / "arts")
     w = store.writer(KEY)
@@ -135,7 +135,9 @@ def test_verify_fails_on_a_missing_short_or_changed_chunk(tmp_path, damage):
     assert store.verify(KEY)
     chunk = tmp_path / "arts" / "objects" / KEY[:2] / KEY / "audio" / "c" / "0" / "1"
     data = chunk.read_bytes()
-    if damage == "delete":
+    if damage == "old marker":  # written by a version that recorded no sizes or checksums
+        (chunk.parents[3] / MARKER).write_text("1764650000.0")
+    elif damage == "delete":
         chunk.unlink()
     elif damage == "truncate":
         chunk.write_bytes(data[: len(data) // 2])
