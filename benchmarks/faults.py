@@ -38,15 +38,16 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("lost", "corrupt", "crashed", "hung", "stuck", "leftover")
 RUN_TIMEOUT = 180
+DURATION = 300.0  # seconds of 48 kHz audio per run: long enough that kills land mid-stage
 
 PIPELINE = {"format": "haysay.pipeline/1", "name": "faults",
-            "nodes": [{"id": "tone", "type": "gen.tone", "params": {"duration": 30.0, "waveform": "sweep"}},
+            "nodes": [{"id": "tone", "type": "gen.tone", "params": {"duration": DURATION, "waveform": "sweep"}},
                       {"id": "gain", "type": "audio.gain", "params": {"gain_db": -3}},
                       {"id": "rs", "type": "audio.resample", "params": {"sample_rate": 44100}},
                       {"id": "fade", "type": "audio.fade", "params": {"fade_in": 0.5}}],
             "edges": [{"from": "tone.audio", "to": "gain.audio"}, {"from": "gain.audio", "to": "rs.audio"},
                       {"from": "rs.audio", "to": "fade.audio"}],
-            "inputs": {"seconds": {"bind": "tone.duration", "default": 30.0}},
+            "inputs": {"seconds": {"bind": "tone.duration", "default": DURATION}},
             "outputs": {"out": "fade.audio"}}
 
 
@@ -101,14 +102,16 @@ def same_audio(path: Path, reference: np.ndarray) -> bool:
 def kill_runs(work: Path, count: int, rng: random.Random) -> Counter:
     home, pipe = work / "runs-home", work / "pipeline.json"
     pipe.write_text(json.dumps(PIPELINE))
+    t0 = time.time()
     ref = haysay(work / "clean-home", "run", str(pipe), "--out", str(work / "ref"), "-q")
+    took = time.time() - t0  # kills land between a third of the way in and just before the end
     reference, _ = sf.read(str(work / "ref" / "out.wav"), dtype="float32", always_2d=True)
     assert ref is not None and ref.returncode == 0, ref.stderr if ref else "reference run hung"
     c = Counter()
     for i in range(count):
-        seconds = rng.choice([30.0, 31.0, 32.0])  # some kills land on cached stages, some on fresh ones
+        seconds = rng.choice([DURATION, DURATION + 1, DURATION + 2])  # kills on cached stages and on fresh ones
         proc = spawn(home, "run", str(pipe), "--out", str(work / f"k{i}"), "-q", "--set", f"tone.duration={seconds}")
-        time.sleep(rng.uniform(0.5, 6.0))
+        time.sleep(rng.uniform(0.33, 0.95) * took)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         again = haysay(home, "run", str(pipe), "--out", str(work / f"r{i}"), "-q")
@@ -251,7 +254,7 @@ def fuzz_pipelines(count: int, rng: random.Random) -> Counter:
         doc = mutate(PIPELINE)
         text = json.dumps(doc)
         if rng.random() < 0.1:  # broken text too: cut, nested, long numbers
-            text = rng.choice([text[:rng.randrange(len(text))], "[" * 50_000, text.replace("30.0", "9" * 5000)])
+            text = rng.choice([text[:rng.randrange(len(text))], "[" * 50_000, text.replace("300.0", "9" * 5000)])
         t0 = time.perf_counter()
         try:
             plan(parse_pipeline(text))
