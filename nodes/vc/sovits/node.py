@@ -13,7 +13,10 @@ from haysay.graph_engine.values import Audio
 from haysay.nodes.vc.content.speech_encoders import read_speech_encoder, speech_encoder_spec
 from haysay.nodes.vc.resolve import ModelRefError, file_size, pooled, resolve_content_encoder, resolve_model
 from haysay.nodes.vc.sovits.checkpoint import build_sovits_model, read_kmeans, read_sovits_config
-from haysay.nodes.vc.sovits.pipeline import SovitsOptions, convert_sovits
+from haysay.nodes.vc.sovits.extras import (PostStages, check_fit, diffusion_files, diffusion_info,
+                                           load_diffusion_pooled, load_feature_index, load_vocoder_pooled,
+                                           retrieval_blend, vocoder_folder)
+from haysay.nodes.vc.sovits.pipeline import SovitsOptions, convert_sovits, speaker_id
 from haysay.nodes.vc.sovits.slicer import Slicing
 
 
@@ -50,10 +53,44 @@ class SovitsParams(BaseModel):
     auto_predict_f0: bool = Field(False, description="Let the model predict the pitch (speech only; off for "
                                                      "singing, where it goes badly off key; transpose then has no "
                                                      "effect)")
-    cluster_model: str = Field("", description="kmeans_*.pt path; default: the installed model's own, if any")
+    cluster_model: str = Field("", description="kmeans_*.pt path, or with feature_retrieval the "
+                                                "feature_and_index.pkl; default: the installed model's own, if any")
     cluster_ratio: float = Field(0.0, ge=0.0, le=1.0, description="Pull features toward the speaker's "
-                                                                   "k-means centres (timbre vs. clarity; about "
-                                                                   "0.5 if used)")
+                                                                   "k-means centres, or with feature_retrieval "
+                                                                   "toward the indexed features (timbre vs. "
+                                                                   "clarity; about 0.5 if used)")
+    feature_retrieval: bool = Field(False, description=(
+        "Blend with retrieved features instead of k-means centres: cluster_model is then a feature index "
+        "(feature_and_index.pkl, read without unpickling code) and cluster_ratio its share"))
+    shallow_diffusion: bool = Field(False, description=(
+        "Refine the output with the so-vits diffusion model: the synthesizer's audio -> NSF-HiFiGAN mel -> "
+        "k_step diffusion steps -> NSF-HiFiGAN (cures some electronic artefacts; enhance is then off)"))
+    only_diffusion: bool = Field(False, description=(
+        "Skip the so-vits synthesizer: the diffusion model makes the mel from noise out of the input's "
+        "content, pitch and volume (needs one trained on all steps, k_step_max 0; its config sets rate, hop, "
+        "speakers and encoder)"))
+    diffusion_model: str = Field("", description=(
+        "Diffusion model_*.pt, a folder of them, or an installed sovits_diffusion model; default: the so-vits "
+        "model's own (the latest diffusion/model_*.pt beside G_*.pth)"))
+    diffusion_config: str = Field("", description="The diffusion model's config.yaml; default: the one beside it")
+    k_step: int = Field(100, ge=1, le=1000, description=(
+        "Shallow-diffusion steps: more = nearer the diffusion model's own result (at most its k_step_max)"))
+    second_encoding: bool = Field(False, description=(
+        "Encode the synthesizer's output again for the diffusion model's units (upstream: sometimes better, "
+        "sometimes worse)"))
+    diffusion_method: Literal["", "dpm-solver++", "dpm-solver", "unipc", "ddim", "pndm"] = Field(
+        "", description="Diffusion sampler; empty: the diffusion config's infer.method")
+    diffusion_speedup: int = Field(0, ge=0, le=1000, description=(
+        "Sampler step stride (1 = the plain DDPM chain); 0: the diffusion config's infer.speedup"))
+    enhance: bool = Field(False, description=(
+        "Re-vocode the output with the NSF-HiFiGAN enhancer (helps some models trained on little data, "
+        "harms well-trained ones; off with shallow_diffusion or only_diffusion)"))
+    enhancer_adaptive_key: int = Field(0, ge=-36, le=36, description=(
+        "Let the enhancer reach higher voices: the audio is analysed this many semitones down"),
+        json_schema_extra={"unit": "semitones"})
+    vocoder: str = Field("", description=(
+        "NSF-HiFiGAN for diffusion and enhance: so-vits's pretrain/nsf_hifigan folder (model + config.json) "
+        "or an installed nsf_hifigan model; default: the installed one"))
     loudness_envelope_adjustment: float = Field(1.0, ge=0.0, le=1.0, description=(
         "Output loudness envelope: 1 = the model's own (off; inference_main's default), 0 = the input's "
         "(the webUI's default), between = a mix"))
@@ -100,7 +137,7 @@ def _weights_and_config(params: SovitsParams):
     path, installed = resolve_model(params.model, "model", "sovits")
     if installed is not None:
         weights, config = installed.file("weights"), installed.file("config")
-        kmeans = installed.find("kmeans")
+        kmeans = installed.find("feature_index" if params.feature_retrieval else "kmeans")
     else:
         weights = path
         if path.is_dir():
@@ -115,7 +152,24 @@ def _weights_and_config(params: SovitsParams):
         kmeans = Path(params.cluster_model)
         if not kmeans.is_file():
             raise ModelRefError("cluster_model", f"file not found: {kmeans}")
-    return weights, Path(config), kmeans
+    return weights, Path(config), kmeans, installed
+
+
+def _post_stages(params: SovitsParams, weights: Path, installed, device: str, report: dict) -> PostStages:
+    """Upstream Svc.__init__'s choices: diffusion for shallow/only diffusion, else the enhancer if asked."""
+    diffusing = params.shallow_diffusion or params.only_diffusion
+    stages = PostStages(only_diffusion=params.only_diffusion, k_step=params.k_step,
+                        method=params.diffusion_method or None, speedup=params.diffusion_speedup or None,
+                        second_encoding=params.second_encoding, adaptive_key=params.enhancer_adaptive_key,
+                        resampler=params.resampler)
+    if diffusing:
+        model, config = diffusion_files(params.diffusion_model, params.diffusion_config, weights, installed)
+        stages.diffusion = load_diffusion_pooled(model, config, device, report)
+        stages.vocoder = load_vocoder_pooled(vocoder_folder(params.vocoder), device, stages.diffusion.vocoder_type,
+                                             report)
+    elif params.enhance:
+        stages.enhancer = load_vocoder_pooled(vocoder_folder(params.vocoder), device, "nsf-hifigan", report)
+    return stages
 
 
 @node("vc.sovits", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=SovitsParams, category="vc",
@@ -123,13 +177,19 @@ def _weights_and_config(params: SovitsParams):
 def sovits(params: SovitsParams, audio: Audio, ctx):
     """Convert speech or singing to a so-vits-svc 4.0/4.1 voice as upstream's inference does: the input
     sliced at silences, ContentVec/HuBERT content, pitch with transpose (or predicted), optional k-means
-    cluster blending, a speaker by name or a blend of speakers, optional loudness-envelope matching."""
+    cluster blending or feature retrieval, a speaker by name or a blend of speakers, optional shallow
+    diffusion (or diffusion alone) or NSF-HiFiGAN enhancement, optional loudness-envelope matching."""
     device = _device()
     report: dict = {}
-    weights, config, kmeans = _weights_and_config(params)
-    info = read_sovits_config(config)
-    model = pooled("sovits", weights, device, lambda: build_sovits_model(weights, info, device),
-                   file_size(weights) * 2, report)
+    weights, config, cluster, installed = _weights_and_config(params)
+    stages = _post_stages(params, weights, installed, device, report)
+    if params.only_diffusion:
+        info, model = diffusion_info(stages.diffusion), None
+    else:
+        info = read_sovits_config(config)
+        model = pooled("sovits", weights, device, lambda: build_sovits_model(weights, info, device),
+                       file_size(weights) * 2, report)
+    check_fit(stages, info)
     ctx.progress(0.1, "model loaded")
     spec = speech_encoder_spec(info.speech_encoder)
     enc_path = resolve_content_encoder(params.content_encoder, spec.prefer)
@@ -137,16 +197,26 @@ def sovits(params: SovitsParams, audio: Audio, ctx):
     kind = "content_encoder" if spec.family == "hubert" else f"speech_encoder.{spec.family}"
     encoder = pooled(kind, enc_path, device, lambda: read_speech_encoder(enc_path, info.speech_encoder).to(device),
                      file_size(enc_path) * 2, report)
-    centers = None
+    stages.encoder, stages.speech_encoder, stages.unit_interpolate_mode = (encoder, info.speech_encoder,
+                                                                           info.unit_interpolate_mode)
+    centers, blend = None, None
     if params.cluster_ratio > 0:
-        if kmeans is None:
-            raise ModelRefError("cluster_ratio", "no cluster model: give cluster_model (a kmeans_*.pt) or set 0")
-        centers = pooled("kmeans", kmeans, "cpu", lambda: read_kmeans(kmeans), file_size(kmeans) * 2, report)
+        if cluster is None:
+            what = "a feature_and_index.pkl" if params.feature_retrieval else "a kmeans_*.pt"
+            raise ModelRefError("cluster_ratio", f"no cluster model: give cluster_model ({what}) or set 0")
+        if params.feature_retrieval:  # keyed by speaker id, as upstream's train_index.py writes it
+            blend = retrieval_blend(load_feature_index(cluster, report), speaker_id(info, params.speaker)[0],
+                                    params.cluster_ratio, cluster)
+        else:
+            centers = pooled("kmeans", cluster, "cpu", lambda: read_kmeans(cluster), file_size(cluster) * 2, report)
     ctx.progress(0.2, "content encoder loaded")
+    post = stages if (stages.diffusion is not None or stages.enhancer is not None) else None
     result = convert_sovits(audio.mono().astype(np.float32), model, info, encoder, sovits_options(params), centers,
-                            device, sample_rate=audio.sample_rate)
+                            device, sample_rate=audio.sample_rate, post=post, blend=blend)
     ctx.info["model_load"] = report
     ctx.info["sovits"] = {"version": info.version, "speech_encoder": info.speech_encoder, "device": device,
-                          **result.info}
+                          "post": ("only_diffusion" if params.only_diffusion else "shallow_diffusion"
+                                   if stages.diffusion is not None else "enhance" if stages.enhancer else None),
+                          "feature_retrieval": blend is not None, **result.info}
     ctx.progress(1.0, "done")
     return Audio(result.audio[None, :], result.sample_rate)

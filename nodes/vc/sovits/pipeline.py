@@ -70,6 +70,7 @@ class SynthOutput:
     speaker: int | torch.Tensor
     sample_rate: int
     hop: int
+    generator: torch.Generator | None = None  # the piece's noise stream, continued as upstream's global RNG is
 
 
 PostProcess = Callable[[SynthOutput], torch.Tensor]
@@ -154,11 +155,12 @@ def _track(wav: np.ndarray, info: SovitsModelInfo, opts: SovitsOptions, device: 
     return interpolate_unvoiced(track_f0(wav, sr, opts.f0_method, hop / sr, wav.size // hop, device))
 
 
-def infer_piece(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo, encoder: torch.nn.Module,
+def infer_piece(wav: np.ndarray, model: SovitsSynthesizer | None, info: SovitsModelInfo, encoder: torch.nn.Module,
                 opts: SovitsOptions, speaker: int | torch.Tensor, centers: np.ndarray | None = None,
                 device: str = "cpu", front_end: FrontEnd | None = None, post: PostProcess | None = None,
                 blend: FeatureBlend | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Upstream Svc.infer on one model-rate piece: -> (audio (samples,), f0 used (frames,))."""
+    """Upstream Svc.infer on one model-rate piece: -> (audio (samples,), f0 used (frames,)). With `model`
+    None the piece itself goes to `post` in place of the synthesizer's audio (upstream's only_diffusion)."""
     front_end = front_end or FrontEnd()
     sr, hop = info.config.sampling_rate, info.hop_length
     wav = np.asarray(wav, np.float32)
@@ -186,16 +188,19 @@ def infer_piece(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo
     vol = hop_volume(wav_t, hop)[None] if info.config.vol_embedding else None
     # upstream reseeds torch on every call, so each piece's noise starts from the same state
     gen = torch.Generator(device=device).manual_seed(opts.seed)
-    audio, used = model.infer(c[None], f0_t, uv_t, speaker, opts.noise_scale, opts.auto_predict_f0, vol, gen)
-    audio = audio[0, 0].float()
+    if model is None:
+        audio, used = wav_t, f0_t
+    else:
+        audio, used = model.infer(c[None], f0_t, uv_t, speaker, opts.noise_scale, opts.auto_predict_f0, vol, gen)
+        audio = audio[0, 0].float()
     if post is not None:  # where upstream runs shallow diffusion / the NSF-HiFiGAN enhancer
-        audio = post(SynthOutput(audio, wav, c[None], used, uv_t, vol, speaker, sr, hop))
+        audio = post(SynthOutput(audio, wav, c[None], used, uv_t, vol, speaker, sr, hop, gen))
     if opts.loudness_envelope_adjustment != 1:
         audio = change_rms(wav, sr, audio, sr, opts.loudness_envelope_adjustment)
     return audio, used[0]
 
 
-def convert_sovits(wav: np.ndarray, model: SovitsSynthesizer, info: SovitsModelInfo, encoder: torch.nn.Module,
+def convert_sovits(wav: np.ndarray, model: SovitsSynthesizer | None, info: SovitsModelInfo, encoder: torch.nn.Module,
                    opts: SovitsOptions, centers: dict[str, np.ndarray] | None = None, device: str = "cpu", *,
                    sample_rate: int | None = None, front_end: FrontEnd | None = None,
                    post: PostProcess | None = None, blend: FeatureBlend | None = None) -> SovitsResult:
