@@ -87,7 +87,16 @@ COMPONENTS = (
     Component("analysis.pitch (crepe)", ("torch", "torchcrepe"), shipped=_shipped_crepe),
     Component("vc.rvc", ("torch", "faiss"), extra="rvc", architectures=("rvc", "content_encoder")),
     Component("vc.sovits", ("torch", "sklearn"), extra="sovits", architectures=("sovits", "content_encoder")),
+    # so-vits 4.1's extra stages: the NSF-HiFiGAN computes its mels with librosa's filters, configs are YAML
+    Component("vc.sovits shallow diffusion", ("torch", "yaml", "librosa"), extra="sovits",
+              architectures=("sovits", "content_encoder", "sovits_diffusion", "nsf_hifigan")),
+    Component("vc.sovits enhance", ("torch", "librosa"), extra="sovits",
+              architectures=("sovits", "content_encoder", "nsf_hifigan")),
+    Component("vc.sovits feature retrieval", ("torch", "faiss"), extra="sovits",
+              architectures=("sovits", "content_encoder", "sovits_feature_index")),
 )
+# files a so-vits model may carry inside its own folder, counted as that architecture installed
+BUNDLED = {"diffusion": "sovits_diffusion", "feature_index": "sovits_feature_index"}
 
 
 def import_problem(module: str) -> str | None:
@@ -113,6 +122,9 @@ def run_doctor(store: ModelStore | None = None, components: tuple[Component, ...
     counts: dict[str, int] = {}
     for m in installed:
         counts[m.architecture] = counts.get(m.architecture, 0) + 1
+        for role, arch in BUNDLED.items():
+            if m.architecture == "sovits" and m.find(role) is not None:
+                counts[arch] = counts.get(arch, 0) + 1
     for comp in components:
         problems = [p for p in (importer(d) for d in comp.deps) if p]
         models, have_models = _models_line(comp, counts)

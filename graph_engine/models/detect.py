@@ -6,14 +6,20 @@ argparse/omegaconf configs, so-vits-svc k-means with numpy arrays) are never
 unpickled: their pickle opcodes are walked with `pickletools.genops`, which
 executes nothing, to read the class names and dict keys they mention.
 
+so-vits-svc's feature_and_index.pkl (a pickled {speaker id: faiss index}) is walked the same way:
+only faiss index classes may appear in it, and each index's header is read from its serialised bytes.
+
 Architecture ids (the folder under models/): rvc, sovits, content_encoder,
-piper, faiss_index, kmeans, rmvpe. File roles in a model: weights, config, index,
-kmeans, feature_index, speaker, voice, voice_config, discriminator, other.
+piper, faiss_index, kmeans, rmvpe, sovits_diffusion, nsf_hifigan, sovits_feature_index.
+File roles in a model: weights, config, index, kmeans, feature_index, diffusion, diffusion_config,
+speaker, voice, voice_config, discriminator, other.
 """
 from __future__ import annotations
 
+import io
 import json
 import pickletools
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,18 +27,27 @@ from typing import Any
 
 from .errors import DetectionError
 
-ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans", "rmvpe")
+ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans", "rmvpe", "sovits_diffusion",
+                 "nsf_hifigan", "sovits_feature_index")
 LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a so-vits-svc G_*.pth beside its config.json",
               "a content encoder .pt (fairseq HuBERT/ContentVec, HuBERT-Soft, WavLM, Whisper) or a transformers "
               "folder (config.json model_type hubert)",
               "a Piper voice (.onnx + .onnx.json)", "a faiss .index", "a so-vits-svc k-means .pt",
-              "an RMVPE pitch model (rmvpe.pt state dict)")
+              "an RMVPE pitch model (rmvpe.pt state dict)",
+              "a so-vits-svc diffusion model_*.pt beside its config.yaml",
+              "an NSF-HiFiGAN vocoder (`model` beside its config.json)",
+              "a so-vits-svc feature_and_index.pkl")
 TRANSFORMERS_ENCODERS = ("hubert", "wav2vec2", "wavlm", "data2vec-audio")
 _PICKLE_CAP = 64 << 20
 _FAISS_MAGIC_CAP = 4
 # State-dict keys only RMVPE's E2E network has: its U-Net's input batch-norm, the conv to 3 channels, the BiGRU.
 _RMVPE_KEYS = ("unet.encoder.bn.weight", "cnn.weight", "fc.0.gru.weight_ih_l0", "fc.1.weight")
+_DIFFUSION_KEY = "decoder.denoise_fn.input_projection.weight"  # so-vits Unit2Mel's WaveNet denoiser
+_NSF_KEYS = ("upsample_rates", "upsample_kernel_sizes", "num_mels", "hop_size", "sampling_rate", "n_fft")
+# what a pickled {speaker id: faiss index} may name (nodes/vc/sovits/feature_index.py admits the same)
+_INDEX_GLOBALS = re.compile(r"^(faiss(\.swigfaiss\w*)?\.Index\w*|copy_?reg\._reconstructor|(builtins|__builtin__)\.object"
+                            r"|_codecs\.encode)$")
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,10 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     if isinstance(config, dict) and config.get("model_type") in TRANSFORMERS_ENCODERS:
         return _transformers(rels, config)
 
+    vocoders = [r for r in rels if Path(r).name == "model" and _is_nsf_config(folder / Path(r).parent / "config.json")]
+    if vocoders:
+        return _nsf_hifigan(folder, rels, vocoders[0])
+
     checkpoints = {r: _load_checkpoint(folder / r) for r in rels if lower[r].endswith(".pth")}
     rvc = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and "weight" in ck and "config" in ck]
     if len(rvc) > 1:
@@ -83,7 +102,10 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     generators = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and "model" in ck
                   and Path(r).name.upper().startswith("G_")]
     if generators:
-        return _sovits(label, rels, generators, config)
+        return _sovits(folder, label, rels, generators, config)
+    diffusion = _diffusion_models(folder, rels)
+    if diffusion:
+        return _sovits_diffusion(folder, rels, diffusion)
 
     # A .pth that loaded may still be a fairseq encoder whose cfg is a plain dict: peek at it too.
     peeks = {r: _pickle_words(folder / r) for r in rels
@@ -97,6 +119,14 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     kmeans = [r for r, words in peeks.items() if _is_kmeans(words)]
     if kmeans:
         return Detection("kmeans", None, {r: "kmeans" if r in kmeans else _generic_role(r) for r in rels}, {})
+    pickled = {r: _feature_index(folder / r) for r in rels if lower[r].endswith(".pkl")}
+    for r, found in pickled.items():
+        if isinstance(found, str):
+            raise DetectionError(f"{label}: {r} {found}")
+    if pickled:
+        first = next(iter(pickled))
+        return Detection("sovits_feature_index", "4.1",
+                         {r: "feature_index" if r in pickled else _generic_role(r) for r in rels}, pickled[first])
     indexes = [r for r in rels if _faiss_header(folder / r)]
     if indexes:
         dims = _faiss_header(folder / indexes[0])
@@ -158,7 +188,7 @@ def _rvc(folder: Path, rels: list[str], weights: str, ck: dict) -> Detection:
     return Detection("rvc", version, roles, info)
 
 
-def _sovits(label: str, rels: list[str], generators: list[str], config: Any) -> Detection:
+def _sovits(folder: Path, label: str, rels: list[str], generators: list[str], config: Any) -> Detection:
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise DetectionError(f"{label}: so-vits-svc generator {generators[0]} needs a config.json with a "
                              "'model' section beside it")
@@ -171,20 +201,136 @@ def _sovits(label: str, rels: list[str], generators: list[str], config: Any) -> 
     for r in generators:
         roles[r] = "weights" if r == weights else "other"
     roles["config.json"] = "config"
+    warnings: list[str] = []
     for r in rels:
         name = Path(r).name.lower()
         if name.startswith("d_") and name.endswith(".pth"):
             roles[r] = "discriminator"
         elif name.startswith("kmeans") and name.endswith(".pt"):
             roles[r] = "kmeans"
-        elif name.endswith(".pkl") and "index" in name:
-            roles[r] = "feature_index"
+        elif name.endswith(".pkl"):
+            found = _feature_index(folder / r)
+            if isinstance(found, dict):
+                roles[r] = "feature_index"
+            else:
+                roles[r] = "other"
+                warnings.append(f"{r} is not a usable feature index: {found}")
         elif name == "speaker.json":
             roles[r] = "speaker"
+    diffusion = _diffusion_models(folder, rels)
+    for r in diffusion:  # upstream's logs/44k/diffusion/: the latest step is the one to use
+        roles[r] = "other"
+    if diffusion:
+        latest = max(diffusion, key=lambda r: _step(Path(r).name))
+        roles[latest] = "diffusion"
+        roles[diffusion[latest]] = "diffusion_config"
     info = {"sample_rate": (config.get("data") or {}).get("sampling_rate"),
             "speakers": list((config.get("spk") or {}).keys()),
             "speech_encoder": model.get("speech_encoder", "vec256l9"), "ssl_dim": model.get("ssl_dim")}
+    if diffusion:
+        info["diffusion"] = True
+    if warnings:
+        info["warning"] = "; ".join(warnings)
     return Detection("sovits", version, roles, info)
+
+
+def _diffusion_models(folder: Path, rels: list[str]) -> dict[str, str]:
+    """{model_*.pt: its config.yaml} for so-vits diffusion checkpoints with a config beside them."""
+    found = {}
+    for r in rels:
+        p = Path(r)
+        config = (p.parent / "config.yaml").as_posix()
+        if p.name.lower().startswith("model_") and p.suffix.lower() == ".pt" and config in rels:
+            ck = _load_checkpoint(folder / r)
+            state = ck.get("model") if isinstance(ck, dict) else None
+            if isinstance(state, dict) and _DIFFUSION_KEY in state:
+                found[r] = config
+    return found
+
+
+def _sovits_diffusion(folder: Path, rels: list[str], models: dict[str, str]) -> Detection:
+    import yaml
+
+    weights = max(models, key=lambda r: _step(Path(r).name))
+    roles = {r: "other" if r in models else _generic_role(r) for r in rels}
+    roles[weights], roles[models[weights]] = "weights", "config"
+    try:
+        cfg = yaml.safe_load((folder / models[weights]).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DetectionError(f"{models[weights]}: not a readable YAML config ({str(exc).splitlines()[0]})") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("data"), dict) or not isinstance(cfg.get("model"), dict):
+        raise DetectionError(f"{models[weights]}: not a so-vits diffusion config (no data and model sections)")
+    data, model = cfg["data"], cfg["model"]
+    info = {"sample_rate": data.get("sampling_rate"), "block_size": data.get("block_size"),
+            "speech_encoder": data.get("encoder"), "units": data.get("encoder_out_channels"),
+            "speakers": list((cfg.get("spk") or {}).keys()) if isinstance(cfg.get("spk"), dict) else [],
+            "k_step_max": model.get("k_step_max", 0),
+            "vocoder": (cfg.get("vocoder") or {}).get("type") if isinstance(cfg.get("vocoder"), dict) else None}
+    return Detection("sovits_diffusion", "4.1", roles, info)
+
+
+def _is_nsf_config(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(cfg, dict) and all(k in cfg for k in _NSF_KEYS) and "model" not in cfg
+
+
+def _nsf_hifigan(folder: Path, rels: list[str], model: str) -> Detection:
+    ck = _load_checkpoint(folder / model)
+    keys = set(ck) if isinstance(ck, dict) else (_pickle_words(folder / model) or set())
+    if "generator" not in keys:
+        raise DetectionError(f"{model}: beside an NSF-HiFiGAN config.json but not its checkpoint (no 'generator')")
+    config = (Path(model).parent / "config.json").as_posix()
+    cfg = json.loads((folder / config).read_text(encoding="utf-8"))
+    roles = {r: _generic_role(r) for r in rels}
+    roles[model], roles[config] = "weights", "config"
+    info = {"sample_rate": cfg.get("sampling_rate"), "hop_size": cfg.get("hop_size"), "num_mels": cfg.get("num_mels")}
+    return Detection("nsf_hifigan", None, roles, info)
+
+
+def _feature_index(path: Path) -> dict[str, Any] | str:
+    """{"speakers", "dim", "vectors"} of a so-vits feature_and_index.pkl, read by walking its pickle opcodes
+    (nothing is executed), or why it is not one."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_PICKLE_CAP + 1)
+    except OSError as exc:
+        return f"cannot be read ({exc})"
+    if len(data) > _PICKLE_CAP:
+        return "is too large to inspect"
+    names, blobs, pending = [], [], []
+    try:
+        for op, arg, _pos in pickletools.genops(io.BytesIO(data)):
+            if op.name == "GLOBAL":
+                names.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL":
+                names.append(".".join(pending[-2:]))
+            elif isinstance(arg, (bytes, str)):
+                if isinstance(arg, str):
+                    pending = (pending + [arg])[-2:]
+                blobs.append(arg.encode("latin1", "replace") if isinstance(arg, str) else arg)
+    except Exception:
+        return "is not a pickle, or a damaged one"
+    refused = [n for n in names if not _INDEX_GLOBALS.match(n)]
+    if refused:
+        return f"refers to {refused[0]}, which a feature index may not contain (it would run code); refusing it"
+    headers = [h for h in (_faiss_bytes_header(b) for b in blobs) if h]
+    if not headers or not any(n.split(".")[-1].startswith("Index") for n in names):
+        return "holds no faiss index"
+    return {"speakers": len(headers), "dim": headers[0][0], "vectors": sum(h[1] for h in headers)}
+
+
+def _faiss_bytes_header(blob: bytes) -> tuple[int, int] | None:
+    head = blob[:16]
+    if len(head) < 16 or head[:1] != b"I" or not head[:4].isascii() or not head[:4].decode("ascii").isalnum():
+        return None
+    dim = int.from_bytes(head[4:8], "little", signed=True)
+    count = int.from_bytes(head[8:16], "little", signed=True)
+    return (dim, count) if 0 < dim < 1 << 16 and count >= 0 else None
 
 
 def _content_encoder(rels: list[str], weights: str, words: set[str]) -> Detection:

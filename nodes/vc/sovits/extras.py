@@ -66,10 +66,10 @@ def diffusion_files(model_ref: str, config_ref: str, weights: Path, installed: A
 
 
 def vocoder_folder(ref: str) -> Path:
-    """The NSF-HiFiGAN folder: the `vocoder` param, else the installed nsf_hifigan model."""
+    """The NSF-HiFiGAN folder or `model` file: the `vocoder` param, else the installed nsf_hifigan model."""
     if ref:
         path, inst = resolve_model(ref, "vocoder", "nsf_hifigan")
-        return inst.path if inst is not None else path
+        return inst.file("weights") if inst is not None else path
     from haysay.graph_engine.models import ModelStore
 
     try:
@@ -80,7 +80,7 @@ def vocoder_folder(ref: str) -> Path:
         raise ModelRefError("vocoder", "shallow diffusion, only_diffusion and enhance need the NSF-HiFiGAN "
                                        "vocoder and none is installed; " + VOCODER_HINT)
     named = [m for m in models if "nsf" in m.name.casefold()]
-    return (named or models)[0].path
+    return (named or models)[0].file("weights")
 
 
 def load_diffusion_pooled(model: Path, config: Path, device: str, report: dict) -> DiffusionModel:

@@ -144,3 +144,119 @@ def test_fairseq_encoder_with_a_plain_dict_cfg(tmp_path, name):
     found = detect(tmp_path)
     assert (found.architecture, found.version) == ("content_encoder", "hubert")
     assert found.roles == {name: "weights"} and found.info == {"format": "fairseq", "config": "dict"}
+
+
+# --- so-vits 4.1's extra files: diffusion model, NSF-HiFiGAN vocoder, feature index -------------------------
+
+def _extras():
+    from ...nodes.vc.sovits_extras import conftest as extras
+
+    return extras
+
+
+def _features(speakers=(0, 1), n=100, dim=8):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return {s: rng.standard_normal((n, dim)).astype(np.float32) for s in speakers}
+
+
+def test_sovits_folder_carrying_diffusion_and_feature_index(fake, tmp_path):
+    import shutil
+
+    ex = _extras()
+    fake.sovits(tmp_path)
+    latest = ex.write_diffusion(tmp_path / "diffusion")  # upstream's logs/44k/diffusion/model_100.pt
+    shutil.copy(latest, tmp_path / "diffusion" / "model_0.pt")
+    ex.write_feature_index(tmp_path / "feature_and_index.pkl", _features())
+    found = detect(tmp_path)
+    assert found.architecture == "sovits" and found.roles["G_800.pth"] == "weights"
+    assert found.roles["diffusion/model_100.pt"] == "diffusion" and found.roles["diffusion/model_0.pt"] == "other"
+    assert found.roles["diffusion/config.yaml"] == "diffusion_config" and found.roles["config.json"] == "config"
+    assert found.roles["feature_and_index.pkl"] == "feature_index" and found.info["diffusion"] is True
+
+
+def test_standalone_diffusion_model_and_its_config(tmp_path):
+    ex = _extras()
+    ex.write_diffusion(tmp_path)
+    found = detect(tmp_path)
+    assert (found.architecture, found.version) == ("sovits_diffusion", "4.1")
+    assert found.roles == {"model_100.pt": "weights", "config.yaml": "config"}
+    assert found.info["sample_rate"] == 44100 and found.info["block_size"] == 512
+    assert found.info["speakers"] == ["nyaru", "twilight"] and found.info["units"] == 24
+    (tmp_path / "config.yaml").unlink()  # a model_*.pt alone is not recognised as diffusion
+    with pytest.raises(DetectionError, match="not a model haysay recognises"):
+        detect(tmp_path)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_nsf_hifigan_vocoder_folder(tmp_path, nested):
+    ex = _extras()
+    ex.write_nsf_hifigan(tmp_path / "nsf_hifigan" if nested else tmp_path)
+    found = detect(tmp_path)
+    prefix = "nsf_hifigan/" if nested else ""
+    assert found.architecture == "nsf_hifigan"
+    assert found.roles == {f"{prefix}model": "weights", f"{prefix}config.json": "config"}
+    assert found.info == {"sample_rate": 44100, "hop_size": 64, "num_mels": 128}
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_feature_index_read_without_unpickling(tmp_path, protocol):
+    import pickle
+
+    ex = _extras()
+    path = ex.write_feature_index(tmp_path / "feature_and_index.pkl", _features(n=120))
+    if protocol != 4:  # upstream's pickle.dump default is 4; older Pythons wrote 2
+        with open(path, "rb") as fh:
+            data = pickle.load(fh)  # our own file, written just above
+        path.write_bytes(pickle.dumps(data, protocol=protocol))
+    found = detect(tmp_path)
+    assert found.architecture == "sovits_feature_index"
+    assert found.roles == {"feature_and_index.pkl": "feature_index"}
+    assert found.info == {"speakers": 2, "dim": 8, "vectors": 240}
+
+
+def test_hostile_or_foreign_pkl_is_refused_unrun(fake, tmp_path):
+    import os
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (tmp_path / "evil").mkdir()
+    (tmp_path / "evil" / "feature_and_index.pkl").write_bytes(pickle.dumps({0: Evil()}))
+    with pytest.raises(DetectionError, match="system.*would run code"):
+        detect(tmp_path / "evil")
+    assert not marker.exists()
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "things.pkl").write_bytes(pickle.dumps({0: [1, 2, 3]}))
+    with pytest.raises(DetectionError, match="holds no faiss index"):
+        detect(tmp_path / "plain")
+    fake.sovits(tmp_path / "so")  # inside a so-vits folder it is left out, with a warning
+    (tmp_path / "so" / "feature_and_index.pkl").write_bytes(pickle.dumps({0: Evil()}))
+    found = detect(tmp_path / "so")
+    assert found.roles["feature_and_index.pkl"] == "other" and "would run code" in found.info["warning"]
+    assert not marker.exists()
+
+
+def test_doctor_reports_the_sovits_extras(fake, store, tmp_path):
+    from haysay.graph_engine.doctor import run_doctor
+
+    ex = _extras()
+    fake.sovits(tmp_path / "so")
+    ex.write_diffusion(tmp_path / "so" / "diffusion")
+    fake.encoder(tmp_path / "enc" / "hubert_base.pt")
+    store.install(str(tmp_path / "so"), name="voice")
+    store.install(str(tmp_path / "enc"), name="hubert")
+    by_name = {c.name: c for c in run_doctor(store).components}
+    assert by_name["vc.sovits"].ready
+    diffusion = by_name["vc.sovits shallow diffusion"]
+    assert not diffusion.ready and "1 sovits_diffusion installed, 0 nsf_hifigan installed" in diffusion.models
+    ex.write_nsf_hifigan(tmp_path / "nsf_hifigan")
+    store.install(str(tmp_path / "nsf_hifigan"), name="nsf_hifigan")
+    by_name = {c.name: c for c in run_doctor(store).components}
+    assert by_name["vc.sovits shallow diffusion"].ready and by_name["vc.sovits enhance"].ready
+    assert not by_name["vc.sovits feature retrieval"].ready

@@ -81,7 +81,9 @@ def _spy(monkeypatch, target, name):
 
     def spy(*args, **kwargs):
         calls.append((args, kwargs))
-        return original(*args, **kwargs)
+        out = original(*args, **kwargs)
+        calls[-1] += (out,)
+        return out
 
     monkeypatch.setattr(target, name, spy)
     return calls
@@ -108,8 +110,12 @@ def test_shallow_diffusion_refines_more_with_more_steps_and_keeps_length_and_rat
         assert out.sample_rate == plain.sample_rate == 44100 and out.data.shape == plain.data.shape
         assert np.isfinite(out.data).all() and np.abs(out.data).max() > 1e-4
     # re-vocoding alone changes the sound (random vocoder); more diffusion steps move further from it
-    assert _mel_distance(deep, plain) > _mel_distance(light, plain) > 0.01
-    (model, mel, units, f0, vol, speaker, k_step, method, speedup, gen), _ = calls[-1]
+    # the mel the diffusion returns moves away from the synthesizer's own mel as k_step grows
+    moved = [float((refined - args[1]).abs().mean()) for args, _, refined in calls]
+    n = len(calls) // 2
+    assert min(moved[n:]) > 2 * max(moved[:n]) and max(moved[:n]) > 0.01
+    assert _mel_distance(deep, plain) > _mel_distance(light, plain)  # and so does the audio
+    (model, mel, units, f0, vol, speaker, k_step, method, speedup, gen), _, _ = calls[-1]
     assert speaker == 2 and k_step == 100 and gen is not None and mel is not None
     assert mel.shape[1] == units.shape[1] == f0.shape[1] == vol.shape[1] and units.shape[2] == 768
     assert method is None and speedup is None  # the config's own (dpm-solver++, 10)
@@ -119,7 +125,7 @@ def test_volume_comes_from_the_input_piece_with_a_volume_embedding(files, speech
     synth = _spy(monkeypatch, SovitsSynthesizer, "infer")
     calls = _spy(monkeypatch, extras, "shallow_diffusion")
     _call(files, speech, shallow_diffusion=True, k_step=5, diffusion_method="ddim", diffusion_speedup=1)
-    (_, _, _, _, vol, _, k_step, method, speedup, _), _ = calls[0]
+    (_, _, _, _, vol, _, k_step, method, speedup, _), _, _ = calls[0]
     synth_vol = synth[0][0][7]  # the synthesizer's vol argument: upstream reuses it for diffusion
     assert torch.equal(vol, synth_vol) and (k_step, method, speedup) == (5, "ddim", 1)
 
@@ -155,7 +161,7 @@ def test_only_diffusion_skips_the_synthesizer(files, speech, monkeypatch):
     calls = _spy(monkeypatch, extras, "shallow_diffusion")
     out = _call(files, speech, only_diffusion=True, speaker="twilight", diffusion_speedup=50)
     assert not synth and calls
-    (_, mel, units, f0, vol, speaker, *_), _ = calls[0]
+    (_, mel, units, f0, vol, speaker, *_), _, _ = calls[0]
     assert mel is None and speaker == 1 and units.shape[1] == f0.shape[1] == vol.shape[1]
     assert out.sample_rate == 44100 and abs(out.data.shape[1] - speech.data.shape[1] * 2) < 44100 * 0.05
     assert np.isfinite(out.data).all() and np.abs(out.data).max() > 1e-4
@@ -261,3 +267,18 @@ def test_every_new_option_is_in_the_cache_key():
     schema = SovitsParams.model_json_schema()["properties"]
     assert all(schema[name].get("description") for name in NEW_PARAMS)
     assert SovitsParams(model="m").k_step == 100 and SovitsParams(model="m").enhancer_adaptive_key == 0
+
+
+def test_installed_model_brings_its_diffusion_and_the_installed_vocoder(files, speech, haysay_home):
+    from haysay.graph_engine.models import ModelStore
+
+    store = ModelStore.from_env()
+    store.install(str(files["model"].parent), name="pony")  # G_*.pth, config.json, diffusion/
+    store.install(str(files["vocoder"]), name="nsf_hifigan")
+    roles = {f.role for f in store.get("pony").files}
+    assert {"weights", "config", "diffusion", "diffusion_config"} <= roles
+    spec = default_registry()["vc.sovits"]
+    by_name = spec.call({"model": "pony", "content_encoder": str(files["encoder"]), "shallow_diffusion": True,
+                         "k_step": 20}, audio=speech)["audio"]
+    by_path = _call(files, speech, shallow_diffusion=True, k_step=20)
+    assert np.array_equal(by_name.data, by_path.data)
