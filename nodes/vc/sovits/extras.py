@@ -136,6 +136,16 @@ def retrieval_blend(indexes: dict, speaker: int, ratio: float, path: Path) -> Fe
     return lambda features: retrieve(features, index, ratio)
 
 
+def diffusion_speaker(speaker: int | torch.Tensor, n_spk: int) -> int | torch.Tensor:
+    """Speaker-mix weights over the so-vits model's embedding slots (config n_speakers, often 200) cut to the
+    diffusion model's n_spk slots, which upstream numbers the same way."""
+    if not isinstance(speaker, torch.Tensor) or n_spk <= 1 or speaker.shape[-1] == n_spk:
+        return speaker
+    if speaker.shape[-1] > n_spk and not speaker[..., n_spk:].any():
+        return speaker[..., :n_spk]
+    raise ValueError(f"speaker_mix: weighs speakers beyond the diffusion model's {n_spk}")
+
+
 @dataclass
 class PostStages:
     """The `post` hook: shallow diffusion (the synthesizer's audio as the mel to refine) or only diffusion
@@ -167,9 +177,12 @@ class PostStages:
                 content = repeat_expand(c[0].T.float(), out.f0.shape[1], self.unit_interpolate_mode)[None]
             mel = None if self.only_diffusion else self.vocoder.extract_mel(audio[None], out.sample_rate)
             try:
-                mel = shallow_diffusion(self.diffusion, mel, content.transpose(1, 2), out.f0, vol, out.speaker,
+                speaker = diffusion_speaker(out.speaker, self.diffusion.net.n_spk)
+                mel = shallow_diffusion(self.diffusion, mel, content.transpose(1, 2), out.f0, vol, speaker,
                                         self.k_step, self.method, self.speedup, out.generator)
             except ValueError as exc:
+                if str(exc).startswith("speaker_mix:"):
+                    raise
                 raise ValueError(f"{'only_diffusion' if self.only_diffusion else 'k_step'}: {exc}") from None
             return self.vocoder.infer(mel, out.f0, out.generator)[0]
         if self.enhancer is not None:

@@ -207,6 +207,9 @@ def sovits(params: SovitsParams, audio: Audio, ctx):
         if params.feature_retrieval:  # keyed by speaker id, as upstream's train_index.py writes it
             blend = retrieval_blend(load_feature_index(cluster, report), speaker_id(info, params.speaker)[0],
                                     params.cluster_ratio, cluster)
+        elif cluster.suffix.lower() == ".pkl":
+            raise ModelRefError("feature_retrieval", f"{cluster.name} is a feature index; turn feature_retrieval "
+                                                     "on to use it (k-means models are kmeans_*.pt)")
         else:
             centers = pooled("kmeans", cluster, "cpu", lambda: read_kmeans(cluster), file_size(cluster) * 2, report)
     ctx.progress(0.2, "content encoder loaded")

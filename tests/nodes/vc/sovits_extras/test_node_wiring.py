@@ -137,6 +137,17 @@ def test_speaker_mix_reaches_the_diffusion_model(files, speech, monkeypatch):
     assert torch.allclose(speaker, torch.tensor([0.25, 0.0, 0.75]))
 
 
+def test_speaker_mix_over_more_slots_than_the_diffusion_model_has():
+    weights = torch.zeros(200)
+    weights[[0, 2]] = torch.tensor([0.25, 0.75])
+    assert torch.equal(extras.diffusion_speaker(weights, 3), torch.tensor([0.25, 0.0, 0.75]))
+    assert extras.diffusion_speaker(weights[None].expand(5, 200), 3).shape == (5, 3)  # a per-frame track
+    assert extras.diffusion_speaker(2, 3) == 2 and extras.diffusion_speaker(weights, 1) is weights
+    weights[150] = 0.1
+    with pytest.raises(ValueError, match="speaker_mix: weighs speakers beyond the diffusion model's 3"):
+        extras.diffusion_speaker(weights, 3)
+
+
 def test_second_encoding_gives_the_diffusion_other_units(files, speech, monkeypatch):
     synth = _spy(monkeypatch, SovitsSynthesizer, "infer")
     calls = _spy(monkeypatch, extras, "shallow_diffusion")
@@ -246,6 +257,9 @@ def test_feature_retrieval_pulls_features_toward_the_speakers_index(files, speec
     with pytest.raises(ModelRefError, match="no entry for speaker id 2") as err:
         _call(files, speech, speaker="rarity", feature_retrieval=True, cluster_model=str(index), cluster_ratio=0.5)
     assert err.value.field == "cluster_model"
+    with pytest.raises(ModelRefError, match="turn feature_retrieval on") as err:
+        _call(files, speech, cluster_model=str(index), cluster_ratio=0.5)
+    assert err.value.field == "feature_retrieval"
     with pytest.raises(ModelRefError, match="feature index") as err:  # a k-means file is not an index
         torch.save({"x": torch.zeros(1)}, tmp_path / "kmeans_10.pt")
         _call(files, speech, feature_retrieval=True, cluster_model=str(tmp_path / "kmeans_10.pt"), cluster_ratio=0.5)
