@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .checkpoint_limits import CheckpointError, check_checkpoint
 from .errors import DetectionError
 
 ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans", "rmvpe", "sovits_diffusion",
@@ -397,9 +398,14 @@ def _is_kmeans(words: set[str] | None) -> bool:
 
 
 def _load_checkpoint(path: Path) -> Any:
-    """The checkpoint's top object via the safe loader, or None if it needs classes outside the allow-list."""
+    """The checkpoint's top object via the safe loader, or None if it needs classes outside the allow-list.
+    Its declared sizes are checked against the file first (CheckpointError: a hostile or damaged file)."""
     import torch
 
+    try:
+        check_checkpoint(path)
+    except CheckpointError as exc:
+        raise DetectionError(f"{path.name} is refused: {exc.problem}") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except RuntimeError as exc:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from haysay.nodes.vc.rvc.models import CONFIG_FIELDS, RVCConfig, RVCSynthesizer, rvc_synthesizer
-from haysay.nodes.vc.safe_load import CheckpointError, load_into, safe_torch_load, split_weight_norm
+from haysay.nodes.vc.safe_load import CheckpointError, build_checked, safe_torch_load, split_weight_norm
 
 # Layers upstream wraps in weight_norm: they are stored as weight_g / weight_v.
 WEIGHT_NORMED = re.compile(r"^(dec\.ups\.\d+|dec\.resblocks\.\d+\.convs\d?\.\d+|"
@@ -87,8 +87,8 @@ def _to_weight_dtype(layer: torch.nn.Module, args: tuple) -> tuple:
 
 def build_rvc_model(ckpt: RVCCheckpoint, device: str = "cpu", half: bool = False) -> RVCSynthesizer:
     """The synthesizer for a read checkpoint, weights loaded (float32, or float16 with `half`; eval mode)."""
-    model = rvc_synthesizer(ckpt.config, ckpt.version, ckpt.f0)
-    load_into(model, ckpt.weights, ckpt.path, ignore_prefixes=("enc_q.",))
+    model = build_checked(lambda: rvc_synthesizer(ckpt.config, ckpt.version, ckpt.f0), ckpt.weights, ckpt.path,
+                          ignore_prefixes=("enc_q.",))
     model = model.eval().to(device)
     if half:
         model = model.half()

@@ -18,7 +18,7 @@ import torch
 
 from haysay.nodes.vc.content.speech_encoders import SPEECH_ENCODERS as SPEECH_ENCODER_SPECS
 from haysay.nodes.vc.content.speech_encoders import speech_encoder_spec
-from haysay.nodes.vc.safe_load import CheckpointError, load_into, safe_torch_load, split_weight_norm
+from haysay.nodes.vc.safe_load import CheckpointError, build_checked, safe_torch_load, split_weight_norm
 from haysay.nodes.vc.sovits.models import SovitsConfig, SovitsSynthesizer
 
 # speech encoder -> (layer, through final_proj, feature dims); layer None: the encoder's final output
@@ -111,12 +111,11 @@ def read_sovits_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 
 def build_sovits_model(weights_path: str | Path, info: SovitsModelInfo, device: str = "cpu") -> SovitsSynthesizer:
     state = read_sovits_checkpoint(weights_path)
-    model = SovitsSynthesizer(info.config)
     if "emb_vol.weight" in state and not info.config.vol_embedding:
         raise CheckpointError(weights_path, "weights have emb_vol (volume embedding) but config.json says "
                                             "vol_embedding false")
     ignore = ("enc_q.",) + (() if info.config.use_automatic_f0_prediction else ("f0_decoder.",))
-    load_into(model, state, weights_path, ignore_prefixes=ignore)
+    model = build_checked(lambda: SovitsSynthesizer(info.config), state, weights_path, ignore_prefixes=ignore)
     return model.eval().to(device)
 
 

@@ -159,3 +159,51 @@ def test_hostile_files_cost_little_memory(tmp_path):
     bomb = deflated_bomb(tmp_path)
     extra = peak_rss(bomb) - baseline
     assert extra < 2 * bomb.stat().st_size + (200 << 20), f"{extra / 2**20:.0f} MB over the baseline"
+
+
+_INFLATED_CONFIG = r'''
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint
+from haysay.nodes.vc.safe_load import CheckpointError
+try:
+    build_rvc_model(read_rvc_checkpoint(sys.argv[1]))
+except CheckpointError as exc:
+    print("refused:", exc)
+'''
+
+
+def test_config_that_asks_for_gigabytes_is_refused_before_building(tmp_path):
+    """An RVC file's positional config is trusted by no one: here it claims 50M-wide feed-forward layers
+    (about 19 GB of weights) beside a few KB of real ones. The network is sized on the meta device first,
+    so the refusal costs no memory (the subprocess is capped at 6 GB of address space)."""
+    from haysay.nodes.vc.rvc.checkpoint import save_rvc_checkpoint
+    from haysay.nodes.vc.rvc.models import RVCConfig, rvc_synthesizer
+
+    tiny = [1025, 32, 16, 16, 32, 2, 2, 3, 0, "1", [3, 5], [[1, 3], [1, 3]], [10, 10, 2, 2], 32, [16, 16, 4, 4],
+            2, 8, 40000]
+    path = save_rvc_checkpoint(tmp_path / "m.pth", rvc_synthesizer(RVCConfig.from_list(tiny), "v2", True), "v2")
+    obj = torch.load(path, weights_only=True)
+    obj["config"][4] = 50_000_000  # filter_channels
+    torch.save(obj, path)
+    out = subprocess.run([sys.executable, "-c", _INFLATED_CONFIG, str(path)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "refused:" in out.stdout and "ffn_layers" in out.stdout and "50000000" in out.stdout
+
+
+def test_models_install_refuses_a_hostile_file_before_loading_it(tmp_path, monkeypatch):
+    """Install-time detection runs the same size check as the adapters' loader: the overlapping-views file
+    (200 x 4 MB views of one 4 MB record) is refused by name, and nothing is installed."""
+    from haysay.graph_engine.models import ModelStore
+    from haysay.graph_engine.models.errors import ModelError
+
+    storage = Storage("0", 1 << 20)
+    views = {"weight": {f"w{i}": Tensor(storage, 0, [1 << 20], [1]) for i in range(200)},
+             "config": [1], "version": "v2"}
+    path = zip_checkpoint(tmp_path / "voice.pth", views, {"0": bytes(4 << 20)})
+    monkeypatch.setenv("HAYSAY_HOME", str(tmp_path / "home"))
+    store = ModelStore.from_env()
+    with pytest.raises(ModelError, match="voice.pth is refused: its tensors are views of 838860800 bytes"):
+        store.install(str(path))
+    assert store.list() == []
