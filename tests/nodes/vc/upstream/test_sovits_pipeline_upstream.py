@@ -113,14 +113,15 @@ def test_sliced_matches_upstream_slice_inference(case, data, sovits, stub_encode
 
 @pytest.mark.parametrize("case", PIECE_CASES + SLICED_CASES)
 def test_own_front_end_measured(case, data, sovits, stub_encoder, upstream_noise):
-    """haysay's tracker and resampler (no sample-level bound: a voicing flip changes whole frames)."""
+    """haysay's tracker and resampler. The README sets no sample-level bound here (a voicing flip changes
+    whole frames), but both reproduce upstream's, so these cases are held to the injected cases' bound."""
     with upstream_noise("zero"):
         got = _run(data, sovits, stub_encoder, case, None)
     ref = _reference(data, case)
     assert got.shape == ref.shape
     rel = rel_l2(got, ref)
     print(f"{case} with haysay's f0 and resampler: max {np.abs(got - ref).max() / LSB:.1f} LSB, relL2 {rel:.2e}")
-    assert rel < 1.0
+    assert rel < 1e-3
 
 
 def _piece(data, sovits, stub_encoder, opts: SovitsOptions, speaker=None, **hooks) -> np.ndarray:
