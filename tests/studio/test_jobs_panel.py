@@ -24,9 +24,9 @@ def tone_doc(duration: float, name: str = "tone job", rate: int = 8000, waveform
             "edges": [], "outputs": {"audio": "tone.audio"}}
 
 
-# A day of silence at 96 kHz: minutes of work, so it is surely still running when cancelled;
+# Six hours of silence at 96 kHz (under the 8 GiB cap on generated signals): a minute or more of work, so it is surely still running when cancelled;
 # silence keeps what the abandoned task goes on writing small.
-SLOW = tone_doc(86400.0, "slow job", rate=96000, waveform="silence")
+SLOW = tone_doc(21600.0, "slow job", rate=96000, waveform="silence")
 
 
 def test_read_only_while_another_process_orchestrates_then_takes_over(haysay_home):
