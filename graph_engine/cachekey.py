@@ -44,12 +44,27 @@ def cache_key(spec: NodeSpec, params: BaseModel, inputs: Mapping[str, tuple[str,
         path = getattr(params, fname)
         if path and os.path.isfile(path):
             canon[fname] = "sha256:" + file_digest(path)
+    models = model_fingerprint(spec, params) if spec.fingerprint is not None else None
+    for label, digest in (models or {}).items():
+        if label in canon:  # a model param counts by what it resolves to, not by its name or path
+            canon[label] = digest
     payload = {
         "type": spec.type,
         "version": spec.version,
         "params": canon,
         "inputs": {port: f"{key}:{src}" for port, (key, src) in sorted(inputs.items())},
     }
+    if models is not None:
+        payload["models"] = models
     if not spec.cacheable:
         payload["nonce"] = uuid.uuid4().hex
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def model_fingerprint(spec: NodeSpec, params: BaseModel) -> dict[str, str]:
+    """The node's declared model files by content. A model that cannot be resolved yet gets a key of
+    its own (the run then fails on it, with the node's own located error), never another model's."""
+    try:
+        return {str(k): str(v) for k, v in sorted(dict(spec.fingerprint(params)).items())}
+    except Exception as exc:  # noqa: BLE001 - resolution errors are the node's to report when it runs
+        return {"unresolved": f"{type(exc).__name__}: {exc}"}

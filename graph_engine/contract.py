@@ -138,6 +138,9 @@ class NodeSpec:
     cacheable: bool = True  # False for nodes with outside effects (audio.save): they always run
     memory: float | Memory | None = None  # bytes per input sample, or a function giving bytes (see above)
     shape: Shape | None = None
+    # The model files a run will read, by content ({label: digest}): part of the cache key, so a model
+    # re-installed under the same name, or another default encoder, never serves the old audio.
+    fingerprint: Callable[[BaseModel], Mapping[str, str]] | None = None
     wants_ctx: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -300,7 +303,8 @@ def node(type: str, *, inputs: Mapping[str, PortType | Port] | Iterable[Port] = 
          version: int = 1, category: str = "transform", title: str = "", description: str = "",
          gpu: bool = False, memory_mb: int = 256, stream: type | None = None,
          tags: Iterable[str] = (), cacheable: bool = True, memory: float | Memory | None = None,
-         shape: Shape | None = None, registry: Registry | None = None) -> Callable[[Callable | None], NodeSpec]:
+         shape: Shape | None = None, fingerprint: Callable[[BaseModel], Mapping[str, str]] | None = None,
+         registry: Registry | None = None) -> Callable[[Callable | None], NodeSpec]:
     """Declare a node type around a function `fn(params, [ctx], **inputs)`."""
 
     def ports(decl) -> dict[str, Port]:
@@ -315,7 +319,7 @@ def node(type: str, *, inputs: Mapping[str, PortType | Port] | Iterable[Port] = 
                         version=version, category=category, title=title,
                         description=description or inspect.cleandoc((fn or stream).__doc__ or ""),
                         gpu=gpu, memory_mb=memory_mb, stream=stream, tags=tuple(tags),
-                        cacheable=cacheable, memory=memory, shape=shape)
+                        cacheable=cacheable, memory=memory, shape=shape, fingerprint=fingerprint)
         ref.append(spec)
         (registry._specs if registry is not None else _DECLARED)[spec.type] = spec
         return spec

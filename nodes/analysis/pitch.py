@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from haysay.graph_engine.contract import AUDIO, F0_T, node
 from haysay.graph_engine.values import F0, Audio
 from haysay.nodes.analysis.f0 import extract_f0, rmvpe_checkpoint
+from haysay.nodes.vc.resolve import content_digest
 
 
 class PitchParams(BaseModel):
@@ -30,7 +31,8 @@ class PitchParams(BaseModel):
 
 
 @node("analysis.pitch", inputs={"audio": AUDIO}, outputs={"f0": F0_T}, params=PitchParams, category="analysis",
-      title="Pitch (f0)", memory_mb=1024, tags=("pitch", "f0"))
+      title="Pitch (f0)", memory_mb=1024, tags=("pitch", "f0"),
+      fingerprint=lambda p: {"rmvpe": content_digest(rmvpe_checkpoint("method"))} if p.method == "rmvpe" else {})
 def pitch(params: PitchParams, audio: Audio) -> F0:
     """Track the fundamental frequency of the (mono-mixed) audio: Hz per frame, 0 where unvoiced,
     with a confidence. Use it to check a conversion's pitch or to drive a voice model."""

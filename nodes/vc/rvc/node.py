@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio
 from haysay.nodes.vc.content.checkpoint import read_content_encoder
-from haysay.nodes.vc.resolve import ModelRefError, file_size, pooled, resolve_content_encoder, resolve_model
+from haysay.nodes.analysis.f0 import rmvpe_checkpoint
+from haysay.nodes.vc.resolve import (ModelRefError, content_digest, file_size, pooled, resolve_content_encoder,
+                                  resolve_model)
 from haysay.nodes.vc.retrieval import read_feature_index
 from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint
 from haysay.nodes.vc.rvc.pipeline import SR, RVCOptions, convert_rvc, device_settings
@@ -50,12 +52,27 @@ class RVCParams(BaseModel):
         return v
 
 
+def rvc_models(params: RVCParams) -> dict[str, str]:
+    """The files a run reads, by content, as the node itself resolves them (the cache key holds these)."""
+    path, installed = resolve_model(params.model, "model", "rvc")
+    weights = installed.file("weights") if installed is not None else path
+    out = {"model": content_digest(weights),
+           "content_encoder": content_digest(resolve_content_encoder(params.content_encoder,
+                                                                     ("hubert", "contentvec")))}
+    index = params.index or (str(installed.find("index")) if installed is not None and installed.find("index")
+                             else "")
+    out["index"] = content_digest(index) if index and params.index_rate > 0 else "none"
+    if params.f0_method == "rmvpe":
+        out["rmvpe"] = content_digest(rmvpe_checkpoint())
+    return out
+
+
 def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @node("vc.rvc", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=RVCParams, category="vc",
-      title="RVC voice conversion", gpu=True, memory_mb=1500, tags=("neural", "rvc"))
+      title="RVC voice conversion", gpu=True, memory_mb=1500, tags=("neural", "rvc"), fingerprint=rvc_models)
 def rvc(params: RVCParams, audio: Audio, ctx):
     """Convert speech to the voice of an RVC v1/v2 model (.pth from the RVC WebUI), with HuBERT/ContentVec
     content, pitch tracking and shift, optional .index retrieval, loudness-envelope mixing and resampling.

@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio
 from haysay.nodes.vc.content.speech_encoders import read_speech_encoder, speech_encoder_spec
-from haysay.nodes.vc.resolve import ModelRefError, file_size, pooled, resolve_content_encoder, resolve_model
+from haysay.nodes.analysis.f0 import rmvpe_checkpoint
+from haysay.nodes.vc.resolve import (ModelRefError, content_digest, file_size, pooled, resolve_content_encoder,
+                                  resolve_model)
 from haysay.nodes.vc.sovits.checkpoint import build_sovits_model, read_kmeans, read_sovits_config
 from haysay.nodes.vc.sovits.extras import (PostStages, check_fit, diffusion_files, diffusion_info,
                                            load_diffusion_pooled, load_feature_index, load_vocoder_pooled,
@@ -155,6 +157,34 @@ def _weights_and_config(params: SovitsParams):
     return weights, Path(config), kmeans, installed
 
 
+def sovits_models(params: SovitsParams) -> dict[str, str]:
+    """The files a run reads, by content, as the node itself resolves them (the cache key holds these)."""
+    weights, config, cluster, installed = _weights_and_config(params)
+    out: dict[str, str] = {}
+    if params.only_diffusion:
+        encoder_name = None
+    else:
+        out["model"], out["config"] = content_digest(weights), content_digest(config)
+        encoder_name = read_sovits_config(config).speech_encoder
+    if params.cluster_ratio > 0 and cluster is not None:
+        out["cluster_model"] = content_digest(cluster)
+    if params.shallow_diffusion or params.only_diffusion:
+        model, dconfig = diffusion_files(params.diffusion_model, params.diffusion_config, weights, installed)
+        out["diffusion_model"], out["diffusion_config"] = content_digest(model), content_digest(dconfig)
+        out["vocoder"] = content_digest(vocoder_folder(params.vocoder))
+        if encoder_name is None:
+            import yaml
+
+            encoder_name = (yaml.safe_load(dconfig.read_text()) or {}).get("data", {}).get("encoder", "")
+    elif params.enhance:
+        out["vocoder"] = content_digest(vocoder_folder(params.vocoder))
+    prefer = speech_encoder_spec(encoder_name).prefer if encoder_name else ("contentvec", "hubert")
+    out["content_encoder"] = content_digest(resolve_content_encoder(params.content_encoder, prefer))
+    if params.f0_method == "rmvpe":
+        out["rmvpe"] = content_digest(rmvpe_checkpoint())
+    return out
+
+
 def _post_stages(params: SovitsParams, weights: Path, installed, device: str, report: dict) -> PostStages:
     """Upstream Svc.__init__'s choices: diffusion for shallow/only diffusion, else the enhancer if asked."""
     diffusing = params.shallow_diffusion or params.only_diffusion
@@ -173,7 +203,8 @@ def _post_stages(params: SovitsParams, weights: Path, installed, device: str, re
 
 
 @node("vc.sovits", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=SovitsParams, category="vc",
-      title="so-vits-svc voice conversion", gpu=True, memory_mb=1500, tags=("neural", "sovits"))
+      title="so-vits-svc voice conversion", gpu=True, memory_mb=1500, tags=("neural", "sovits"),
+      fingerprint=sovits_models)
 def sovits(params: SovitsParams, audio: Audio, ctx):
     """Convert speech or singing to a so-vits-svc 4.0/4.1 voice as upstream's inference does: the input
     sliced at silences, ContentVec/HuBERT content, pitch with transpose (or predicted), optional k-means
