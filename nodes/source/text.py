@@ -12,7 +12,7 @@ class TextParams(BaseModel):
                       json_schema_extra={"widget": "textarea"})
 
 
-@node("text.value", outputs={"text": TEXT}, params=TextParams, category="source", title="Text")
+@node("text.value", outputs={"text": TEXT}, params=TextParams, category="source", title="Text", memory=0.0)
 def text_value(params: TextParams) -> str:
     """A literal text to feed a TTS engine."""
     return params.text

@@ -119,7 +119,7 @@ class EspeakParams(BaseModel):
 
 
 @node("tts.espeak", inputs={"text": TEXT}, outputs={"audio": AUDIO}, params=EspeakParams, category="tts",
-      title="eSpeak NG", tags=("tts", "offline"))
+      title="eSpeak NG", tags=("tts", "offline"), memory=0.0)  # no Audio input
 def espeak(params: EspeakParams, text: str) -> Audio:
     """Robotic but instant formant TTS for 100+ languages; needs no model download. Set rate, pitch
     and intonation range; pick a voice variant with '+', e.g. 'en-us+f3'."""

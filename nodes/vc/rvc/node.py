@@ -67,12 +67,23 @@ def rvc_models(params: RVCParams) -> dict[str, str]:
     return out
 
 
+# Measured peak with full-size v2 40k + HuBERT-base on CPU: 3.35 kB per 16 kHz input sample while one
+# segment converts (segments are at most ~41 s on CPU), plus the whole input's arrays and output.
+SEGMENT_BYTES_PER_16K_SAMPLE, WHOLE_BYTES_PER_16K_SAMPLE, LONGEST_SEGMENT_S = 3400.0, 64.0, 42
+
+
+def rvc_memory(params: RVCParams, shapes) -> float:
+    n16 = sum(s.frames * 16000 / s.sample_rate for s in shapes.values())
+    return SEGMENT_BYTES_PER_16K_SAMPLE * min(n16, LONGEST_SEGMENT_S * 16000) + WHOLE_BYTES_PER_16K_SAMPLE * n16
+
+
 def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @node("vc.rvc", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=RVCParams, category="vc",
-      title="RVC voice conversion", gpu=True, memory_mb=1500, tags=("neural", "rvc"), fingerprint=rvc_models)
+      title="RVC voice conversion", gpu=True, memory_mb=1500, tags=("neural", "rvc"), fingerprint=rvc_models,
+      memory=rvc_memory)
 def rvc(params: RVCParams, audio: Audio, ctx):
     """Convert speech to the voice of an RVC v1/v2 model (.pth from the RVC WebUI), with HuBERT/ContentVec
     content, pitch tracking and shift, optional .index retrieval, loudness-envelope mixing and resampling.

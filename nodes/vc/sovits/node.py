@@ -131,6 +131,15 @@ def sovits_options(params: SovitsParams) -> SovitsOptions:
                          resampler=params.resampler, seed=params.seed)
 
 
+# Measured peak with full-size 4.1 + HuBERT-base on CPU: ~720 B per 44.1 kHz sample of the longest slice;
+# a slice can be the whole input (no silence in it), so the whole input counts.
+BYTES_PER_44K_SAMPLE = 800.0
+
+
+def sovits_memory(params: SovitsParams, shapes) -> float:
+    return BYTES_PER_44K_SAMPLE * sum(s.frames * 44100 / s.sample_rate for s in shapes.values())
+
+
 def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -204,7 +213,7 @@ def _post_stages(params: SovitsParams, weights: Path, installed, device: str, re
 
 @node("vc.sovits", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=SovitsParams, category="vc",
       title="so-vits-svc voice conversion", gpu=True, memory_mb=1500, tags=("neural", "sovits"),
-      fingerprint=sovits_models)
+      fingerprint=sovits_models, memory=sovits_memory)
 def sovits(params: SovitsParams, audio: Audio, ctx):
     """Convert speech or singing to a so-vits-svc 4.0/4.1 voice as upstream's inference does: the input
     sliced at silences, ContentVec/HuBERT content, pitch with transpose (or predicted), optional k-means

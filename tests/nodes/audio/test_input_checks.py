@@ -17,6 +17,7 @@ from haysay.graph_engine.contract import AudioSink, NodeContext, default_registr
 from haysay.graph_engine.values import Audio
 
 RATE = 48000
+BUILTIN_PREFIXES = ("audio.", "gen.", "text.", "tts.", "vc.", "analysis.")
 
 
 def doc(nodes, edges=(), outputs=None):
@@ -134,10 +135,21 @@ def test_whole_file_stage_over_the_worker_budget_is_refused_with_the_figure(tmp_
     assert ok.ok and 400 < ok.memory_need_mb("n") < 420 and ok.shape("n").frames == 60 * RATE
 
 
-def test_every_audio_node_streams_or_declares_its_memory():
-    undeclared = [s.type for s in default_registry() if s.type.startswith(("audio.", "gen.", "tts.piper"))
-                  and not s.memory_declared]
+def test_every_builtin_node_streams_or_declares_its_memory():
+    undeclared = [s.type for s in default_registry() if s.type.startswith(BUILTIN_PREFIXES) and not s.memory_declared]
     assert undeclared == []
+
+
+def test_a_long_input_to_a_voice_model_is_refused_before_it_runs(tmp_path):
+    wav = write_tone(tmp_path / "ten-minutes.wav", 600.0)
+    for node_type, params in (("vc.rvc", {"model": "any"}), ("vc.sovits", {"model": "any"}),
+                              ("vc.world", {})):
+        p = plan(load_then(wav, node_type, **params), memory_budget_mb=1500)
+        assert [(e.code, e.node) for e in p.errors if e.code == "memory"] == [("memory", "n")], node_type
+    # ten seconds fit: about 1.5 GB (model) plus what the audio needs
+    short = write_tone(tmp_path / "ten-seconds.wav", 10.0)
+    need = plan(load_then(short, "vc.rvc", model="any"), memory_budget_mb=8192).memory_need_mb("n")
+    assert 1500 + 400 < need < 1500 + 700
 
 
 class LazyTone:
