@@ -8,7 +8,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "Settings": "config",
-    **{n: "contract" for n in ("AUDIO", "ANY", "F0_T", "FEATURES", "TEXT", "FileParam", "NodeContext", "NodeSpec",
+    **{n: "contract" for n in ("AUDIO", "ANY", "F0_T", "FEATURES", "TEXT", "FileParam", "OutputFile", "NodeContext", "NodeSpec",
                                "Port", "Registry", "default_registry", "node")},
     **{n: "engine" for n in ("Engine", "RunResult", "StageEvent", "StageResult")},
     **{n: "errors" for n in ("GraphError", "InvalidPipeline")},

@@ -31,6 +31,11 @@ class Settings:
         return self.home / "models"
 
     @property
+    def outputs_dir(self) -> Path:
+        """Where queued jobs' and the studio's relative written-file paths (audio.save) land."""
+        return self.home / "outputs"
+
+    @property
     def history_path(self) -> Path:
         return self.home / "history.duckdb"
 

@@ -75,6 +75,12 @@ class FileParam:
     kinds: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class OutputFile:
+    """Marker in a params field's metadata: the field names a file the node writes. A relative path is
+    taken inside the run's output folder (`Engine.run(output_dir=...)`, the CLI's --out)."""
+
+
 class NodeContext:
     """What a running node may ask of its host. Nodes that need none of it
     simply omit a `ctx` parameter."""
@@ -189,6 +195,10 @@ class NodeSpec:
     def file_fields(self) -> list[str]:
         return [name for name, f in self.params.model_fields.items()
                 if any(isinstance(m, FileParam) for m in f.metadata)]
+
+    def output_file_fields(self) -> list[str]:
+        return [name for name, f in self.params.model_fields.items()
+                if any(isinstance(m, OutputFile) for m in f.metadata)]
 
     def call(self, params: BaseModel | Mapping[str, Any] | None = None, ctx: NodeContext | None = None,
              **inputs: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .cachekey import cache_key
@@ -169,12 +170,32 @@ class Engine:
     def run(self, doc: PipelineDoc, inputs: Mapping[str, Any] | None = None,
             overrides: list[tuple[str, str, Any]] | None = None, use_cache: bool = True,
             on_event: Callable[[StageEvent], None] | None = None, run_id: str | None = None,
-            job_id: str | None = None, cancel: threading.Event | None = None, retries: int = 0) -> RunResult:
-        """Validate, then run every stage whose output is not cached. Raises InvalidPipeline."""
+            job_id: str | None = None, cancel: threading.Event | None = None, retries: int = 0,
+            output_dir: str | os.PathLike | None = None) -> RunResult:
+        """Validate, then run every stage whose output is not cached. Raises InvalidPipeline.
+
+        `output_dir`: where relative paths of files that nodes write (audio.save) land; default: the
+        current folder."""
+        if output_dir is not None:
+            overrides = list(overrides or []) + self._output_paths(doc, overrides, Path(output_dir))
         p = self.plan(doc, inputs, overrides)
         if p.errors:
             raise InvalidPipeline(p.errors)
         return self._run(p, doc, inputs, overrides, use_cache, on_event, run_id, job_id, cancel, retries)
+
+    def _output_paths(self, doc: PipelineDoc, overrides, output_dir: Path) -> list[tuple[str, str, Any]]:
+        """Overrides that put every relative written-file path inside `output_dir`."""
+        out = []
+        for n in doc.nodes:
+            spec = self.registry.get(n.type)
+            for field in spec.output_file_fields() if spec is not None else ():
+                value = n.params.get(field)
+                for node_id, param, v in overrides or []:
+                    if (node_id, param) == (n.id, field):
+                        value = v
+                if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
+                    out.append((n.id, field, str(output_dir.resolve() / value)))
+        return out
 
     def _run(self, p: Plan, doc: PipelineDoc, inputs, overrides, use_cache, on_event, run_id, job_id, cancel,
              retries) -> RunResult:

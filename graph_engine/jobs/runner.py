@@ -475,7 +475,8 @@ class JobRunner:
         state, reason, outputs = FAILED, None, None
         try:
             result = self.engine.run(doc, req.inputs, overrides, use_cache=use_cache, on_event=on_event,
-                                     run_id=act.run_id, job_id=act.job_id, cancel=act.cancel, retries=req.policy.retries)
+                                     run_id=act.run_id, job_id=act.job_id, cancel=act.cancel, retries=req.policy.retries,
+                                     output_dir=self.engine.settings.outputs_dir)
             if result.status == "succeeded":
                 state = SUCCEEDED
                 outputs = {name: result.stages[nid].outputs[port]

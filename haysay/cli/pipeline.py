@@ -147,7 +147,8 @@ def cmd_run(args) -> int:
 
     engine = Engine(Settings.from_env(scheduler=args.scheduler))
     try:
-        result = engine.run(doc, inputs, overrides, use_cache=not args.no_cache, on_event=on_event)
+        result = engine.run(doc, inputs, overrides, use_cache=not args.no_cache, on_event=on_event,
+                            output_dir=args.out)
     except InvalidPipeline as exc:
         engine.close()
         _print_errors(exc.errors)

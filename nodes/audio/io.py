@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from haysay.graph_engine.audiofile import header_shape, read_blocks, truncation_note, write_audio
-from haysay.graph_engine.contract import AUDIO, FileParam, node
+from haysay.graph_engine.contract import AUDIO, FileParam, OutputFile, node
 
 
 class LoadParams(BaseModel):
@@ -47,7 +47,8 @@ def load(params: LoadParams, ctx):
 
 class SaveParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(..., min_length=1, description="Where to write the file")
+    path: Annotated[str, OutputFile()] = Field(
+        ..., min_length=1, description="Where to write the file (a relative path lands in the run's output folder)")
     format: Literal["wav", "flac", "ogg", "mp3"] = Field("wav", description="Container")
     depth: Literal["16", "24", "32", "float", "vorbis", "opus", "mp3"] | None = Field(
         None, description="Bit depth or codec (default: 24-bit for wav/flac, vorbis for ogg)")

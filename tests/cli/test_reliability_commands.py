@@ -55,3 +55,21 @@ def test_run_refuses_a_stage_over_the_worker_budget_and_warns_on_truncation(hays
     assert "warning: l: cut.wav is truncated: its header declares 20.00 s of audio, the file holds 12.00 s" \
         in ran.stderr
     assert sf.info(str(tmp_path / "o" / "o.wav")).duration == 12.0
+
+
+def test_a_relative_save_path_lands_in_the_output_folder_not_the_working_folder(haysay_home, tmp_path):
+    pipe = tmp_path / "save.json"
+    pipe.write_text(json.dumps({
+        "format": "haysay.pipeline/1",
+        "nodes": [{"id": "tone", "type": "gen.tone", "params": {"duration": 0.25, "sample_rate": 16000}},
+                  {"id": "keep", "type": "audio.save", "params": {"path": "stems/tone.wav"}}],
+        "edges": [{"from": "tone.audio", "to": "keep.audio"}], "outputs": {"audio": "keep.audio"}}))
+    out = tmp_path / "out"
+    proc = haysay("run", str(pipe), "--out", str(out), "-q", home=haysay_home)
+    assert proc.returncode == 0, proc.stderr
+    written, _ = sf.read(str(out / "stems" / "tone.wav"))
+    assert written.shape == (4000,) and np.abs(written).max() > 0.1
+    assert not (ROOT / "stems").exists()  # the CLI runs in the repository root: nothing written there
+    other = tmp_path / "elsewhere.wav"  # an absolute path is kept as given
+    proc = haysay("run", str(pipe), "--out", str(out), "-q", "--set", f"keep.path={other}", home=haysay_home)
+    assert proc.returncode == 0 and sf.info(str(other)).frames == 4000
