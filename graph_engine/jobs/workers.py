@@ -7,6 +7,7 @@ workers that a nanny restarts after a crash.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -57,14 +58,17 @@ def local_capacity(n_workers: int = 1) -> Capacity:
 
 def needs_of(p: Plan) -> Needs:
     """The lane (gpu when any node declares gpu=True) and the largest single-node memory need:
-    each node runs as its own task, so the biggest one must fit on one worker."""
+    each node runs as its own task, so the biggest one must fit on one worker. The need is the
+    one validation planned from the inputs' sizes (a node's `memory=` per sample), else its
+    declared `memory_mb`."""
     heaviest, mb, gpu_nodes = "", 0, []
     for nid in p.order():
         spec = p.spec(nid)
         if spec.gpu:
             gpu_nodes.append(nid)
-        if spec.memory_mb > mb:
-            heaviest, mb = f"{nid} ({spec.type})", spec.memory_mb
+        need = int(math.ceil(p.memory_need_mb(nid)))
+        if need > mb:
+            heaviest, mb = f"{nid} ({spec.type})", need
     return Needs(GPU_LANE if gpu_nodes else CPU_LANE, mb, heaviest, gpu_nodes)
 
 
@@ -72,7 +76,7 @@ def admit(needs: Needs, cap: Capacity) -> None:
     """Raise AdmissionRefused when no worker could ever hold the job's heaviest node."""
     if cap.max_memory_mb and needs.memory_mb > cap.max_memory_mb:
         raise AdmissionRefused(
-            f"job refused: node {needs.heaviest} declares memory_mb={needs.memory_mb} MB, but the largest "
+            f"job refused: node {needs.heaviest} needs about {needs.memory_mb:,} MB, but the largest "
             f"worker offers {cap.max_memory_mb} MB (Dask worker memory_limit, {cap.workers} worker(s)); "
             "start workers with more memory or use a lighter model")
 

@@ -156,7 +156,7 @@ def test_merged_lanes_make_the_cpu_job_wait(make_runner, gpu_client):
 def test_admission_refuses_a_job_no_worker_can_hold(make_runner, small_gpu_client):
     runner = make_runner(small_gpu_client)
     assert runner.capacity().max_memory_mb == 1024
-    with pytest.raises(AdmissionRefused, match=r"node b \(test.big\) declares memory_mb=4096 MB.*offers 1024 MB"):
+    with pytest.raises(AdmissionRefused, match=r"node b \(test.big\) needs about 4,096 MB.*offers 1024 MB"):
         runner.submit(pipe([("b", "test.big", {})]))
     assert runner.list() == []
     # the same request arriving through the spool (from `haysay submit`) ends failed, with the reason
@@ -164,6 +164,19 @@ def test_admission_refuses_a_job_no_worker_can_hold(make_runner, small_gpu_clien
     runner.spool.put_request(req)
     job = runner.wait(req.job_id, 10) if _appears(runner, req.job_id) else None
     assert job.state == "failed" and job.error.startswith("refused: job refused: node b (test.big)")
+
+
+def test_admission_counts_the_need_planned_from_the_input_size(make_runner, small_gpu_client):
+    # vc.world declares 320 B per input sample: 100 s at 48 kHz plans to ~2 GB, past the 1 GiB worker,
+    # while 10 s (~660 MB) is admitted; the figure, not the node's flat memory_mb, decides
+    long = pipe([("t", "gen.tone", {"duration": 100.0, "frequency": 220.0, "sample_rate": 48000}),
+                 ("w", "vc.world", {})], edges=[("t", "w")])
+    runner = make_runner(small_gpu_client)
+    with pytest.raises(AdmissionRefused, match=r"node w \(vc.world\) needs about 1,[5-9]\d\d MB.*offers 1024 MB"):
+        runner.submit(long)
+    short = pipe([("t", "gen.tone", {"duration": 10.0, "frequency": 220.0, "sample_rate": 48000}),
+                  ("w", "vc.world", {})], edges=[("t", "w")])
+    assert runner._check(JobRequest(pipeline=short.to_dict())).memory_mb < 1024  # admitted
 
 
 def _appears(runner, job_id, timeout=10.0):
