@@ -181,7 +181,24 @@ class Engine:
         p = self.plan(doc, inputs, overrides)
         if p.errors:
             raise InvalidPipeline(p.errors)
+        if self.scheduler and not os.environ.get("HAYSAY_WORKER_MEMORY_MB"):
+            too_big = self._beyond_cluster_memory(p)
+            if too_big:
+                raise InvalidPipeline(too_big)
         return self._run(p, doc, inputs, overrides, use_cache, on_event, run_id, job_id, cancel, retries)
+
+    def _beyond_cluster_memory(self, p: Plan) -> list[GraphError]:
+        """On a given cluster, the planned memory needs are held against its largest worker (Dask's
+        memory_limit), not this machine's: the stage is refused before anything runs."""
+        limits = [int(w.get("memory_limit") or 0) for w in self.client.scheduler_info(n_workers=-1)["workers"].values()]
+        if not limits or 0 in limits:  # a worker without a limit caps nothing
+            return []
+        top = max(limits) / (1 << 20)
+        return [GraphError("memory", f"{p.spec(nid).type} needs about {p.memory_need_mb(nid):,.0f} MB for its "
+                                     f"input, but the largest worker of the cluster at {self.scheduler} has "
+                                     f"{top:,.0f} MB (Dask memory_limit, {len(limits)} worker(s)); shorten or split "
+                                     "the audio, or start workers with more memory", node=nid)
+                for nid in p.order() if p.graph.nodes[nid].get("memory_need_mb", 0) > top]
 
     def _output_paths(self, doc: PipelineDoc, overrides, output_dir: Path) -> list[tuple[str, str, Any]]:
         """Overrides that put every relative written-file path inside `output_dir`."""

@@ -79,6 +79,31 @@ def test_scheduler_address_runs_on_that_cluster(haysay_home, tmp_path):
         cluster.close()
 
 
+def test_a_stage_too_big_for_the_clusters_workers_is_refused_before_it_runs(haysay_home, tmp_path, monkeypatch):
+    # this machine has GBs to spare, but the cluster's only worker offers 1 GiB: 100 s at 48 kHz through
+    # vc.world (320 B per sample, ~2 GB) is refused at vc.world, with both figures, and nothing is stored
+    monkeypatch.delenv("HAYSAY_WORKER_MEMORY_MB", raising=False)
+    from haysay.graph_engine import Engine, InvalidPipeline, parse_pipeline
+    cluster = LocalCluster(n_workers=1, processes=False, threads_per_worker=1, protocol="tcp", host="127.0.0.1",
+                           dashboard_address=":0", memory_limit="1GiB")
+    doc = parse_pipeline({"format": "haysay.pipeline/1", "name": "big",
+                          "nodes": [{"id": "t", "type": "gen.tone", "params": {"duration": 100.0, "sample_rate": 48000}},
+                                    {"id": "w", "type": "vc.world", "params": {}}],
+                          "edges": [{"from": "t.audio", "to": "w.audio"}], "outputs": {"audio": "w.audio"}})
+    eng = Engine(scheduler=cluster.scheduler_address)
+    try:
+        assert eng.plan(doc).ok  # on this machine alone it would fit
+        with pytest.raises(InvalidPipeline) as err:
+            eng.run(doc)
+        (e,) = err.value.errors
+        assert e.node == "w" and e.code == "memory"
+        assert "1,024 MB" in e.message and "needs about 1,9" in e.message
+        assert eng.history.runs() == []
+    finally:
+        eng.close()
+        cluster.close()
+
+
 def test_builtin_with_missing_library_is_left_out_and_reported(monkeypatch):
     import builtins
     import importlib
