@@ -5,19 +5,16 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import soxr
-import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio
-from haysay.nodes.vc.content.checkpoint import read_content_encoder
 from haysay.nodes.analysis.f0 import rmvpe_checkpoint
 from haysay.nodes.vc.resolve import (ModelRefError, content_digest, file_size, pooled, resolve_content_encoder,
                                   resolve_model)
-from haysay.nodes.vc.retrieval import read_feature_index
-from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint
-from haysay.nodes.vc.rvc.pipeline import SR, RVCOptions, convert_rvc, device_settings
+
+# torch, soxr, faiss and the networks are imported where the node runs: registering it stays light
+SR = 16000  # the content encoder's and pitch trackers' rate (rvc.pipeline.SR)
 
 
 class RVCParams(BaseModel):
@@ -78,6 +75,8 @@ def rvc_memory(params: RVCParams, shapes) -> float:
 
 
 def _device() -> str:
+    import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -88,6 +87,13 @@ def rvc(params: RVCParams, audio: Audio, ctx):
     """Convert speech to the voice of an RVC v1/v2 model (.pth from the RVC WebUI), with HuBERT/ContentVec
     content, pitch tracking and shift, optional .index retrieval, loudness-envelope mixing and resampling.
     Matches the WebUI's own inference: fp32 on CPU, fp16 with its longer GPU segments on CUDA by default."""
+    import soxr
+
+    from haysay.nodes.vc.content.checkpoint import read_content_encoder
+    from haysay.nodes.vc.retrieval import read_feature_index
+    from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint
+    from haysay.nodes.vc.rvc.pipeline import RVCOptions, convert_rvc, device_settings
+
     device = _device()
     settings = device_settings(device, params.precision)
     half = "_fp16" if settings.half else ""

@@ -9,89 +9,19 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from haysay.nodes.vc.content.speech_encoders import SPEECH_ENCODERS as SPEECH_ENCODER_SPECS
-from haysay.nodes.vc.content.speech_encoders import speech_encoder_spec
 from haysay.nodes.vc.safe_load import CheckpointError, build_checked, safe_torch_load, split_weight_norm
-from haysay.nodes.vc.sovits.models import SovitsConfig, SovitsSynthesizer
+from haysay.nodes.vc.sovits.config import (  # noqa: F401  (re-exported)
+    SPEECH_ENCODERS, UNIT_INTERPOLATE_MODES, UNSUPPORTED, SovitsConfig, SovitsModelInfo, read_sovits_config)
+from haysay.nodes.vc.sovits.models import SovitsSynthesizer
 
-# speech encoder -> (layer, through final_proj, feature dims); layer None: the encoder's final output
-SPEECH_ENCODERS = {name: (s.layer, s.final_proj, s.dims) for name, s in SPEECH_ENCODER_SPECS.items()}
-# how content frames are stretched onto the f0 grid: upstream's "left" hold, or an F.interpolate mode
-UNIT_INTERPOLATE_MODES = ("left", "nearest", "nearest-exact", "linear", "area")
-UNSUPPORTED = {"use_depthwise_conv": True, "use_transformer_flow": True, "flow_share_parameter": True}
 WEIGHT_NORMED = re.compile(r"^(dec\.conv_pre|dec\.conv_post|dec\.ups\.\d+|dec\.resblocks\.\d+\.convs\d?\.\d+|"
                            r"flow\.flows\.\d+\.enc\.(in_layers\.\d+|res_skip_layers\.\d+|cond_layer))\.weight$")
-
-
-@dataclass
-class SovitsModelInfo:
-    config: SovitsConfig
-    version: str              # "4.0" or "4.1"
-    speech_encoder: str
-    hop_length: int
-    unit_interpolate_mode: str
-    speakers: dict[str, int]
-
-    @property
-    def encoder_layer(self) -> tuple[int | None, bool, int]:
-        return SPEECH_ENCODERS[self.speech_encoder]
-
-
-def read_sovits_config(path: str | Path) -> SovitsModelInfo:
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(path, "config.json not found (so-vits-svc models need the config.json they were "
-                                    "trained with, beside G_*.pth or given as `config`)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(path, f"not valid JSON ({exc})") from None
-    model, data = raw.get("model"), raw.get("data")
-    if not isinstance(model, dict) or not isinstance(data, dict):
-        raise CheckpointError(path, "missing 'model' or 'data' section: not a so-vits-svc config")
-    for key, bad in UNSUPPORTED.items():
-        if model.get(key) == bad:
-            raise CheckpointError(path, f"model.{key} = {bad} is not supported by haysay's so-vits adapter yet")
-    if model.get("vocoder_name", "nsf-hifigan") != "nsf-hifigan":
-        raise CheckpointError(path, f"vocoder {model.get('vocoder_name')!r} is not supported (only nsf-hifigan)")
-    version = "4.1" if "speech_encoder" in model else "4.0"
-    encoder = model.get("speech_encoder", "vec256l9")
-    try:
-        speech_encoder_spec(encoder)
-    except ValueError as exc:
-        raise CheckpointError(path, f"model.{exc}") from None
-    names = {f.name for f in fields(SovitsConfig)}
-    kw: dict[str, Any] = {k: v for k, v in model.items() if k in names}
-    kw["sampling_rate"] = int(data.get("sampling_rate", 44100))
-    for key in ("resblock_kernel_sizes", "upsample_rates", "upsample_kernel_sizes"):
-        if key in kw:
-            kw[key] = tuple(int(v) for v in kw[key])
-    if "resblock_dilation_sizes" in kw:
-        kw["resblock_dilation_sizes"] = tuple(tuple(int(v) for v in d) for d in kw["resblock_dilation_sizes"])
-    kw["resblock"] = str(kw.get("resblock", "1"))
-    speakers = raw.get("spk") or {}
-    kw["speakers"] = dict(speakers)
-    try:
-        cfg = SovitsConfig(**kw)
-    except TypeError as exc:
-        raise CheckpointError(path, f"malformed model section: {exc}") from None
-    hop = int(data.get("hop_length", 512))
-    if hop != int(np.prod(cfg.upsample_rates)):
-        raise CheckpointError(path, f"data.hop_length {hop} differs from the decoder's upsampling "
-                                    f"{int(np.prod(cfg.upsample_rates))}")
-    mode = data.get("unit_interpolate_mode") or "left"
-    if mode not in UNIT_INTERPOLATE_MODES:
-        raise CheckpointError(path, f"data.unit_interpolate_mode {mode!r} is not one of "
-                                    f"{', '.join(UNIT_INTERPOLATE_MODES)}")
-    return SovitsModelInfo(cfg, version, encoder, hop, mode,
-                           {str(k): int(v) for k, v in speakers.items()})
 
 
 def read_sovits_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:

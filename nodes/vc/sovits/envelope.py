@@ -2,9 +2,12 @@
 volume embedding is fed with, and the loudness-envelope mix applied to the synthesizer's output."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch is imported where a function runs: the slicer is used at validation too
+    import torch
 
 
 def frame_rms(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
@@ -22,6 +25,9 @@ def frame_rms(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
 def hop_volume(wav: torch.Tensor, hop: int) -> torch.Tensor:
     """(samples,) -> (samples // hop,) RMS per hop, reflect-padded half a hop each side (so-vits's
     Volume_Extractor, the input of the model's volume embedding)."""
+    import torch
+    import torch.nn.functional as F
+
     n = wav.shape[-1] // hop
     power = F.pad((wav.float() ** 2)[None, None], (hop // 2, (hop + 1) // 2), mode="reflect")[0, 0]
     return torch.sqrt(power[:n * hop].reshape(n, hop).mean(dim=1))
@@ -32,6 +38,9 @@ def change_rms(source: np.ndarray, source_rate: int, target: torch.Tensor, targe
     """so-vits/RVC `change_rms`: `target` scaled by source_rms^(1-rate) * target_rms^(rate-1), both
     envelopes measured every half second and linearly interpolated (align_corners False) to the target's
     length. rate 1 keeps the target's own envelope; 0 imposes the source's fully."""
+    import torch
+    import torch.nn.functional as F
+
     def envelope(x: np.ndarray, sr: int) -> torch.Tensor:
         rms = torch.from_numpy(frame_rms(x, sr // 2 * 2, sr // 2)).to(target.device)
         return F.interpolate(rms[None, None], size=target.shape[0], mode="linear")[0, 0]

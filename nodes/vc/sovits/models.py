@@ -6,39 +6,14 @@ text encoder with coarse-pitch embedding -> reverse flow -> NSF-HiFiGAN with
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
 from haysay.nodes.vc.pitch import sovits_coarse
+from haysay.nodes.vc.sovits.config import SovitsConfig  # noqa: F401  (re-exported)
 from haysay.nodes.vc.vits.attentions import FFT, Encoder, sequence_mask
 from haysay.nodes.vc.vits.flows import ResidualCouplingBlock
 from haysay.nodes.vc.vits.hifigan import Generator
-
-
-@dataclass(frozen=True)
-class SovitsConfig:
-    inter_channels: int = 192
-    hidden_channels: int = 192
-    filter_channels: int = 768
-    n_heads: int = 2
-    n_layers: int = 6
-    kernel_size: int = 3
-    resblock: str = "1"
-    resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
-    resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
-    upsample_rates: tuple[int, ...] = (8, 8, 2, 2, 2)
-    upsample_initial_channel: int = 512
-    upsample_kernel_sizes: tuple[int, ...] = (16, 16, 4, 4, 4)
-    gin_channels: int = 768
-    ssl_dim: int = 768
-    n_speakers: int = 200
-    sampling_rate: int = 44100
-    vol_embedding: bool = False
-    use_automatic_f0_prediction: bool = True
-    n_flow_layer: int = 4
-    speakers: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 class TextEncoder(nn.Module):

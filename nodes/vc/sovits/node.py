@@ -2,25 +2,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio
-from haysay.nodes.vc.content.speech_encoders import read_speech_encoder, speech_encoder_spec
 from haysay.nodes.analysis.f0 import rmvpe_checkpoint
+from haysay.nodes.vc.content.encoder_specs import speech_encoder_spec
 from haysay.nodes.vc.resolve import (ModelRefError, content_digest, file_size, pooled, resolve_content_encoder,
                                   resolve_model)
-from haysay.nodes.vc.sovits.checkpoint import build_sovits_model, read_kmeans, read_sovits_config
-from haysay.nodes.vc.sovits.extras import (PostStages, check_fit, diffusion_files, diffusion_info,
-                                           load_diffusion_pooled, load_feature_index, load_vocoder_pooled,
-                                           retrieval_blend, vocoder_folder)
-from haysay.nodes.vc.sovits.pipeline import SovitsOptions, convert_sovits, speaker_id
+from haysay.nodes.vc.sovits.config import read_sovits_config
 from haysay.nodes.vc.sovits.slicer import Slicing
 
+# torch, torchaudio and the networks are imported where the node runs: registering it stays light
+if TYPE_CHECKING:
+    from haysay.nodes.vc.sovits.extras import PostStages
+    from haysay.nodes.vc.sovits.pipeline import SovitsOptions
 
 class SovitsParams(BaseModel):
     """Defaults are so-vits-svc 4.1-Stable's inference_main.py (where its webUI differs, noted)."""
@@ -119,6 +118,8 @@ class SovitsParams(BaseModel):
 
 
 def sovits_options(params: SovitsParams) -> SovitsOptions:
+    from haysay.nodes.vc.sovits.pipeline import SovitsOptions
+
     slicing = Slicing(slice_db=params.slice_db, pad_seconds=params.pad_seconds, clip_seconds=params.clip_seconds,
                       crossfade_seconds=params.crossfade_seconds, crossfade_retain=params.crossfade_retain)
     return SovitsOptions(speaker=params.speaker, speaker_mix=dict(params.speaker_mix),
@@ -141,6 +142,8 @@ def sovits_memory(params: SovitsParams, shapes) -> float:
 
 
 def _device() -> str:
+    import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -178,6 +181,8 @@ def sovits_models(params: SovitsParams) -> dict[str, str]:
     if params.cluster_ratio > 0 and cluster is not None:
         out["cluster_model"] = content_digest(cluster)
     if params.shallow_diffusion or params.only_diffusion:
+        from haysay.nodes.vc.sovits.extras import diffusion_files, vocoder_folder
+
         model, dconfig = diffusion_files(params.diffusion_model, params.diffusion_config, weights, installed)
         out["diffusion_model"], out["diffusion_config"] = content_digest(model), content_digest(dconfig)
         out["vocoder"] = content_digest(vocoder_folder(params.vocoder))
@@ -186,6 +191,8 @@ def sovits_models(params: SovitsParams) -> dict[str, str]:
 
             encoder_name = (yaml.safe_load(dconfig.read_text()) or {}).get("data", {}).get("encoder", "")
     elif params.enhance:
+        from haysay.nodes.vc.sovits.extras import vocoder_folder
+
         out["vocoder"] = content_digest(vocoder_folder(params.vocoder))
     prefer = speech_encoder_spec(encoder_name).prefer if encoder_name else ("contentvec", "hubert")
     out["content_encoder"] = content_digest(resolve_content_encoder(params.content_encoder, prefer))
@@ -196,6 +203,9 @@ def sovits_models(params: SovitsParams) -> dict[str, str]:
 
 def _post_stages(params: SovitsParams, weights: Path, installed, device: str, report: dict) -> PostStages:
     """Upstream Svc.__init__'s choices: diffusion for shallow/only diffusion, else the enhancer if asked."""
+    from haysay.nodes.vc.sovits.extras import (PostStages, diffusion_files, load_diffusion_pooled,
+                                               load_vocoder_pooled, vocoder_folder)
+
     diffusing = params.shallow_diffusion or params.only_diffusion
     stages = PostStages(only_diffusion=params.only_diffusion, k_step=params.k_step,
                         method=params.diffusion_method or None, speedup=params.diffusion_speedup or None,
@@ -219,6 +229,11 @@ def sovits(params: SovitsParams, audio: Audio, ctx):
     sliced at silences, ContentVec/HuBERT content, pitch with transpose (or predicted), optional k-means
     cluster blending or feature retrieval, a speaker by name or a blend of speakers, optional shallow
     diffusion (or diffusion alone) or NSF-HiFiGAN enhancement, optional loudness-envelope matching."""
+    from haysay.nodes.vc.content.speech_encoders import read_speech_encoder
+    from haysay.nodes.vc.sovits.checkpoint import build_sovits_model, read_kmeans
+    from haysay.nodes.vc.sovits.extras import check_fit, diffusion_info, load_feature_index, retrieval_blend
+    from haysay.nodes.vc.sovits.pipeline import convert_sovits, speaker_id
+
     device = _device()
     report: dict = {}
     weights, config, cluster, installed = _weights_and_config(params)
