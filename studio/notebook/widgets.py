@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from typing import Any
 
 import ipywidgets as w
@@ -15,7 +16,7 @@ import ipywidgets as w
 from haysay.graph_engine.builder import NodeHandle, ParamError, Pipeline
 from haysay.graph_engine.engine import StageEvent
 
-SLIDER_MAX_SPAN = 1e5  # wider ranges (hours of duration, any seed) get a number box instead
+SLIDER_MAX_SPAN = 1e5  # wider ranges (hours of duration, any seed) get a number box alone
 
 
 def _bounds(prop: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -24,51 +25,90 @@ def _bounds(prop: dict[str, Any]) -> tuple[float | None, float | None]:
     return lo, hi
 
 
+def slider_step(prop: dict[str, Any], lo: float, hi: float) -> float:
+    """A drag's precision: the field's own `multipleOf`, else a power of ten near 1/1000 of the range.
+
+    Only a drag snaps to it; typed values and values set in Python are kept exactly."""
+    if prop.get("multipleOf"):
+        return float(prop["multipleOf"])
+    span = hi - lo
+    return 10.0 ** math.floor(math.log10(span / 1000)) if span > 0 else 1.0
+
+
 def control_for(name: str, prop: dict[str, Any], value: Any) -> w.ValueWidget:
-    """One input widget for a JSON-schema property: slider, dropdown, checkbox or text."""
+    """One input widget for a JSON-schema property: number box, dropdown, checkbox or text.
+
+    Nothing here writes on its own: text boxes send on Enter or blur, and a number's
+    slider (see `slider_for`) sends only when released."""
     unit = prop.get("unit")
     label = f"{name} ({unit})" if unit else name
     common = {"description": label, "tooltip": prop.get("description", ""),
-              "style": {"description_width": "initial"}, "layout": w.Layout(width="480px")}
+              "style": {"description_width": "initial"}, "layout": w.Layout(width="300px")}
     kind = prop.get("type")
     if "enum" in prop:
         return w.Dropdown(options=list(prop["enum"]), value=value, **common)
     if kind == "boolean":
         return w.Checkbox(value=bool(value), **common)
     if kind in ("number", "integer"):
-        lo, hi = _bounds(prop)
-        integer = kind == "integer"
-        if lo is not None and hi is not None and hi - lo <= SLIDER_MAX_SPAN:
-            if integer:
-                return w.IntSlider(min=int(lo), max=int(hi), step=1, value=int(value), **common)
-            return w.FloatSlider(min=float(lo), max=float(hi), step=(hi - lo) / 1000, value=float(value),
-                                 readout_format=".3g", **common)
-        return (w.IntText if integer else w.FloatText)(value=value, **common)
+        # a text box shows the stored value exactly (-1.5 stays -1.5); a bounded one's slider sits beside it
+        return (w.IntText if kind == "integer" else w.FloatText)(value=value, continuous_update=False, **common)
     if kind == "string":
         area = prop.get("widget") == "textarea"
-        return (w.Textarea if area else w.Text)(value="" if value is None else str(value), **common)
+        return (w.Textarea if area else w.Text)(value="" if value is None else str(value), continuous_update=False,
+                                                **common)
     # unions and anything else: JSON text
-    return w.Text(value=json.dumps(value), **common)
+    return w.Text(value=json.dumps(value), continuous_update=False, **common)
+
+
+def slider_for(prop: dict[str, Any], value: Any) -> w.ValueWidget | None:
+    """A drag control for a bounded number, or None. It never sends on its own (continuous_update
+    off: ipywidgets' slider otherwise echoes its snapped start value back) and has no readout of
+    its own; the number box beside it shows the exact value."""
+    lo, hi = _bounds(prop)
+    if prop.get("type") not in ("number", "integer") or lo is None or hi is None or hi - lo > SLIDER_MAX_SPAN:
+        return None
+    common = {"continuous_update": False, "readout": False, "layout": w.Layout(width="180px")}
+    if prop["type"] == "integer":
+        return w.IntSlider(min=int(lo), max=int(hi), step=1, value=int(value), **common)
+    return w.FloatSlider(min=float(lo), max=float(hi), step=slider_step(prop, float(lo), float(hi)),
+                         value=float(value), **common)
+
+
+def _same(a: Any, b: Any) -> bool:
+    # 1 == 1.0 == True in Python; a form must not turn an int param into a float one or the reverse
+    return type(a) is type(b) and a == b
 
 
 class ParamsForm(w.VBox):
-    """A form for one node's params; every change goes through `node.set()` and is validated at once."""
+    """A form for one node's params; every change goes through `node.set()` and is validated at once.
+
+    Showing the form never changes the node: controls show the exact stored values and a
+    param is written only when the user changes its control to another value."""
 
     def __init__(self, node: NodeHandle):
         self.node = node
         schema = node.spec.params.model_json_schema()
         self.properties: dict[str, dict[str, Any]] = schema.get("properties", {})
         self.controls: dict[str, w.ValueWidget] = {}
+        self.sliders: dict[str, w.ValueWidget] = {}
         values = node.params.dict()
+        rows = []
         for name, prop in self.properties.items():
             ctl = control_for(name, prop, values[name])
             ctl.observe(lambda change, n=name: self._edited(n, change["new"]), names="value")
             self.controls[name] = ctl
+            slider = slider_for(prop, values[name])
+            if slider is not None:
+                slider.observe(lambda change, n=name: self._edited(n, change["new"]), names="value")
+                self.sliders[name] = slider
+                rows.append(w.HBox([ctl, slider]))
+            else:
+                rows.append(ctl)
         self.error = w.HTML("")
         self._syncing = False
         header = w.HTML(f"<b>{html.escape(node.id)}</b> <code>{html.escape(node.type)}</code>"
                         f"<div style='font-size:11px;color:#666'>{html.escape(node.spec.description)}</div>")
-        super().__init__([header, *self.controls.values(), self.error])
+        super().__init__([header, *rows, self.error])
         self._unsubscribe = node.pipeline.subscribe(lambda _p: self.refresh())
 
     def _parse(self, name: str, value: Any) -> Any:
@@ -78,13 +118,19 @@ class ParamsForm(w.VBox):
                 return json.loads(value) if value.strip() else None
             except json.JSONDecodeError:
                 return value
+        if prop.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
         return value
 
     def _edited(self, name: str, value: Any) -> None:
         if self._syncing:
             return
+        value = self._parse(name, value)
+        if _same(value, getattr(self.node.params, name)):
+            self.refresh()  # e.g. a slider released where it was: nothing to write, other controls realign
+            return
         try:
-            self.node.set(**{name: self._parse(name, value)})
+            self.node.set(**{name: value})
         except ParamError as exc:
             self.error.value = ("<div style='color:#c62828'>" + "<br>".join(
                 f"<b>{html.escape(str(e.field))}</b>: {html.escape(e.message)}" for e in exc.errors) + "</div>")
@@ -101,9 +147,12 @@ class ParamsForm(w.VBox):
             for name, ctl in self.controls.items():
                 value = values[name]
                 if isinstance(ctl, w.Text) and not isinstance(value, str):
-                    value = json.dumps(value)
-                if ctl.value != value:
+                    value = "" if value is None and "type" in self.properties[name] else json.dumps(value)
+                if not _same(ctl.value, value):
                     ctl.value = value
+                slider = self.sliders.get(name)
+                if slider is not None and slider.value != value:
+                    slider.value = value  # clamped to its range by ipywidgets, which is only its position
         finally:
             self._syncing = False
 
