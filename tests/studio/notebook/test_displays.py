@@ -11,10 +11,10 @@ import soundfile as sf
 import haysay
 from haysay.graph_engine import Engine, Settings
 from haysay.graph_engine.values import Audio
-from haysay.studio.notebook.audio_html import wav_data_uri
+from haysay.studio.notebook.audio_html import audio_data_uri, wav_bytes, wav_data_uri
 from haysay.studio.notebook.compare import levels
 
-URI = re.compile(r'<audio controls[^>]*src="data:audio/wav;base64,([A-Za-z0-9+/=]+)"')
+URI = re.compile(r'<audio controls[^>]*src="data:audio/(?:mpeg|ogg|wav);base64,([A-Za-z0-9+/=]+)"')
 
 
 def decode(b64: str):
@@ -47,17 +47,43 @@ def test_pipeline_svg_has_a_node_per_pipeline_node():
     assert x["low"] < x["resample"] and x["high"] < x["quiet"] and x["low"] == x["high"]  # columns by depth
 
 
-def test_run_table_embeds_a_wav_of_each_stage_length(run):
+def test_run_table_embeds_a_compact_player_of_each_stage(run):
     html = run._repr_mimebundle_()["text/html"]
     players = URI.findall(html)
-    assert len(players) == 2 and html.count("<tr>") == 3
+    assert len(players) == 2 and html.count("<tr>") == 3 and html.count('src="data:audio/mpeg;base64,') == 2
     for b64, node in zip(players, ["tone", "quiet"]):
-        data, rate = decode(b64)
-        assert rate == 22050 and data.shape[0] == run[node].audio.frames == round(0.75 * 22050)
+        data, rate = decode(b64)  # libsndfile's own MP3 decoder
+        original = run[node].audio.numpy()[0]
+        assert rate == 22050 and abs(data.shape[0] - original.size) <= 22  # within 1 ms
+        n = min(data.shape[0], original.size)
+        assert np.corrcoef(data[:n, 0], original[:n])[0, 1] > 0.99
     quiet, _ = decode(players[1])
-    assert 20 * np.log10(np.abs(quiet).max()) == pytest.approx(-18, abs=0.1)  # -12 dBFS tone, -6 dB gain
+    rms = 20 * np.log10(np.sqrt(np.mean(quiet[:, 0] ** 2)))
+    assert rms == pytest.approx(-21.01, abs=0.3)  # -12 dBFS peak tone (-15.01 dB rms), -6 dB gain
     assert "cache hit" in html and "worker" in html and "done" in html
     assert URI.findall(run["quiet"].play()._repr_mimebundle_()["text/html"])
+
+
+def test_a_notebook_of_two_second_clips_stays_small(tmp_path):
+    # issue 14.5: three 2 s players made a 1.2 MB notebook when each embedded its WAV
+    eng = Engine(Settings.from_env(home=tmp_path))
+    p = haysay.Pipeline("clips")
+    for i, rate in enumerate((22050, 44100, 48000)):
+        p.add("gen.tone", id=f"t{i}", waveform="sweep", duration=2.0, sample_rate=rate, channels=2)
+    run = p.run(engine=eng)
+    html = "".join(run[f"t{i}"].play()._repr_mimebundle_()["text/html"] for i in range(3))
+    wav = sum(len(wav_bytes(run[f"t{i}"].audio.numpy(), run[f"t{i}"].audio.sample_rate)) for i in range(3))
+    eng.close()
+    print(f"3 stereo 2 s players: {len(html) / 1e3:.1f} kB of HTML; as WAV they would be {wav * 4 / 3 / 1e3:.0f} kB")
+    assert len(html) < 100_000 < wav  # measured: 32.8 kB against 1218 kB
+
+
+def test_rates_mp3_cannot_carry_fall_back_to_ogg():
+    audio = Audio((0.1 * np.sin(np.arange(96000) / 20)).astype(np.float32)[None], 96000)
+    uri, cut = audio_data_uri(audio)
+    assert uri.startswith("data:audio/ogg;base64,") and not cut
+    data, rate = decode(uri.split(",", 1)[1])
+    assert rate == 96000 and data.shape == (96000, 1)
 
 
 def test_players_cap_the_embedded_length():
