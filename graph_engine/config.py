@@ -8,6 +8,7 @@ Everything lives under HAYSAY_HOME (default: the per-user data dir):
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,3 +49,30 @@ class Settings:
             artifacts=artifacts or os.environ.get("HAYSAY_ARTIFACTS") or str(home_path / "artifacts"),
             scheduler=scheduler or os.environ.get("HAYSAY_SCHEDULER") or None,
         )
+
+
+def machine_memory_bytes() -> int:
+    """This machine's memory as a local Dask worker sees it (`distributed.system.MEMORY_LIMIT`):
+    physical memory, lowered by a cgroup limit or RLIMIT_RSS. Read here rather than imported, because
+    importing `distributed` costs most of a second and validation must stay instant."""
+    try:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        import psutil
+        limit = psutil.virtual_memory().total
+    if sys.platform == "linux":
+        for path in ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
+                     "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.high", "/sys/fs/cgroup/memory.low"):
+            try:
+                with open(path) as f:
+                    value = int(f.read())
+            except (OSError, ValueError):  # absent, or "max"
+                continue
+            if value > 0:
+                limit = min(limit, value)
+    if sys.platform != "win32":
+        import resource
+        hard = resource.getrlimit(resource.RLIMIT_RSS)[1]
+        if 0 < hard < limit:
+            limit = hard
+    return limit

@@ -147,8 +147,8 @@ def worker_memory_mb() -> float:
     env = os.environ.get("HAYSAY_WORKER_MEMORY_MB")
     if env:
         return float(env)
-    from distributed.system import MEMORY_LIMIT
-    return MEMORY_LIMIT / (1 << 20)
+    from .config import machine_memory_bytes
+    return machine_memory_bytes() / (1 << 20)
 
 
 def _located(nid: str, spec: NodeSpec, code: str, message: str) -> GraphError:

@@ -11,12 +11,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote, unquote, urlparse
 
-import httpx
-
 from .errors import ChecksumMismatch, DownloadError
+
+if TYPE_CHECKING:  # httpx is imported where a download happens: node registration and the CLI stay light
+    import httpx
 
 HF_HOST = "https://huggingface.co"
 DEFAULT_TIMEOUT = 30.0
@@ -81,6 +82,7 @@ def check_url(url: str) -> str:
 
 def probe(url: str, *, timeout: float = DEFAULT_TIMEOUT, client: httpx.Client | None = None) -> RemoteInfo:
     """Ask for the size without downloading: HEAD, or a one-byte ranged GET where HEAD is refused."""
+    import httpx
     check_url(url)
     with _client(client, timeout) as http:
         try:
@@ -130,6 +132,7 @@ def file_sha256(path: Path) -> str:
 
 def _fetch(http: httpx.Client, url: str, part: Path, max_bytes: int, retries: int,
            progress: Progress | None) -> tuple[int, str, int]:
+    import httpx
     hasher = hashlib.sha256()
     done = 0
     total: int | None = None
@@ -173,6 +176,7 @@ def _fetch(http: httpx.Client, url: str, part: Path, max_bytes: int, retries: in
 
 
 def _client(client: httpx.Client | None, timeout: float):
+    import httpx
     if client is not None:
         return _Borrowed(client)
     return httpx.Client(follow_redirects=True, timeout=httpx.Timeout(timeout),

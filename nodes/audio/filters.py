@@ -12,7 +12,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from scipy import signal
 
 from haysay.graph_engine.contract import AUDIO, node
 
@@ -39,6 +38,7 @@ def butterworth_sos(kind: FilterKind, cutoff_hz: float, rate: int, order: int = 
         wn: float | list[float] = [cutoff_hz, high_cutoff_hz]
     else:
         wn = cutoff_hz
+    from scipy import signal  # scipy.signal costs most of a second to import: only where a filter is built
     return signal.butter(order, wn, btype=kind, fs=rate, output="sos")
 
 
@@ -66,6 +66,7 @@ def eq_sos(kind: EqKind, freq_hz: float, gain_db: float, q: float, rate: int) ->
 
 def apply_sos(sos: np.ndarray, samples: np.ndarray) -> np.ndarray:
     """Filter (channels, frames) along time in one call, from rest."""
+    from scipy import signal
     return signal.sosfilt(sos, samples, axis=-1).astype(np.float32)
 
 
@@ -73,11 +74,13 @@ class SosState:
     """A second-order-section filter that remembers its state across blocks."""
 
     def __init__(self, sos: np.ndarray, channels: int):
+        from scipy.signal import sosfilt
+        self._sosfilt = sosfilt
         self.sos = sos
         self.zi = np.zeros((sos.shape[0], channels, 2), dtype=np.float64)
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        out, self.zi = signal.sosfilt(self.sos, block, axis=-1, zi=self.zi)
+        out, self.zi = self._sosfilt(self.sos, block, axis=-1, zi=self.zi)
         return out.astype(np.float32)
 
 

@@ -5,7 +5,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pyloudnorm
 import soxr
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +35,7 @@ def true_peak(samples: np.ndarray, rate: int) -> float:
 
 def integrated_loudness(samples: np.ndarray, rate: int) -> float:
     """BS.1770 integrated loudness in LUFS of (channels, frames); clear errors when it is undefined."""
+    import pyloudnorm  # pulls in scipy.signal (most of a second): only where loudness is measured
     meter = pyloudnorm.Meter(rate)
     seconds = samples.shape[1] / rate
     if seconds < meter.block_size:
