@@ -2,12 +2,16 @@
 
 Only the orchestrating process writes it. Connections are short-lived and
 retried on a lock conflict, so a CLI run and an open studio can take turns.
+A stage that measures something reports {name: number} as `metrics` in its info; the figures are
+kept by the stage's cache key (`artifact_metrics`), so the view `stage_metrics` (run_id, node_id,
+node_type, name, value, cache_hit) shows them for cache hits too.
 Each run records the pid and host of the process that runs it, so a run left
 `running` by a killed process can be told from a live one (`interrupt_orphans`).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -55,6 +59,16 @@ CREATE TABLE IF NOT EXISTS stages (
     info_json VARCHAR,
     PRIMARY KEY (run_id, node_id)
 );
+CREATE TABLE IF NOT EXISTS artifact_metrics (
+    cache_key VARCHAR,
+    name VARCHAR,
+    value DOUBLE,
+    PRIMARY KEY (cache_key, name)
+);
+CREATE OR REPLACE VIEW stage_metrics AS
+    SELECT s.run_id, s.node_id, s.node_type, m.name, m.value, s.cache_hit
+    FROM stages s JOIN artifact_metrics m ON m.cache_key = s.cache_key
+    WHERE s.status IN ('done', 'cached');
 """
 ADDED = {"runs": [("pid", "INTEGER"), ("host", "VARCHAR")]}  # columns newer than the file: appended
 ORPHANED = "interrupted: the process running it ended before the run did (killed or crashed)"
@@ -106,6 +120,24 @@ class StageRecord:
     @property
     def info(self) -> dict[str, Any]:
         return json.loads(self.info_json or "{}")
+
+
+def _metric_rows(rows: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+    """(cache_key, name, value) of the finite figures that finished stages report as info `metrics`."""
+    out: dict[tuple[str, str], float] = {}  # one figure per key and name: a statement may not repeat a key
+    for row in rows:
+        if row.get("status") != "done" or not row.get("info_json") or not row.get("cache_key"):
+            continue
+        try:
+            figures = json.loads(row["info_json"]).get("metrics")
+        except (ValueError, AttributeError):
+            continue
+        if not isinstance(figures, dict):
+            continue
+        for name, value in figures.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                out[(row["cache_key"], str(name))] = float(value)
+    return [(key, name, value) for (key, name), value in out.items()]
 
 
 def _now() -> datetime:
@@ -199,9 +231,13 @@ class History:
         names = [f.name for f in fields(StageRecord)]
         one = "(" + ", ".join("?" * len(names)) + ")"
         # one multi-row statement: DuckDB's executemany costs milliseconds per row
+        figures = _metric_rows(rows)
         with self.connect() as con:
             con.execute(f"INSERT OR REPLACE INTO stages ({', '.join(names)}) VALUES {', '.join([one] * len(rows))}",
                         [row.get(n) for row in rows for n in names])
+            if figures:
+                con.execute("INSERT OR REPLACE INTO artifact_metrics (cache_key, name, value) VALUES "
+                            + ", ".join(["(?, ?, ?)"] * len(figures)), [v for f in figures for v in f])
 
     # -- reads -----------------------------------------------------------------------
     def runs(self, limit: int = 50, status: str | None = None) -> list[RunRecord]:
@@ -221,6 +257,16 @@ class History:
             rows = con.execute("SELECT * FROM stages WHERE run_id = ? ORDER BY started_at NULLS LAST, node_id",
                                [run_id]).fetchall()
         return [StageRecord(*r) for r in rows]
+
+    def metrics(self, run_id: str) -> dict[str, dict[str, float]]:
+        """{node_id: {name: value}} of a run's stages that measured something (computed or cached)."""
+        with self.connect() as con:
+            rows = con.execute("SELECT node_id, name, value FROM stage_metrics WHERE run_id = ? ORDER BY node_id, name",
+                               [run_id]).fetchall()
+        out: dict[str, dict[str, float]] = {}
+        for node_id, name, value in rows:
+            out.setdefault(node_id, {})[name] = value
+        return out
 
     def query(self, sql: str, params: list | None = None):
         """Run read-only SQL over the history; returns a pandas DataFrame when pandas is installed."""

@@ -7,6 +7,11 @@ Layout under the root (a local path or any fsspec URL zarr accepts):
     tmp/<key>-<uuid>/               where a stage writes before it is moved into place
     tmp/<key>-<uuid>.lease          held by that folder's live writer (see liveness.py)
 
+On an object store (s3://, gs://, ...) nothing is moved: a rename there is a copy of every
+object, and a recursive move of a pseudo-folder is not atomic. A writer fills a generation of
+its own, objects/ab/<key>/g-<uuid>/, and publishes the marker last, naming that generation;
+readers open only the generation a marker names, so a half-written one is never seen.
+
 Audio is chunked along time so readers and writers stream it block by block.
 A crash mid-write leaves only a tmp folder, never a half artifact that reads as valid; a tmp
 folder is swept only once its writer is gone, never while a long stage still fills it.
@@ -29,7 +34,7 @@ import zarr
 
 from .contract import AudioSink
 from .liveness import SUFFIX as LEASE, Lease, abandoned
-from .values import Audio, F0, Features, PortType
+from .values import Audio, F0, Features, Metrics, PortType
 
 CHUNK_FRAMES = 1 << 18
 MARKER = "_COMPLETE"
@@ -125,7 +130,10 @@ class ArtifactWriter:
 
     def __init__(self, store: "ArtifactStore", key: str):
         self.store, self.key = store, key
-        self.tmp_path = store._join("tmp", f"{key}-{uuid.uuid4().hex[:8]}")
+        tag = uuid.uuid4().hex[:8]
+        self.lease_path = store._join("tmp", f"{key}-{tag}") + LEASE
+        # locally a tmp folder renamed into place; remotely the generation the marker will name
+        self.tmp_path = store._join("tmp", f"{key}-{tag}") if store.local else store._generation(key, tag)
         self._group: zarr.Group | None = None  # made on first need: each zarr call costs a round trip
         self.sinks: dict[str, ZarrAudioSink] = {}
         self.manifest: dict[str, list[int]] = {}
@@ -133,7 +141,7 @@ class ArtifactWriter:
 
     def _zarr_store(self):
         if self._lease is None:  # before the folder exists, so no sweeper ever sees it unleased
-            self._lease = Lease.take(self.store.fs, self.tmp_path + LEASE, self.store.local)
+            self._lease = Lease.take(self.store.fs, self.lease_path, self.store.local)
         return _RecordingStore(self.store._zarr_store(self.tmp_path), self.manifest)
 
     @property
@@ -148,8 +156,12 @@ class ArtifactWriter:
         return sink
 
     def commit(self, outputs: dict[str, Any], attrs: dict[str, Any], aliases: dict[str, tuple[str, str]] | None = None,
-               replace: bool = False) -> None:
-        """Store the outputs under the key; `replace` swaps out an artifact already there (--no-cache)."""
+               replace: bool = False, refresh: bool = False) -> bool:
+        """Store the outputs under the key; `replace` swaps out an artifact already there.
+
+        `refresh` (a forced recompute, --no-cache) swaps it only when the content is the same: an
+        artifact is never changed in place, since players, A/B slots and history rows refer to it by
+        key. Returns False when the artifact already there was kept instead of the new outputs."""
         ports = {port: {"type": "alias", "key": aliases[port][0], "port": aliases[port][1]}
                  if aliases and port in aliases else self._describe(value) for port, value in outputs.items()}
         meta = {**attrs, "ports": ports, "created": time.time()}
@@ -161,7 +173,13 @@ class ArtifactWriter:
             for port, value in outputs.items():
                 if not (aliases and port in aliases):
                     self._write(port, value)
+            if refresh and not replace:
+                replace = self.store._same_content(self.key, meta["ports"], self.manifest)
+                if not replace and self.store.verify(self.key):
+                    self.store._remove(self.tmp_path)
+                    return False
             self.store._finalize(self.tmp_path, self.key, self.manifest, replace)
+            return True
         finally:
             self._release()
 
@@ -184,6 +202,8 @@ class ArtifactWriter:
             return {"type": PortType.F0.value}
         if isinstance(value, Features):
             return {"type": PortType.FEATURES.value, "frame_rate": value.frame_rate}
+        if isinstance(value, Metrics):  # small: kept whole in the group's attributes
+            return {"type": PortType.METRICS.value, "value": value.to_dict()}
         if isinstance(value, np.ndarray):
             return {"type": "ndarray"}
         json.dumps(value)  # anything else must be plain JSON data
@@ -211,10 +231,14 @@ class ArtifactWriter:
 
 
 class ArtifactStore:
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, storage_options: dict[str, Any] | None = None):
+        from .config import storage_options as configured
+
         self.root = str(root)
-        self.fs, self.base = fsspec.core.url_to_fs(self.root)
+        self.options = configured(self.root) if storage_options is None else dict(storage_options)
+        self.fs, self.base = fsspec.core.url_to_fs(self.root, **self.options)
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self._afs = None  # the filesystem zarr drives from its own event loop (remote stores)
         self._verified: dict[str, tuple] = {}  # key -> (marker, file stamps) last verified
         if self.local:
             os.makedirs(self.base, exist_ok=True)
@@ -227,10 +251,42 @@ class ArtifactStore:
             raise ValueError(f"not a cache key: {key!r}")
         return self._join("objects", key[:2], key)
 
+    def _generation(self, key: str, tag: str) -> str:
+        return self._object_path(key) + f"/g-{tag}"
+
     def _zarr_store(self, path: str):
         if self.local:
             return zarr.storage.LocalStore(path)
-        return zarr.storage.FsspecStore(_async_fs(self.fs), path=path)
+        if self._afs is None:
+            self._afs = _async_fs(self.fs, self.root, self.options)
+        return zarr.storage.FsspecStore(self._afs, path=path)
+
+    def _read_marker(self, key: str) -> tuple[bytes, dict] | None:
+        try:
+            with self.fs.open(self._object_path(key) + "/" + MARKER, "rb") as f:
+                text = f.read()
+        except (FileNotFoundError, OSError):
+            return None
+        try:
+            marker = json.loads(text)
+        except ValueError:
+            marker = None
+        return text, marker if isinstance(marker, dict) else {}
+
+    def _group_path(self, key: str, marker: dict | None = None) -> str:
+        """Where the artifact's zarr group is: its folder, or (object stores) the generation its marker names."""
+        path = self._object_path(key)
+        if self.local:
+            return path
+        if marker is None:
+            found = self._read_marker(key)
+            if found is None:
+                raise ArtifactMissing(key)
+            marker = found[1]
+        gen = marker.get("dir")
+        if gen is not None and not (isinstance(gen, str) and gen.startswith("g-") and "/" not in gen):
+            raise ArtifactMissing(key)
+        return f"{path}/{gen}" if gen else path
 
     def exists(self, key: str) -> bool:
         """Whether a completion marker is there (cheap); `verify` says whether the files match it."""
@@ -242,14 +298,12 @@ class ArtifactStore:
         missing, short or changed) is a cache miss, and the next write replaces the artifact.
         Once checked, a local artifact's bytes are read again only when a file's size, mtime or
         inode changed; a remote one's only when its marker did."""
-        path = self._object_path(key)
-        try:
-            with self.fs.open(path + "/" + MARKER, "rb") as f:
-                text = f.read()
-        except (FileNotFoundError, OSError):
+        found = self._read_marker(key)
+        if found is None:
             return False
+        text, marker = found
         try:
-            marker = json.loads(text)
+            path = self._group_path(key, marker)
             # a marker of the older format held only a time: nothing to check the files against
             files = marker["files"] if isinstance(marker, dict) and marker.get("format") == MARKER_FORMAT else None
             if not isinstance(files, dict) or marker.get("count") != len(files):
@@ -267,10 +321,24 @@ class ArtifactStore:
         self._verified[key] = stamp
         return True
 
+    def _same_content(self, key: str, ports: dict[str, Any], manifest: dict[str, list[int]]) -> bool:
+        """Whether the stored artifact holds these ports and data files (sizes and CRC-32s); the
+        group's own metadata (creation time, run id) may differ."""
+        try:
+            with self.fs.open(self._object_path(key) + "/" + MARKER, "rb") as f:
+                files = json.loads(f.read())["files"]
+            stored_ports = self.attrs(key).get("ports")
+        except (FileNotFoundError, OSError, ValueError, TypeError, KeyError, ArtifactMissing):
+            return False
+        data = lambda m: {n: list(v) for n, v in m.items() if n != "zarr.json"}  # noqa: E731
+        return data(files) == data(manifest) and json.loads(json.dumps(stored_ports)) == json.loads(json.dumps(ports))
+
     def writer(self, key: str) -> ArtifactWriter:
         return ArtifactWriter(self, key)
 
     def _finalize(self, tmp_path: str, key: str, manifest: dict[str, list[int]], replace: bool = False) -> None:
+        if not self.local:
+            return self._publish(tmp_path, key, manifest, replace)
         final = self._object_path(key)
         if self.exists(key):
             if not replace and self.verify(key):  # another writer won the race; identical content by construction
@@ -280,19 +348,41 @@ class ArtifactStore:
         if self.fs.exists(final):  # leftovers of a crash after the move but before the marker
             self._remove(final)
         self.fs.makedirs(self._join("objects", key[:2]), exist_ok=True)
-        if self.local:
-            os.replace(tmp_path, final)
-        else:
-            self.fs.mv(tmp_path, final, recursive=True)
-        lost = self._missing(final, manifest)
-        if lost:  # e.g. the folder was removed under the writer: fail the stage rather than store holes
-            self._remove(final)
-            raise ArtifactIncomplete(f"artifact {key[:12]}: {len(lost)} of {len(manifest)} written file(s) "
-                                     f"missing or cut short before it was stored (first: {lost[0]})")
+        os.replace(tmp_path, final)
+        self._check_written(final, key, manifest)
+        with self.fs.open(final + "/" + MARKER, "w") as f:
+            f.write(json.dumps(self._marker(manifest), separators=(",", ":")))
+
+    @staticmethod
+    def _marker(manifest: dict[str, list[int]], generation: str | None = None) -> dict[str, Any]:
         marker = {"format": MARKER_FORMAT, "created": time.time(), "count": len(manifest),
                   "bytes": sum(size for size, _ in manifest.values()), "files": manifest}
-        with self.fs.open(final + "/" + MARKER, "w") as f:
-            f.write(json.dumps(marker, separators=(",", ":")))
+        if generation:
+            marker["dir"] = generation
+        return marker
+
+    def _check_written(self, path: str, key: str, manifest: dict[str, list[int]]) -> None:
+        lost = self._missing(path, manifest)
+        if lost:  # e.g. the folder was removed under the writer: fail the stage rather than store holes
+            self._remove(path)
+            raise ArtifactIncomplete(f"artifact {key[:12]}: {len(lost)} of {len(manifest)} written file(s) "
+                                     f"missing or cut short before it was stored (first: {lost[0]})")
+
+    def _publish(self, gen_path: str, key: str, manifest: dict[str, list[int]], replace: bool) -> None:
+        """Object stores: the generation is complete once written; the marker (one PUT, atomic there)
+        makes it the artifact. The generation a replaced marker named goes after the new one is live."""
+        old = self._read_marker(key)
+        if old is not None and not replace and self.verify(key):  # another writer won; same content
+            self._remove(gen_path)
+            return
+        self._check_written(gen_path, key, manifest)
+        gen = gen_path.rstrip("/").rsplit("/", 1)[-1]
+        self.fs.pipe_file(self._object_path(key) + "/" + MARKER,
+                          json.dumps(self._marker(manifest, gen), separators=(",", ":")).encode())
+        self._verified.pop(key, None)
+        stale = (old[1] or {}).get("dir") if old is not None else None
+        if isinstance(stale, str) and stale.startswith("g-") and "/" not in stale and stale != gen:
+            self._remove(self._object_path(key) + "/" + stale)
 
     def _read_all(self, path: str, names: list[str]) -> Iterable[tuple[str, bytes | None]]:
         """(name, bytes or None when absent); a remote store fetches them in one batch."""
@@ -331,16 +421,16 @@ class ArtifactStore:
             self.fs.rm(path, recursive=True)
 
     def attrs(self, key: str) -> dict[str, Any]:
-        if not self.exists(key):
+        if self.local and not self.exists(key):
             raise ArtifactMissing(key)
-        group = zarr.open_group(self._zarr_store(self._object_path(key)), mode="r")
+        group = zarr.open_group(self._zarr_store(self._group_path(key)), mode="r")
         return dict(group.attrs)
 
     def open(self, key: str) -> dict[str, Any]:
         """{port: value}; Audio comes back lazy (zarr-backed): `.numpy()` or `.blocks()` to read."""
-        if not self.exists(key):
+        if self.local and not self.exists(key):
             raise ArtifactMissing(key)
-        group = zarr.open_group(self._zarr_store(self._object_path(key)), mode="r")
+        group = zarr.open_group(self._zarr_store(self._group_path(key)), mode="r")
         out: dict[str, Any] = {}
         for port, meta in group.attrs.get("ports", {}).items():
             kind = meta["type"]
@@ -355,6 +445,8 @@ class ArtifactStore:
                 out[port] = F0(t, hz, conf)
             elif kind == PortType.FEATURES.value:
                 out[port] = Features(np.asarray(group[port][:]), meta["frame_rate"])
+            elif kind == PortType.METRICS.value:
+                out[port] = Metrics.from_dict(meta["value"])
             elif kind == "ndarray":
                 out[port] = np.asarray(group[port][:])
             else:
@@ -403,18 +495,37 @@ class ArtifactStore:
                 if name in folders:
                     self._remove(f"{tmp}/{name}")
                     removed += 1
+                elif not self.local and self._remove_generation(name):
+                    removed += 1
             finally:
                 lease.release()
         return removed
+
+    def _remove_generation(self, name: str) -> bool:
+        """An object store's unpublished generation of a writer that is gone (its lease is `name`)."""
+        key, _, tag = name.rpartition("-")
+        try:
+            path = self._generation(key, tag)
+        except ValueError:
+            return False
+        found = self._read_marker(key)
+        if found is not None and found[1].get("dir") == f"g-{tag}" or not self.fs.exists(path):
+            return False  # published after all (its writer died releasing the lease), or never written
+        self._remove(path)
+        return True
 
 
 def _stamp(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
-def _async_fs(fs):
-    """zarr's FsspecStore wants an async filesystem; wrap sync ones."""
+def _async_fs(fs, root: str, options: dict[str, Any]):
+    """zarr's FsspecStore wants an async filesystem that lives in zarr's own event loop. An async
+    implementation (s3fs, gcsfs) gets an instance of its own made in asynchronous mode: the sync
+    instance's sessions belong to fsspec's loop ("attached to a different loop" under zarr).
+    Sync implementations are wrapped."""
     if getattr(fs, "async_impl", False):
-        return fs
+        afs, _ = fsspec.core.url_to_fs(root, **{**options, "asynchronous": True, "skip_instance_cache": True})
+        return afs
     from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
     return AsyncFileSystemWrapper(fs, asynchronous=True)

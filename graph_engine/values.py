@@ -7,8 +7,10 @@ audio never has to sit in one process's memory.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -21,6 +23,7 @@ class PortType(str, Enum):
     TEXT = "Text"
     F0 = "F0"
     FEATURES = "Features"
+    METRICS = "Metrics"
     ANY = "Any"
 
     def accepts(self, other: "PortType") -> bool:
@@ -81,6 +84,13 @@ class Audio:
         """Yield consecutive (channels, <=block) float32 slices."""
         for start in range(0, self.frames, block):
             yield np.asarray(self.data[:, start:start + block], dtype=np.float32)
+
+    def save(self, path: str | os.PathLike, format: str | None = None, depth: str | None = None) -> "Path":
+        """Write to a file block by block (format from `format` or the suffix: wav, flac, ogg, mp3;
+        `depth` as audio.save's: 16, 24, 32, float, vorbis, opus, mp3). A stored stage's audio is
+        read from the store as it is written: `run["norm"].audio.save("norm.flac")`."""
+        from .audiofile import write_audio  # audiofile imports this module
+        return write_audio(path, self, format, depth)
 
     def __repr__(self) -> str:
         where = "memory" if self.in_memory else "store"
@@ -149,11 +159,63 @@ class Features:
         self.data = np.asarray(self.data, dtype=np.float32)
 
 
+@dataclass(eq=False)
+class Metrics:
+    """Figures an analysis stage measured: {name: number}, their units, and optionally a text
+    (a transcript) and time segments ((n, 2) seconds, start and end: e.g. speech found by a VAD).
+
+    Every figure is a finite number; one that cannot be measured is left out, never NaN."""
+
+    values: dict[str, float]
+    units: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+    segments: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        values = {}
+        for name, v in dict(self.values).items():
+            v = float(v)
+            if not np.isfinite(v):
+                raise ValueError(f"metric {name!r}: {v} is not a finite number")
+            values[str(name)] = v
+        self.values = values
+        self.units = {str(k): str(u) for k, u in dict(self.units or {}).items() if k in values}
+        if self.segments is not None:
+            seg = np.asarray(self.segments, dtype=np.float64).reshape(-1, 2)
+            if np.any(~np.isfinite(seg)) or np.any(seg[:, 1] < seg[:, 0]):
+                raise ValueError("metric segments must be finite (start, end) pairs with end >= start")
+            self.segments = seg
+
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (what the artifact store keeps)."""
+        out: dict[str, Any] = {"values": self.values, "units": self.units}
+        if self.text is not None:
+            out["text"] = self.text
+        if self.segments is not None:
+            out["segments"] = self.segments.tolist()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Metrics":
+        seg = data.get("segments")
+        return cls(data.get("values", {}), data.get("units", {}), data.get("text"),
+                   None if seg is None else np.asarray(seg, dtype=np.float64).reshape(-1, 2))
+
+    def __repr__(self) -> str:
+        figures = ", ".join(f"{k}={v:.4g}" + (f" {self.units[k]}" if self.units.get(k) else "")
+                            for k, v in self.values.items())
+        return f"Metrics({figures})"
+
+
 PYTHON_TYPES: dict[PortType, tuple[type, ...]] = {
     PortType.AUDIO: (Audio,),
     PortType.TEXT: (str,),
     PortType.F0: (F0,),
     PortType.FEATURES: (Features,),
+    PortType.METRICS: (Metrics,),
     PortType.ANY: (object,),
 }
 

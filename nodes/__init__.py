@@ -18,13 +18,20 @@ BUILTIN_MODULES = [
     "haysay.nodes.audio.dynamics",
     "haysay.nodes.audio.denoise",
     "haysay.nodes.audio.pitch_time",
+    "haysay.nodes.audio.effects",
     "haysay.nodes.tts.espeak",
     "haysay.nodes.tts.piper",
     "haysay.nodes.vc.world",
     "haysay.nodes.vc.praat",
     "haysay.nodes.vc.rvc.node",
     "haysay.nodes.vc.sovits.node",
+    "haysay.nodes.vc.openvoice.node",
     "haysay.nodes.analysis.pitch",
+    "haysay.nodes.analysis.transcribe",
+    "haysay.nodes.analysis.quality",
+    "haysay.nodes.analysis.speaker",
+    "haysay.nodes.analysis.pitch_error",
+    "haysay.nodes.analysis.vad",
 ]
 
 # A built-in whose third-party library is not installed (a selective install without an

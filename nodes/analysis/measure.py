@@ -1,0 +1,25 @@
+"""What every measuring node shares: its input as mono samples at its model's rate, and its
+figures handed to the run history as well as returned as a `Metrics` value."""
+from __future__ import annotations
+
+import numpy as np
+
+from haysay.graph_engine.contract import NodeContext
+from haysay.graph_engine.values import Audio, Metrics
+
+
+def mono_at(audio: Audio, rate: int) -> np.ndarray:
+    """The mean of the channels as float32 at `rate` (soxr, high quality)."""
+    x = audio.mono().astype(np.float32)
+    if audio.sample_rate == rate or not x.size:
+        return x
+    import soxr
+    return soxr.resample(x, audio.sample_rate, rate).astype(np.float32)
+
+
+def report(ctx: NodeContext | None, metrics: Metrics) -> Metrics:
+    """Return `metrics`, with its figures also in the stage's info, where the history files them
+    by name (queryable as `stage_metrics`)."""
+    if ctx is not None:
+        ctx.info["metrics"] = dict(metrics.values)
+    return metrics

@@ -1,0 +1,95 @@
+"""analysis.transcribe: what was said (PocketSphinx with the US English model inside its wheel) and
+the word error rate against what should have been said (e.g. the text a TTS stage spoke)."""
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from haysay.graph_engine.contract import AUDIO, TEXT, Port, node
+from haysay.graph_engine.values import Audio, Metrics, PortType
+from haysay.nodes.analysis.measure import mono_at, report
+
+RATE = 16000  # the bundled acoustic model's rate
+_LOCK = threading.Lock()  # a decoder holds one utterance at a time
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words with punctuation dropped ("Don't stop." -> ["don't", "stop"])."""
+    return [w.strip("'") for w in _WORD.findall(text.lower()) if w.strip("'")]
+
+
+def word_errors(reference: list[str], hypothesis: list[str]) -> tuple[int, int, int]:
+    """(substitutions, deletions, insertions) of the cheapest alignment (Levenshtein over words)."""
+    n, m = len(reference), len(hypothesis)
+    # cost[j] and ops[j] = (S, D, I) for reference[:i] against hypothesis[:j], one row at a time
+    ops = [(0, 0, j) for j in range(m + 1)]
+    for i in range(1, n + 1):
+        prev, ops = ops, [(0, i, 0)] + [(0, 0, 0)] * m
+        for j in range(1, m + 1):
+            if reference[i - 1] == hypothesis[j - 1]:
+                ops[j] = prev[j - 1]
+                continue
+            s, d, ins = prev[j - 1], prev[j], ops[j - 1]
+            best = min((sum(s) + 1, 0), (sum(d) + 1, 1), (sum(ins) + 1, 2))[1]
+            ops[j] = ((s[0] + 1, s[1], s[2]), (d[0], d[1] + 1, d[2]), (ins[0], ins[1], ins[2] + 1))[best]
+    return ops[m]
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """(S + D + I) / reference words, after `words()` normalisation; refuses an empty reference."""
+    ref = words(reference)
+    if not ref:
+        raise ValueError("reference: has no words to score against")
+    return sum(word_errors(ref, words(hypothesis))) / len(ref)
+
+
+@lru_cache(maxsize=1)
+def _decoder():
+    from pocketsphinx import Decoder
+    return Decoder(loglevel="FATAL")  # its defaults are the en-us model, dictionary and LM of the wheel
+
+
+def recognize(samples_16k: np.ndarray) -> str:
+    """PocketSphinx's best hypothesis for mono float samples at 16 kHz ('' when it hears nothing)."""
+    pcm = (np.clip(np.asarray(samples_16k, dtype=np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    with _LOCK:
+        dec = _decoder()
+        dec.start_utt()
+        dec.process_raw(pcm, full_utt=True)
+        dec.end_utt()
+        hyp = dec.hyp()
+    return hyp.hypstr.strip() if hyp is not None else ""
+
+
+class TranscribeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reference_text: str = Field("", max_length=100_000,
+                                description="What should have been said; the word error rate is scored against it "
+                                            "(a text on the `reference` port takes precedence). Empty: transcript only")
+
+
+@node("analysis.transcribe",
+      inputs=[Port("audio", AUDIO, description="Speech to transcribe (English)"),
+              Port("reference", TEXT, optional=True, description="What should have been said (e.g. the TTS input)")],
+      outputs={"metrics": PortType.METRICS}, params=TranscribeParams, category="analysis",
+      title="Transcribe (WER)", memory_mb=384, memory=24.0, tags=("asr", "wer", "evaluation"))
+def transcribe(params: TranscribeParams, audio: Audio, ctx, reference: str | None = None) -> Metrics:
+    """Transcribe English speech with PocketSphinx and score it: word error rate (substitutions,
+    deletions and insertions over the reference's words) against the reference text. Words are
+    compared lower-case without punctuation; digits are not spelt out."""
+    hypothesis = recognize(mono_at(audio, RATE)) if audio.frames else ""
+    ref_text = reference if reference is not None and reference.strip() else params.reference_text
+    values: dict[str, float] = {"words": len(words(hypothesis))}
+    units = {"words": ""}
+    if ref_text.strip():
+        ref = words(ref_text)
+        if not ref:
+            raise ValueError("reference_text: has no words to score against")
+        s, d, i = word_errors(ref, words(hypothesis))
+        values.update(wer=(s + d + i) / len(ref), substitutions=s, deletions=d, insertions=i, reference_words=len(ref))
+    return report(ctx, Metrics(values, units, text=hypothesis))
