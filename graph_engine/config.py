@@ -4,6 +4,12 @@ Everything lives under HAYSAY_HOME (default: the per-user data dir):
   artifacts/   the zarr stage cache (HAYSAY_ARTIFACTS may point anywhere fsspec reaches)
   models/      installed voice models
   history.duckdb
+
+On several machines the artifact store (and the model store, HAYSAY_MODELS, default: next to the
+artifacts under `models/`) must be a URL every machine reaches, e.g. s3://bucket/haysay.
+Credentials and endpoint come from the usual environment of the filesystem (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ~/.aws/...); HAYSAY_STORAGE_OPTIONS may hold a JSON object
+of extra fsspec options (e.g. {"client_kwargs": {"region_name": "eu-west-1"}}).
 """
 from __future__ import annotations
 
@@ -19,6 +25,35 @@ def default_home() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "haysay"
+
+
+REMOTE_CACHES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")  # listings cached by default there
+
+
+def is_remote(url: str) -> bool:
+    """Whether `url` names a place other machines can reach (any fsspec URL but a local path)."""
+    text = str(url)
+    if "://" not in text:
+        return False
+    return text.split("://", 1)[0].lower() not in ("file", "local")
+
+
+def storage_options(url: str) -> dict:
+    """fsspec options for `url`: HAYSAY_STORAGE_OPTIONS (a JSON object), and on object stores no
+    cached listings (another machine's marker must be seen the moment it is published)."""
+    raw = os.environ.get("HAYSAY_STORAGE_OPTIONS", "").strip()
+    options: dict = {}
+    if raw:
+        import json
+        try:
+            options = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"HAYSAY_STORAGE_OPTIONS: not valid JSON ({exc})") from None
+        if not isinstance(options, dict):
+            raise ValueError("HAYSAY_STORAGE_OPTIONS: must be a JSON object of fsspec options")
+    if "://" in str(url) and str(url).split("://", 1)[0].lower() in REMOTE_CACHES:
+        options.setdefault("use_listings_cache", False)
+    return options
 
 
 @dataclass(frozen=True)
