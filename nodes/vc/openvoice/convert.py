@@ -1,0 +1,48 @@
+"""OpenVoice inference as upstream's ToneColorConverter does it: `extract_se` and `convert` over arrays."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from haysay.nodes.vc.openvoice.models import ToneColourConverter
+from haysay.nodes.vc.openvoice.spectrogram import linear_spectrogram
+
+SPLIT_SECONDS = 10.0  # upstream se_extractor's split length
+
+
+def split_chunks(x: np.ndarray, sample_rate: int, split_seconds: float = SPLIT_SECONDS) -> list[np.ndarray]:
+    """Equal chunks of about `split_seconds` as se_extractor.split_audio_vad cuts the reference
+    (round(duration / split_seconds) pieces, at least one)."""
+    n = max(1, int(np.round(len(x) / sample_rate / split_seconds)))
+    bounds = np.linspace(0, len(x), n + 1).round().astype(int)
+    return [x[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _spec(model: ToneColourConverter, x: np.ndarray, device: str) -> torch.Tensor:
+    cfg = model.cfg
+    y = torch.as_tensor(np.asarray(x, np.float32), device=device)[None]
+    return linear_spectrogram(y, cfg.filter_length, cfg.hop_length, cfg.win_length)
+
+
+def min_samples(model: ToneColourConverter) -> int:
+    """Shortest signal the spectrogram takes (its reflect padding needs more than (n_fft - hop) / 2 samples)."""
+    return model.cfg.filter_length // 2 + 1
+
+
+@torch.no_grad()
+def extract_embedding(model: ToneColourConverter, chunks: list[np.ndarray], device: str = "cpu") -> torch.Tensor:
+    """Tone-colour embedding (1, gin_channels, 1): ref_enc of each chunk's spectrogram, averaged."""
+    gs = [model.embedding(_spec(model, c, device)) for c in chunks]
+    return torch.stack(gs).mean(0)
+
+
+@torch.no_grad()
+def convert(model: ToneColourConverter, x: np.ndarray, src_se: torch.Tensor, tgt_se: torch.Tensor, tau: float,
+            seed: int, device: str = "cpu") -> np.ndarray:
+    """Source audio at the model's rate -> converted audio (float32, frames * hop samples).
+    `tau` scales the posterior's noise; it is drawn from a generator seeded with `seed` (upstream draws
+    from torch's global generator, so torch.manual_seed(seed) before upstream's convert gives the same)."""
+    spec = _spec(model, x, device)
+    gen = torch.Generator(device=device).manual_seed(int(seed))
+    out = model.voice_conversion(spec, src_se.to(device), tgt_se.to(device), tau, gen)
+    return out[0, 0].float().cpu().numpy()
