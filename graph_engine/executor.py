@@ -137,13 +137,15 @@ def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params:
             outputs = spec.call(model, ctx=ctx, **values)
         # an output that *is* an input (pass-through) is stored as a reference, not copied
         aliases = {p: inputs[ip] for p, v in outputs.items() for ip, iv in values.items() if v is iv}
-        writer.commit(outputs, {"node_id": node_id, "node_type": type_id, "node_version": spec.version,
-                                "params": params, "run_id": run_id}, aliases=aliases, replace=not reuse)
+        stored = writer.commit(outputs, {"node_id": node_id, "node_type": type_id, "node_version": spec.version,
+                                         "params": params, "run_id": run_id}, aliases=aliases, refresh=not reuse)
     except Exception as exc:
         writer.abort()
         raise StageError(node_id, type_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)) from None
+    if not stored:  # a forced recompute gave other content than the stored artifact, which is kept
+        ctx.info["kept_stored"] = True
     for port, value in outputs.items():
-        if not isinstance(value, Audio) or value.in_memory:  # stored (moved) zarr arrays are reopened instead
+        if stored and (not isinstance(value, Audio) or value.in_memory):  # stored zarr arrays are reopened instead
             memo[(key, port)] = value
     end = time.time()
     return {"key": key, "node": node_id, "worker": worker, "start": start, "end": end, "info": ctx.info}

@@ -52,14 +52,63 @@ def _read_config(config: Path) -> dict[str, Any]:
     return data
 
 
-def _load(model: Path, config: Path):
-    from piper import PiperVoice
+NOISE_INPUT = "haysay_noise_{}"
 
-    _read_config(config)  # a clear message beats piper's KeyError on a wrong JSON
+
+def seeded_graph(model_bytes: bytes) -> tuple[bytes, int]:
+    """The voice's ONNX graph with each RandomNormalLike (VITS's duration and latent noise) turned into
+    a slice of a graph input, so the caller draws the noise from a seeded generator.
+
+    onnxruntime seeds those ops once per session and advances them on every call, so the same text
+    on a warm session sounded different each time. Returns (graph bytes, number of noise inputs)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load_from_string(model_bytes)
+    g = m.graph
+    nodes, count = [], 0
+    for n in g.node:
+        if n.op_type != "RandomNormalLike":
+            nodes.append(n)
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        if attrs.get("dtype", TensorProto.FLOAT) != TensorProto.FLOAT:
+            raise ValueError(f"voice: unexpected {n.name} of dtype {attrs['dtype']}; only float noise is seeded")
+        bank, pre = NOISE_INPUT.format(count), f"/haysay_noise_{count}/"
+        count += 1
+        mean, scale = float(attrs.get("mean", 0.0)), float(attrs.get("scale", 1.0))
+        nodes += [helper.make_node("Shape", [n.input[0]], [pre + "shape"]),
+                  helper.make_node("ReduceProd", [pre + "shape"], [pre + "count"], keepdims=1),
+                  helper.make_node("Slice", [bank, pre + "zero", pre + "count"], [pre + "flat"]),
+                  helper.make_node("Reshape", [pre + "flat", pre + "shape"],
+                                   [n.output[0] if (mean, scale) == (0.0, 1.0) else pre + "std"])]
+        g.initializer.append(numpy_helper.from_array(np.zeros(1, np.int64), pre + "zero"))
+        if (mean, scale) != (0.0, 1.0):
+            g.initializer.extend([numpy_helper.from_array(np.array(scale, np.float32), pre + "scale"),
+                                  numpy_helper.from_array(np.array(mean, np.float32), pre + "mean")])
+            nodes += [helper.make_node("Mul", [pre + "std", pre + "scale"], [pre + "scaled"]),
+                      helper.make_node("Add", [pre + "scaled", pre + "mean"], [n.output[0]])]
+        g.input.append(helper.make_tensor_value_info(bank, TensorProto.FLOAT, [None]))
+    del g.node[:]
+    g.node.extend(nodes)
+    return m.SerializeToString(), count
+
+
+def _load(model: Path, config: Path):
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+
+    data = _read_config(config)  # a clear message beats piper's KeyError on a wrong JSON
     try:
-        return PiperVoice.load(model, config_path=config, use_cuda=False)
-    except Exception as exc:  # onnxruntime raises its own types for truncated or non-ONNX files
+        graph, noises = seeded_graph(model.read_bytes())
+        session = onnxruntime.InferenceSession(graph, sess_options=onnxruntime.SessionOptions(),
+                                               providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnx/onnxruntime raise their own types for truncated or non-ONNX files
         raise ValueError(f"voice: cannot load {model.name!r} as an ONNX voice model: {exc}") from exc
+    voice = PiperVoice(session=session, config=PiperConfig.from_dict(data))
+    voice.haysay_noise_inputs = noises
+    return voice
 
 
 def load_voice(voice: str | os.PathLike | None = None) -> tuple[Any, bool, float]:
@@ -76,16 +125,45 @@ def load_voice(voice: str | os.PathLike | None = None) -> tuple[Any, bool, float
     return default_pool("cpu").get(key, lambda: _load(model, config), 2 * stat.st_size)
 
 
+def _sentence_audio(piper_voice, phoneme_ids: list[int], speaker: int | None, scales: np.ndarray,
+                    rng_seed: list[int]) -> np.ndarray:
+    """One sentence through the seeded graph; the noise is standard normal from `rng_seed`.
+
+    The noise inputs' length is not known before the durations are (a slice of a flat bank is taken
+    inside the graph), so a bank too short is drawn again twice as long: a generator's first n draws
+    do not depend on how many follow, so the audio does not depend on the bank's length."""
+    ids = np.asarray(phoneme_ids, dtype=np.int64)[None, :]
+    feeds: dict[str, np.ndarray] = {"input": ids, "input_lengths": np.array([ids.shape[1]], np.int64),
+                                    "scales": scales}
+    if speaker is not None:
+        feeds["sid"] = np.array([speaker], np.int64)
+    size = max(4096, 192 * 32 * ids.shape[1] * int(np.ceil(max(float(scales[1]), 1.0))))
+    for _ in range(8):
+        for i in range(piper_voice.haysay_noise_inputs):
+            feeds[NOISE_INPUT.format(i)] = np.random.default_rng([*rng_seed, i]).standard_normal(size, np.float32)
+        try:
+            audio = piper_voice.session.run(None, feeds)[0].squeeze()
+            break
+        except Exception as exc:  # onnxruntime's Fail: the bank was shorter than the noise it stands for
+            if "Reshape" not in str(exc):
+                raise
+            size *= 4
+    else:
+        raise ValueError("text: a sentence is too long for the voice's noise bank; split it")
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    audio = audio / peak if peak >= 1e-8 else np.zeros_like(audio)  # piper's normalize_audio
+    return np.clip(audio, -1.0, 1.0).astype(np.float32).reshape(-1)
+
+
 def synthesize_piper(text: str, voice: str | os.PathLike | None = None, speaker: int = 0,
                      length_scale: float = 1.0, noise_scale: float = 0.667, noise_w: float = 0.8,
-                     sentence_silence: float = 0.0, ctx: NodeContext | None = None) -> Audio:
+                     sentence_silence: float = 0.0, seed: int = 0, ctx: NodeContext | None = None) -> Audio:
     """Speak `text` with a Piper voice (default: the bundled one) and return mono Audio at the voice's rate.
 
-    length_scale > 1 speaks slower; noise_scale varies the timbre, noise_w the rhythm;
-    sentence_silence adds that many seconds of silence between sentences.
+    length_scale > 1 speaks slower; noise_scale varies the timbre, noise_w the rhythm (upstream Piper's
+    names and defaults); sentence_silence adds that many seconds of silence between sentences. The
+    noise comes from `seed` (sentence by sentence), so the same arguments give the same samples.
     """
-    from piper.config import SynthesisConfig
-
     if not text or not text.strip():
         raise ValueError("text: nothing to say (empty text)")
     piper_voice, warm, seconds = load_voice(voice)
@@ -98,14 +176,17 @@ def synthesize_piper(text: str, voice: str | os.PathLike | None = None, speaker:
         names = ", ".join(f"{i}={n}" for n, i in sorted(cfg.speaker_id_map.items(), key=lambda kv: kv[1])[:20])
         raise ValueError(f"speaker: {speaker} is out of range; this voice has speakers 0..{cfg.num_speakers - 1}"
                          + (f" ({names}{', ...' if cfg.num_speakers > 20 else ''})" if names else ""))
-    syn = SynthesisConfig(speaker_id=speaker if cfg.num_speakers > 1 else None, length_scale=length_scale,
-                          noise_scale=noise_scale, noise_w_scale=noise_w)
+    scales = np.array([noise_scale, length_scale, noise_w], dtype=np.float32)
     gap = np.zeros(int(round(sentence_silence * cfg.sample_rate)), np.float32)
     parts: list[np.ndarray] = []
-    for chunk in piper_voice.synthesize(text, syn_config=syn):
+    sentences = [ph for ph in piper_voice.phonemize(text) if ph]
+    for index, phonemes in enumerate(sentences):
         if parts and gap.size:
             parts.append(gap)
-        parts.append(np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1))
+        parts.append(_sentence_audio(piper_voice, piper_voice.phonemes_to_ids(phonemes),
+                                     speaker if cfg.num_speakers > 1 else None, scales, [seed, index]))
+        if ctx is not None:
+            ctx.progress((index + 1) / len(sentences))
     if not parts:
         raise ValueError(f"text: the voice found nothing to pronounce in {text[:40]!r}")
     return Audio.from_mono(np.concatenate(parts), cfg.sample_rate)
@@ -119,8 +200,12 @@ class PiperParams(BaseModel):
     speaker: int = Field(0, ge=0, le=10_000, description="Speaker id, for multi-speaker voices")
     length_scale: float = Field(1.0, ge=0.25, le=4.0, description="Phoneme length: above 1 is slower, below 1 faster",
                                 json_schema_extra={"unit": "x"})
-    noise_scale: float = Field(0.667, ge=0.0, le=2.0, description="Generator noise: timbre variation")
-    noise_w: float = Field(0.8, ge=0.0, le=2.0, description="Duration noise: rhythm variation")
+    noise_scale: float = Field(0.667, ge=0.0, le=2.0, title="Noise scale",
+                               description="Generator noise (upstream's noise_scale): timbre variation")
+    noise_w: float = Field(0.8, ge=0.0, le=2.0, title="Noise width",
+                           description="Duration noise (upstream's noise_w): rhythm variation")
+    seed: int = Field(0, ge=0, le=2**32 - 1, title="Seed",
+                      description="Seed of the noise: the same seed and params give the same audio")
     sentence_silence: float = Field(0.0, ge=0.0, le=10.0, description="Silence inserted between sentences",
                                     json_schema_extra={"unit": "s"})
 
@@ -159,4 +244,4 @@ def piper(params: PiperParams, text: str, ctx) -> Audio:
     """Natural-sounding neural TTS that runs on CPU. Uses the bundled US-English voice unless you
     pick another Piper .onnx voice; length_scale sets the speaking rate."""
     return synthesize_piper(text, params.voice or None, params.speaker, params.length_scale, params.noise_scale,
-                            params.noise_w, params.sentence_silence, ctx=ctx)
+                            params.noise_w, params.sentence_silence, params.seed, ctx=ctx)
