@@ -26,7 +26,6 @@ BUILTIN_MODULES = [
     "haysay.nodes.vc.rvc.node",
     "haysay.nodes.vc.sovits.node",
     "haysay.nodes.vc.openvoice.node",
-    "haysay.nodes.vc.openvoice.node",
     "haysay.nodes.analysis.pitch",
     "haysay.nodes.analysis.transcribe",
     "haysay.nodes.analysis.quality",
