@@ -28,7 +28,10 @@ def embedding(samples_16k: np.ndarray, field: str = "audio") -> np.ndarray:
     Resemblyzer's own preprocessing (volume normalised, silences over ~0.2 s shortened)."""
     from resemblyzer import preprocess_wav
 
-    wav = preprocess_wav(np.asarray(samples_16k, dtype=np.float32))
+    x = np.asarray(samples_16k, dtype=np.float32)
+    if not x.size or not np.any(x):
+        raise ValueError(f"{field}: is digital silence; there is no voice to compare")
+    wav = preprocess_wav(x)
     if wav.size < MIN_SPEECH_S * RATE:
         raise ValueError(f"{field}: only {wav.size / RATE:.2f} s of it sounds like speech; "
                          f"the speaker encoder needs at least {MIN_SPEECH_S} s")
