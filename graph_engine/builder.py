@@ -17,6 +17,7 @@ elsewhere. Runs come back as `PipelineRun` (run_view.py).
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -30,6 +31,9 @@ from .pipeline import FORMAT, EdgeDoc, InputDoc, NodeDoc, PipelineDoc, Position,
 from .run_view import (DISPLAYS, Comparison, Displayable, PipelineRun, Player, Stage, ValidationReport,
                        default_engine, set_default_engine)
 from .values import PortType
+
+
+_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")  # NodeDoc's id pattern
 
 
 class WiringError(ValueError):
@@ -74,6 +78,57 @@ class ParamRef:
         return f"<param {self}>"
 
 
+def param_rows(spec: NodeSpec) -> list[dict[str, Any]]:
+    """One row per param: name, type, default (or "required"), min, max, unit, description.
+
+    The same details `haysay nodes` prints; `help(node.params)`, the notebook's node
+    catalog and `Params`' rich display are made from them."""
+    rows = []
+    props = spec.params.model_json_schema().get("properties", {})
+    for name, f in spec.params.model_fields.items():
+        prop = props.get(name, {})
+        lo = prop.get("minimum", prop.get("exclusiveMinimum"))
+        hi = prop.get("maximum", prop.get("exclusiveMaximum"))
+        kind = prop.get("type") or ("enum" if "enum" in prop else "any")
+        if "enum" in prop:
+            kind = " | ".join(repr(v) for v in prop["enum"])
+        rows.append({"param": name, "type": kind,
+                     "default": "required" if f.is_required() else f.get_default(call_default_factory=True),
+                     "min": lo, "max": hi, "unit": prop.get("unit"), "description": f.description or ""})
+    return rows
+
+
+def _param_line(row: dict[str, Any]) -> str:
+    rng = "" if row["min"] is None and row["max"] is None else \
+        f", range {'' if row['min'] is None else row['min']}..{'' if row['max'] is None else row['max']}"
+    unit = f" {row['unit']}" if row["unit"] else ""
+    default = "required" if row["default"] == "required" else f"default {row['default']!r}"
+    return f"{row['param']} ({row['type']}): {default}{rng}{unit}\n    {row['description']}".rstrip()
+
+
+def params_doc(spec: NodeSpec) -> str:
+    """The docstring of `node.params` for one node type: every field with default, range, unit, description."""
+    lines = [f"Params of {spec.type} ({spec.title}). Read `params.x`; assigning validates at once.", ""]
+    if spec.description:
+        lines += [spec.description.strip(), ""]
+    lines += [_param_line(r) for r in param_rows(spec)] or ["(no params)"]
+    return "\n".join(lines)
+
+
+_PARAMS_CLASSES: dict[tuple[str, int], type] = {}
+
+
+def _params_class(spec: NodeSpec) -> type:
+    # a class per node type, so help(conv.params) shows that node's own fields rather than a generic class
+    key = (spec.type, id(spec.params))
+    cls = _PARAMS_CLASSES.get(key)
+    if cls is None:
+        name = "".join(part.title() for part in spec.type.replace("-", "_").replace(".", "_").split("_")) + "Params"
+        cls = type(name, (Params,), {"__doc__": params_doc(spec), "__module__": __name__})
+        _PARAMS_CLASSES[key] = cls
+    return cls
+
+
 class Params:
     """`node.params`: read a param (the set value or the model's default); assigning validates at once."""
 
@@ -105,6 +160,17 @@ class Params:
     def __repr__(self) -> str:
         return f"<params of {self._h.id}: {self.dict()}>"
 
+    def _repr_html_(self) -> str:
+        import html
+        values = self.dict()
+        cells = "".join(
+            f"<tr><td><code>{html.escape(r['param'])}</code></td><td>{html.escape(repr(values[r['param']]))}</td>"
+            f"<td>{html.escape(_param_line(r).split(': ', 1)[1].split(chr(10))[0])}</td>"
+            f"<td>{html.escape(r['description'])}</td></tr>" for r in param_rows(self._h.spec))
+        return (f"<b>{html.escape(self._h.id)}</b> <code>{html.escape(self._h.type)}</code><table>"
+                "<tr><th>param</th><th>value</th><th>default, range, unit</th><th>description</th></tr>"
+                + cells + "</table>")
+
 
 class NodeHandle:
     """One node of a pipeline. `node.audio` / `node["audio"]` is a port, `node.params.x` a param."""
@@ -113,6 +179,9 @@ class NodeHandle:
 
     def __init__(self, pipeline: "Pipeline", node_id: str):
         self.pipeline, self.id = pipeline, node_id
+        # an attribute, not a property: IPython's completer reads it without running code (conv.params.f0<Tab>)
+        spec = pipeline.registry.get(pipeline.doc.node(node_id).type)
+        self.params: Params = (_params_class(spec) if spec is not None else Params)(self)
 
     @property
     def doc(self) -> NodeDoc:
@@ -129,9 +198,17 @@ class NodeHandle:
             raise KeyError(f"{self.id}: unknown node type {self.type!r}")
         return spec
 
-    @property
-    def params(self) -> Params:
-        return Params(self)
+
+    def __dir__(self) -> list[str]:
+        # tab completion: the node's ports beside its methods (params are under .params)
+        spec = self.pipeline.registry.get(self.type)
+        ports = list(dict.fromkeys([*spec.inputs, *spec.outputs])) if spec is not None else []
+        return sorted({*ports, *(n for n in type(self).__dict__ if not n.startswith("_")),
+                       *(n for n in NodeHandle.__dict__ if not n.startswith("_")), "id", "pipeline"})
+
+    def _ipython_key_completions_(self) -> list[str]:
+        spec = self.spec
+        return list(dict.fromkeys([*spec.inputs, *spec.outputs, *spec.params.model_fields]))
 
     @property
     def position(self) -> tuple[float, float] | None:
@@ -197,6 +274,10 @@ class Pipeline(Displayable):
             doc = PipelineDoc(**fields)
         self._doc = doc
         self._listeners: list[Callable[["Pipeline"], None]] = []
+        _install_completer(self.registry)
+
+    def _ipython_key_completions_(self) -> list[str]:
+        return self.node_ids  # p["no<Tab>
 
     # document in and out
     @property
@@ -275,8 +356,13 @@ class Pipeline(Displayable):
             hint = f"; did you mean {', '.join(close)}?" if close else " (see haysay.node_types())"
             raise KeyError(f"unknown node type {type!r}{hint}")
         node_id = id or self._fresh_id(type)
+        if not isinstance(node_id, str) or not _ID.match(node_id):
+            raise InvalidPipeline([GraphError(
+                "schema", f"node id {node_id!r} is not an id: use letters, digits, _ and -, starting with a letter "
+                "or _ (e.g. 'norm_2')", field="id")])
         if any(n.id == node_id for n in self._doc.nodes):
-            raise ValueError(f"node id {node_id!r} is already used in this pipeline")
+            raise InvalidPipeline([GraphError("duplicate_id", f"node id {node_id!r} is already used in this pipeline",
+                                              node=node_id, field="id")])
         spec = self.registry[type]
         model, errors = validate_params(node_id, spec, params)
         if errors:
@@ -287,7 +373,6 @@ class Pipeline(Displayable):
             fields["position"] = Position(x=position[0], y=position[1])
         if title is not None:
             fields["title"] = title
-        NodeDoc.model_validate(fields)  # the id pattern is checked here
         self._replace(nodes=[*self._doc.nodes, NodeDoc(**fields)])
         return NodeHandle(self, node_id)
 
@@ -365,9 +450,17 @@ class Pipeline(Displayable):
         pairs = [(o, i) for o in outs for i in ins if dspec.inputs[i].type.accepts(sspec.outputs[o].type)]
         if not pairs:
             def show(ports, names):
-                return ", ".join(f"{n}: {ports[n].type.value}" for n in names) or "none"
-            raise WiringError(f"cannot connect {src.id} -> {dst.id}: no output of {src.type} ({show(sspec.outputs, outs)}) "
-                              f"fits a free input of {dst.type} ({show(dspec.inputs, ins)})")
+                return ", ".join(f"{n}: {ports[n].type.value}" for n in names)
+            if not ins:
+                taken = ", ".join(f"{dst.id}.{p} ({dspec.inputs[p].type.value}) from {fed[f'{dst.id}.{p}']}"
+                                  for p in dspec.inputs) or "it has no inputs"
+                raise WiringError(f"cannot connect {src.id} -> {dst.id}: every input of {dst.id} ({dst.type}) is "
+                                  f"already fed: {taken}; disconnect one first")
+            otypes = sorted({sspec.outputs[o].type.value for o in outs})
+            itypes = sorted({dspec.inputs[i].type.value for i in ins})
+            raise WiringError(f"cannot connect {src.id} -> {dst.id}: type clash, {src.type} gives "
+                              f"{' / '.join(otypes) or 'nothing'} ({show(sspec.outputs, outs) or 'no outputs'}) but "
+                              f"{dst.type} takes {' / '.join(itypes)} ({show(dspec.inputs, ins)})")
         rank = {PortType.AUDIO: 0, PortType.TEXT: 1}
         best = min(rank.get(sspec.outputs[o].type, 2) for o, _ in pairs)
         candidates = list(dict.fromkeys(o for o, _ in pairs if rank.get(sspec.outputs[o].type, 2) == best))
@@ -454,6 +547,54 @@ class Pipeline(Displayable):
         return f"<Pipeline {self.name or ''!s} nodes={self.node_ids} edges={len(self._doc.edges)}>"
 
 
+# -- IPython completion of node types in p.add("... -------------------------------------------
+_ADD_CALL = re.compile(r"""\.add\(\s*(?:type\s*=\s*)?(["'])([\w.\-]*)$""")
+_COMPLETER_REGISTRIES: list[Registry] = []
+
+
+def add_completions(line_before_cursor: str, registry: Registry | None = None) -> list[str] | None:
+    """Node types completing `p.add("tts.` (None when the cursor is not in an `.add("...` string)."""
+    m = _ADD_CALL.search(line_before_cursor)
+    if m is None:
+        return None
+    prefix = m.group(2)
+    regs = [registry] if registry is not None else (_COMPLETER_REGISTRIES or [default_registry()])
+    return sorted({t for r in regs for t in r.types() if t.startswith(prefix)})
+
+
+def _install_completer(registry: Registry) -> None:
+    """Register the `p.add("...` matcher with a running IPython once (a no-op outside IPython)."""
+    if registry not in _COMPLETER_REGISTRIES:
+        _COMPLETER_REGISTRIES.append(registry)
+    import sys
+    if "IPython" not in sys.modules:
+        return
+    try:
+        from IPython import get_ipython
+        from IPython.core.completer import context_matcher
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None or getattr(ip.Completer, "_haysay_matcher", False):
+        return
+
+    @context_matcher()
+    def haysay_node_types(context):
+        types = add_completions(context.line_with_cursor)
+        if not types:
+            return {"completions": [], "suppress": False}
+        from IPython.core.completer import SimpleCompletion
+        token = context.token
+        # the token may start after the quote or inside a dotted name: complete what it covers
+        typed = _ADD_CALL.search(context.line_with_cursor).group(2)
+        cut = len(typed) - len(token) if typed.endswith(token) else 0
+        return {"completions": [SimpleCompletion(text=t[cut:], type="haysay node") for t in types],
+                "suppress": True}
+
+    ip.Completer.custom_matchers.append(haysay_node_types)
+    ip.Completer._haysay_matcher = True
+
+
 def layered_positions(g: nx.DiGraph, dx: float = 260, dy: float = 160) -> dict[str, tuple[float, float]]:
     """Column = longest path from a source; rows in insertion order. Cycles fall back to one column."""
     depth: dict[str, int] = {}
@@ -488,4 +629,4 @@ def run(pipeline: Pipeline | PipelineDoc | str | Path, inputs: Mapping[str, Any]
 
 __all__ = ["Pipeline", "NodeHandle", "PortRef", "ParamRef", "Params", "PipelineRun", "Stage", "Player", "Comparison",
            "ValidationReport", "WiringError", "ParamError", "GraphError", "default_engine", "set_default_engine",
-           "layered_positions", "load", "run", "DISPLAYS"]
+           "layered_positions", "load", "run", "DISPLAYS", "param_rows", "params_doc", "add_completions"]
