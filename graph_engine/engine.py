@@ -286,7 +286,23 @@ class Engine:
 
         client = self.client
         has_gpu = any(w.get("resources", {}).get("GPU") for w in client.scheduler_info(n_workers=-1)["workers"].values())
-        self._listeners[run_id] = lambda ev: (self._mark_running(stages, ev), emit(ev))
+        # a stage of a fused chain says "done" from its worker as soon as it is stored, before its chain
+        # ends; whichever of that and the chain's result comes first is passed on, once
+        announced: set[str] = set()
+        once = threading.Lock()
+
+        def first_done(node: str) -> bool:
+            with once:
+                fresh = node not in announced
+                announced.add(node)
+                return fresh
+
+        def relay(ev: StageEvent) -> None:
+            self._mark_running(stages, ev)
+            if ev.status != "done" or first_done(ev.node):
+                emit(ev)
+
+        self._listeners[run_id] = relay
         # stage rows reach DuckDB in batches (a visit costs milliseconds); the caller writes the rest
         last_flush = [time.time()]
 
@@ -302,7 +318,8 @@ class Engine:
             res.status, res.worker = "done", out["worker"]
             res.duration, res.info = out["end"] - out["start"], out.get("info") or {}
             record(row(res.node, res, out["start"], out["end"]))
-            emit(StageEvent(run_id, res.node, "done", 1.0))
+            if first_done(res.node):
+                emit(StageEvent(run_id, res.node, "done", 1.0))
 
         owner: dict[str, Any] = {}  # node id -> the future of the task that runs it
         members: dict[Any, list[str]] = {}

@@ -148,6 +148,7 @@ def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params:
         if stored and (not isinstance(value, Audio) or value.in_memory):  # stored zarr arrays are reopened instead
             memo[(key, port)] = value
     end = time.time()
+    _emit(run_id, node_id, "done", 1.0)  # now, not when the whole chain ends
     return {"key": key, "node": node_id, "worker": worker, "start": start, "end": end, "info": ctx.info}
 
 
