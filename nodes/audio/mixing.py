@@ -1,4 +1,10 @@
-"""audio.to_mono and audio.mix: channel folding and summing two signals (block-wise)."""
+"""audio.to_mono and audio.mix: channel folding and summing two signals (block-wise).
+
+The mix lines its inputs up in time before summing: by a fixed offset of b against a, or by the lag
+that maximises their cross-correlation over the first seconds (b a copy of a that a conversion or a
+round trip through other software has delayed). A later input is delayed, never cut: a negative offset
+delays a instead of b.
+"""
 from __future__ import annotations
 
 from typing import Literal
@@ -41,6 +47,20 @@ def mix(a: np.ndarray, b: np.ndarray, gain_a_db: float = 0.0, gain_b_db: float =
     return out
 
 
+def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> int:
+    """The lag (frames) that lines b up with a: positive when b is early (delay b by it), negative when
+    b is late (delay a by minus it). Channels are folded to mono; the search stays within +-max_lag."""
+    from scipy import signal
+
+    x, y = a.mean(axis=0, dtype=np.float64), b.mean(axis=0, dtype=np.float64)
+    if not x.size or not y.size:
+        return 0
+    corr = signal.correlate(x, y, mode="full", method="fft")
+    lags = np.arange(-(y.size - 1), x.size)
+    keep = np.abs(lags) <= max_lag
+    return int(lags[keep][np.argmax(corr[keep])])
+
+
 class ToMonoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mode: Literal["average", "channel"] = Field("average", description="Average all channels, or keep one")
@@ -68,6 +88,31 @@ class MixParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     gain_a_db: float = Field(0.0, ge=-96.0, le=24.0, description="Level of input a", json_schema_extra={"unit": "dB"})
     gain_b_db: float = Field(0.0, ge=-96.0, le=24.0, description="Level of input b", json_schema_extra={"unit": "dB"})
+    offset_b_ms: float = Field(0.0, ge=-600000.0, le=600000.0,
+                               description="Where b starts against a: positive later, negative earlier (a is then "
+                                           "delayed); with align=xcorr, added to the measured lag",
+                               json_schema_extra={"unit": "ms"})
+    align: Literal["none", "xcorr"] = Field("none", description="xcorr: first line b up with a by the lag of "
+                                                                "their highest cross-correlation (b a copy of a)")
+    max_lag_ms: float = Field(1000.0, gt=0.0, le=10000.0, description="xcorr: the largest lag searched, either way",
+                              json_schema_extra={"unit": "ms"})
+    align_window_s: float = Field(10.0, ge=0.5, le=60.0, description="xcorr: how much of the start is compared "
+                                                                     "(held in memory until the lag is known)",
+                                  json_schema_extra={"unit": "s"})
+
+
+class _Fifo:
+    """Frames waiting to be mixed, after a head start of silence (the delay)."""
+
+    def __init__(self, channels: int, delay: int):
+        self.data = np.zeros((channels, delay), np.float32)
+
+    def push(self, block: np.ndarray) -> None:
+        self.data = np.concatenate([self.data, block], axis=1) if self.data.shape[1] else block
+
+    def pop(self, n: int) -> np.ndarray:
+        out, self.data = self.data[:, :n], self.data[:, n:]
+        return out
 
 
 class MixStream:
@@ -77,19 +122,64 @@ class MixStream:
         if rates[0] != rates[1]:
             raise ValueError(f"audio.mix: sample rates differ (a: {rates[0]} Hz, b: {rates[1]} Hz); "
                              f"put an audio.resample to {rates[0]} Hz before input b")
-        self.params = params
+        self.params, self.rate, self.channels = params, rates[0], channels
         self.out_rate, self.out_channels = rates[0], max(channels)
         for name, ch in zip("ab", channels):
             if ch != self.out_channels and ch != 1:
                 match_channels(np.zeros((ch, 0), np.float32), self.out_channels, name)
+        self.offset = int(round(params.offset_b_ms * self.rate / 1000.0))
+        self.held: list[tuple[np.ndarray, np.ndarray]] | None = [] if params.align == "xcorr" else None
+        self.fifos: tuple[_Fifo, _Fifo] | None = None if self.held is not None else self._start(0)
+
+    def _start(self, lag: int) -> tuple[_Fifo, _Fifo]:
+        shift = lag + self.offset
+        return _Fifo(self.channels[0], max(0, -shift)), _Fifo(self.channels[1], max(0, shift))
+
+    def _align(self) -> np.ndarray:
+        a = np.concatenate([x for x, _ in self.held], axis=1)
+        b = np.concatenate([y for _, y in self.held], axis=1)
+        self.held = None
+        self.fifos = self._start(best_lag(a, b, int(round(self.params.max_lag_ms * self.rate / 1000.0))))
+        return self._mix(a, b)
+
+    def _mix(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        fa, fb = self.fifos
+        fa.push(a)
+        fb.push(b)
+        n = min(fa.data.shape[1], fb.data.shape[1])
+        return mix(fa.pop(n), fb.pop(n), self.params.gain_a_db, self.params.gain_b_db)
 
     def process(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return mix(a, b, self.params.gain_a_db, self.params.gain_b_db)
+        if self.held is None:
+            return self._mix(a, b)
+        self.held.append((a, b))
+        if sum(x.shape[1] for x, _ in self.held) < self.params.align_window_s * self.rate:
+            return np.zeros((self.out_channels, 0), np.float32)
+        return self._align()
+
+    def flush(self) -> np.ndarray:
+        head = self._align() if self.held else np.zeros((self.out_channels, 0), np.float32)
+        if self.fifos is None:
+            return head
+        fa, fb = self.fifos
+        n = max(fa.data.shape[1], fb.data.shape[1])
+        tail = mix(fa.pop(n), fb.pop(n), self.params.gain_a_db, self.params.gain_b_db)
+        return np.concatenate([head, tail], axis=1)
+
+
+def _mix_shape(p: MixParams, s):
+    if "a" not in s:
+        return None
+    if p.align == "xcorr" and "b" in s:  # the lag is measured when it runs
+        return None
+    shift = abs(int(round(p.offset_b_ms * s["a"].sample_rate / 1000.0))) if "b" in s else 0
+    return s["a"].with_(frames=max(x.frames for x in s.values()) + shift,
+                        channels=max(x.channels for x in s.values()))
 
 
 node("audio.mix", inputs=[Port("a", AUDIO, description="First signal"), Port("b", AUDIO, description="Second signal")],
      outputs={"audio": AUDIO}, params=MixParams, category="transform", title="Mix", stream=MixStream,
-     shape=lambda p, s: s["a"].with_(frames=max(x.frames for x in s.values()), channels=max(x.channels for x in s.values()))
-     if "a" in s else None,
-     description="Sum two signals with a gain each (block-wise). Rates must match; "
-                 "a mono input is spread over the other's channels.")(None)
+     shape=_mix_shape,
+     description="Sum two signals with a gain each, b offset against a or aligned to it by cross-correlation "
+                 "(block-wise). Rates must match; a mono input is spread over the other's channels; the mix "
+                 "is as long as the longer input plus the offset.")(None)
