@@ -411,10 +411,13 @@ class Pipeline(Displayable):
         """Remove a node with its edges, inputs and outputs."""
         nid = node.id if isinstance(node, NodeHandle) else node
         self[nid]
-        self._doc.nodes = [n for n in self._doc.nodes if n.id != nid]
-        self._doc.edges = [e for e in self._doc.edges if nid not in (e.source_node, e.target_node)]
-        self._doc.inputs = {k: v for k, v in self._doc.inputs.items() if v.bind.split(".", 1)[0] != nid}
-        self._replace(outputs={k: v for k, v in self._doc.outputs.items() if v.split(".", 1)[0] != nid})
+        d = self._doc
+        fields = {"nodes": [n for n in d.nodes if n.id != nid],
+                  "edges": [e for e in d.edges if nid not in (e.source_node, e.target_node)],
+                  "inputs": {k: v for k, v in d.inputs.items() if v.bind.split(".", 1)[0] != nid},
+                  "outputs": {k: v for k, v in d.outputs.items() if v.split(".", 1)[0] != nid}}
+        # only what changed is assigned: an untouched empty `inputs` stays out of the saved JSON
+        self._replace(**{k: v for k, v in fields.items() if k == "nodes" or len(v) != len(getattr(d, k))})
 
     # wiring
     def connect(self, source: PortRef | NodeHandle, target: PortRef | NodeHandle) -> NodeHandle:

@@ -93,38 +93,133 @@ def test_canvas_python_change_updates_the_traitlet():
     tone >> gain
     gain.params.gain_db = -3
     assert canvas.doc == p.to_dict() and canvas.doc["edges"] == [{"from": "tone.audio", "to": "gain.audio"}]
-    assert canvas.problems == [] and canvas.specs["audio.gain"] == {
+    spec = canvas.specs["audio.gain"]
+    assert canvas.problems == [] and {k: spec[k] for k in ("title", "category", "inputs", "outputs")} == {
         "title": "Gain", "category": "transform",
         "inputs": [{"name": "audio", "type": "Audio", "optional": False}], "outputs": [{"name": "audio", "type": "Audio"}]}
+    assert spec["params"]["properties"]["gain_db"]["unit"] == "dB"
     assert canvas.auto_positions["gain"][0] > canvas.auto_positions["tone"][0]
+    assert {"type": "tts.espeak", "title": "eSpeak NG", "category": "tts"} in canvas.palette or \
+        "tts.espeak" in {e["type"] for e in canvas.palette}
 
 
-def test_canvas_edit_from_the_front_end_updates_the_pipeline():
+def front(canvas, **content):
+    canvas._message(canvas, content, [])  # what the widget's JS sends
+
+
+def test_canvas_operations_edit_the_pipeline():
     p, tone, gain = two_nodes()
     canvas = CanvasWidget(p)
-    doc = canvas.doc
-    doc["edges"].append({"from": "tone.audio", "to": "gain.audio"})
-    doc["nodes"][1]["position"] = {"x": 300, "y": 40}
-    canvas.doc_json = json.dumps(doc)  # what the widget's JS sends after a connect and a drag
+    front(canvas, event="ops", ops=[{"op": "connect", "from": "tone.audio", "to": "gain.audio"},
+                                    {"op": "move", "id": "gain", "position": {"x": 300, "y": 40}}])
     assert p.doc.edges[0].source == "tone.audio" and gain.position == (300, 40)
-    assert canvas.error == "" and p.validate().ok and canvas.problems == []
+    front(canvas, event="ops", ops=[{"op": "set", "id": "gain", "params": {"gain_db": -1.5}}])
+    assert gain.doc.params == {"gain_db": -1.5} and canvas.doc == p.to_dict()
+    front(canvas, event="ops", ops=[{"op": "add", "type": "audio.fade", "id": "fade", "position": {"x": 600, "y": 40}},
+                                    {"op": "connect", "from": "gain.audio", "to": "fade.audio"}])
+    assert canvas.error == "" and p.validate().ok and canvas.problems == [] and p["fade"].position == (600, 40)
+    assert len(canvas.undo_stack) == 3 and canvas.can_undo
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d["edges"].append({"from": "gain.audio", "to": "tone.audio"}), "gen.tone has no input port 'audio'"),
-    (lambda d: d["nodes"][1]["params"].update(gain_db=500), "gain.gain_db: must be between"),
-    (lambda d: d["nodes"].append({"id": "bad id", "type": "gen.tone"}), "nodes.2.id"),
-    (lambda d: d["nodes"].append({"id": "x", "type": "no.such"}), "unknown node type 'no.such'"),
-])
-def test_canvas_refuses_an_invalid_edit_and_keeps_the_old_doc(edit, message):
+def test_canvas_undo_reverts_canvas_edits_only():
+    # issue 14.1: undo restored a saved copy of the document and deleted a node added from Python
     p, tone, gain = two_nodes()
     canvas = CanvasWidget(p)
-    before = p.to_dict()
-    doc = canvas.doc
-    edit(doc)
-    canvas.doc_json = json.dumps(doc)
+    front(canvas, event="ops", ops=[{"op": "move", "id": "gain", "position": {"x": 300, "y": 40}}])
+    front(canvas, event="ops", ops=[{"op": "set", "id": "gain", "params": {"gain_db": -6}}])
+    late = p.add("audio.fade", id="late")  # from Python, between canvas edits
+    gain >> late
+    tone.params.frequency = 220.0
+    front(canvas, event="undo")
+    assert "late" in p and gain.doc.params == {} and tone.params.frequency == 220.0
+    assert [(e.source, e.target) for e in p.doc.edges] == [("gain.audio", "late.audio")]
+    front(canvas, event="undo")
+    assert gain.position is None and "late" in p and not canvas.can_undo
+    front(canvas, event="redo")
+    assert gain.position == (300, 40) and "late" in p
+    front(canvas, event="redo")
+    assert gain.doc.params == {"gain_db": -6.0} and not canvas.can_redo
+
+
+@pytest.mark.parametrize("op, message", [
+    ({"op": "connect", "from": "gain.audio", "to": "tone.audio"}, "gen.tone) has no input port 'audio'"),
+    ({"op": "set", "id": "gain", "params": {"gain_db": 500}}, "gain.gain_db: must be between"),
+    ({"op": "add", "type": "gen.tone", "id": "bad id"}, "'bad id' is not an id"),
+    ({"op": "add", "type": "no.such"}, "unknown node type 'no.such'"),
+    ({"op": "connect", "from": "tone.audio", "to": "gain.audio"}, "already fed by"),
+])
+def test_a_refused_canvas_edit_is_no_operation(op, message):
+    p, tone, gain = two_nodes()
+    tone >> gain if op.get("op") == "connect" and op["from"] == "tone.audio" else None
+    canvas = CanvasWidget(p)
+    front(canvas, event="ops", ops=[{"op": "move", "id": "tone", "position": {"x": 5, "y": 5}}])
+    before, steps = p.to_dict(), len(canvas.undo_stack)
+    front(canvas, event="ops", ops=[{"op": "move", "id": "gain", "position": {"x": 9, "y": 9}}, op])
     assert message in canvas.error
-    assert p.to_dict() == before and canvas.doc == before  # the front end is sent the old doc back
+    assert p.to_dict() == before and canvas.doc == before and len(canvas.undo_stack) == steps  # no undo step taken
+    front(canvas, event="undo")  # undoes the move before, not the refused edit
+    assert tone.position is None and canvas.error == ""
+
+
+def test_undoing_an_edit_python_has_since_removed_is_refused():
+    p, tone, gain = two_nodes()
+    canvas = CanvasWidget(p)
+    front(canvas, event="ops", ops=[{"op": "set", "id": "gain", "params": {"gain_db": -6}}])
+    p.remove("gain")
+    before = p.to_dict()
+    front(canvas, event="undo")
+    assert "cannot undo" in canvas.error and "gain" in canvas.error and p.to_dict() == before
+
+
+def test_delete_and_duplicate_on_the_canvas_undo_exactly():
+    p, tone, gain = two_nodes()
+    tone >> gain
+    p.output("out", gain.audio)
+    canvas = CanvasWidget(p)
+    saved = p.to_json()
+    front(canvas, event="ops", ops=[{"op": "duplicate", "ids": ["tone", "gain"]}])
+    assert p.node_ids == ["tone", "gain", "tone_2", "gain_2"] and ("tone_2.audio", "gain_2.audio") in [
+        (e.source, e.target) for e in p.doc.edges]
+    front(canvas, event="ops", ops=[{"op": "remove", "id": "gain"}])
+    assert "gain" not in p and p.doc.outputs == {}
+    front(canvas, event="undo")
+    front(canvas, event="undo")
+    assert p.to_json() == saved
+
+
+def test_nodes_added_from_python_land_beside_placed_ones():
+    p = haysay.Pipeline("place")
+    tone = p.add("gen.tone", id="tone", position=(100, 100))
+    p.add("gen.tone", id="other", position=(100, 260))
+    canvas = CanvasWidget(p)
+    fit = canvas.fit
+    gain = p.add("audio.gain", id="gain")
+    tone >> gain
+    lone = p.add("gen.tone", id="lone")
+    pos = canvas.auto_positions
+    assert pos["gain"] == [360.0, 100.0]  # right of its source, in its row
+    boxes = [(100, 100), (100, 260), tuple(pos["gain"])]
+    assert all(abs(pos["lone"][0] - x) >= 220 or abs(pos["lone"][1] - y) >= 130 for x, y in boxes)
+    assert canvas.fit > fit  # the canvas fits its view after nodes arrive from Python
+    fit = canvas.fit
+    front(canvas, event="ops", ops=[{"op": "add", "type": "audio.fade", "position": {"x": 0, "y": 0}}])
+    assert canvas.fit == fit  # a node placed on the canvas does not move the view
+    assert lone.position is None  # drawing positions are not written into the document
+
+
+def test_play_button_shows_the_stage_in_the_output(tmp_path):
+    p, tone, gain = two_nodes()
+    tone >> gain
+    canvas = CanvasWidget(p)
+    with Engine(Settings.from_env(home=tmp_path)) as eng:
+        run = p.run(engine=eng)
+        canvas.on_play(run)  # the docstring's example
+        front(canvas, event="play", node="gain", port="audio")
+        outputs = canvas.output.outputs
+        assert len(outputs) == 1 and "<audio controls" in outputs[0]["data"]["text/html"]
+        canvas.on_play(lambda node, port: run[node].play())
+        front(canvas, event="play", node="tone", port="audio")
+        assert 'title="tone"' in canvas.output.outputs[-1]["data"]["text/html"]
 
 
 def test_run_progress_follows_engine_events(tmp_path):
