@@ -78,7 +78,9 @@ class RunResult:
 class Engine:
     def __init__(self, settings: Settings | None = None, scheduler: str | None = None,
                  registry: Registry | None = None, processes: bool | None = None, n_workers: int = 1,
-                 threads_per_worker: int | None = None):
+                 threads_per_worker: int | None = None, inline: bool | None = None):
+        """`inline`: run local runs' tasks in this process without Dask's scheduler (see `runs_inline`);
+        None (the default) decides per run, False always uses the cluster (also HAYSAY_INLINE=0)."""
         self.settings = settings or Settings.from_env(scheduler=scheduler)
         self.scheduler = scheduler or self.settings.scheduler
         self.registry = registry or default_registry()
@@ -88,6 +90,8 @@ class Engine:
         self._history: History | None = None
         self._client = None
         self._cluster = None
+        self.inline = inline
+        self._inline = None  # the InlineClient, made by the first run that runs inline
         self._listeners: dict[str, Callable[[StageEvent], None]] = {}
         self._lock = threading.Lock()
         self._swept = False
@@ -124,6 +128,9 @@ class Engine:
 
     def close(self) -> None:
         with self._lock:
+            if self._inline is not None:
+                self._inline.close()
+                self._inline = None
             if self._client is not None:
                 self._client.close()
             if self._cluster is not None:
@@ -282,9 +289,12 @@ class Engine:
                  stages: dict[str, StageResult], emit, row, cancel, retries: int,
                  buffered: list[dict], use_cache: bool = True) -> tuple[str, str | None]:
         """Submit the chains, follow them to the end; stage rows not yet written stay in `buffered`."""
-        from distributed import wait
-
-        client = self.client
+        if self.runs_inline(p, to_run):
+            client = self._inline_client()
+            wait = client.wait
+        else:
+            from distributed import wait
+            client = self.client
         has_gpu = any(w.get("resources", {}).get("GPU") for w in client.scheduler_info(n_workers=-1)["workers"].values())
         # a stage of a fused chain says "done" from its worker as soon as it is stored, before its chain
         # ends; whichever of that and the chain's result comes first is passed on, once
@@ -380,6 +390,26 @@ class Engine:
             return ("failed", "; ".join(failures)) if failures else ("succeeded", None)
         finally:
             self._listeners.pop(run_id, None)
+
+    def runs_inline(self, p: Plan, to_run: list[str]) -> bool:
+        """Whether these stages run in this process rather than on the Dask cluster. The embedded
+        cluster is one worker of threads in this process, and validation has held every stage to
+        that worker's memory, so a local run always fits it: only the scheduler's round trips and
+        start-up are saved. The cluster stays for what only it gives: a scheduler address or an
+        attached client, worker processes or several workers, and GPU stages on a machine with a GPU
+        (where the `GPU` resource keeps them one per device)."""
+        if self.inline is False or os.environ.get("HAYSAY_INLINE", "").strip() in ("0", "no", "false", "off"):
+            return False
+        if self._client is not None or self.scheduler or self.processes or self.n_workers != 1:
+            return False
+        return not (any(p.spec(n).gpu for n in to_run) and _local_gpu_resources())
+
+    def _inline_client(self):
+        with self._lock:
+            if self._inline is None:
+                from .inline import InlineClient
+                self._inline = InlineClient(self.threads_per_worker, on_event=self._on_progress)
+            return self._inline
 
     @staticmethod
     def _mark_running(stages: dict[str, StageResult], ev: StageEvent) -> None:

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 from .contract import MemorySink, NodeContext, default_registry, run_stream
 from .store import ArtifactStore
@@ -41,7 +41,21 @@ def store_for(root: str) -> ArtifactStore:
         return _STORES[root]
 
 
+class _InlineHooks(threading.local):
+    """Set by `inline.InlineClient` on the thread running a stage outside any Dask worker: where its
+    progress goes and whether its run was cancelled. Looked at first, so an inline run never imports
+    `distributed`."""
+
+    emit: Callable[[dict], None] | None = None
+    cancelled: Callable[[], bool] | None = None
+
+
+inline_hooks = _InlineHooks()
+
+
 def _worker_address() -> str:
+    if inline_hooks.emit is not None:
+        return "local"
     try:
         from distributed import get_worker
         return get_worker().address
@@ -54,6 +68,8 @@ def _task_cancelled() -> bool:
 
     Dask cannot stop a running thread, so a stage notices this itself each time it reports
     progress, and stops there."""
+    if inline_hooks.cancelled is not None:
+        return inline_hooks.cancelled()
     try:
         from distributed import get_worker
         from distributed.worker import thread_state
@@ -68,6 +84,10 @@ class StageCancelled(RuntimeError):
 
 
 def _emit(run_id: str, node_id: str, status: str, progress: float | None = None, message: str = "") -> None:
+    if inline_hooks.emit is not None:
+        inline_hooks.emit({"run_id": run_id, "node": node_id, "status": status, "progress": progress,
+                           "message": message})
+        return
     try:
         from distributed import get_worker
         get_worker().log_event(PROGRESS_TOPIC, {"run_id": run_id, "node": node_id, "status": status,
