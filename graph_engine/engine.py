@@ -295,7 +295,20 @@ class Engine:
         else:
             from distributed import wait
             client = self.client
-        has_gpu = any(w.get("resources", {}).get("GPU") for w in client.scheduler_info(n_workers=-1)["workers"].values())
+        remote = None  # on a scheduler of other machines: checked workers, files at home (cluster.py)
+        if self.scheduler and self._cluster is None:
+            from .cluster import ClusterError, RemoteRun
+            try:
+                remote = RemoteRun.start(client, self.settings.artifacts, p, to_run)
+            except ClusterError as exc:
+                for nid in to_run:
+                    stages[nid].status, stages[nid].error = "failed", str(exc)
+                    buffered.append(row(nid, stages[nid]))
+                return "failed", str(exc)
+            for warning in remote.check.warnings:
+                emit(StageEvent(run_id, "(cluster)", "warning", None, warning))
+        has_gpu = remote.has_gpu() if remote is not None else \
+            any(w.get("resources", {}).get("GPU") for w in client.scheduler_info(n_workers=-1)["workers"].values())
         # a stage of a fused chain says "done" from its worker as soon as it is stored, before its chain
         # ends; whichever of that and the chain's result comes first is passed on, once
         announced: set[str] = set()
@@ -333,8 +346,35 @@ class Engine:
 
         owner: dict[str, Any] = {}  # node id -> the future of the task that runs it
         members: dict[Any, list[str]] = {}
+        home_first, on_cluster, home_last = remote.split_home(p, to_run) if remote else ([], to_run, [])
+
+        def at_home(nids: list[str]) -> list[str]:
+            """Run client-side stages here, in order; returns the failure messages."""
+            failed: list[str] = []
+            for nid in nids:
+                work = [(nid, p.spec(nid).type, p.params(nid).model_dump(mode="json"),
+                         {port: (keys[src], sp) for port, (src, sp) in p.upstream(nid).items()}, keys[nid])]
+                try:
+                    for out in execute_chain(self.settings.artifacts, run_id, work, use_cache):
+                        finished({**out, "worker": remote.home_name()})
+                except StageError as exc:
+                    res = stages[nid]
+                    res.status, res.error = "failed", f"{exc.message} (on the {remote.home_name()})"
+                    res.info = {**res.info, "traceback": exc.trace}
+                    failed.append(f"{nid} ({res.type}) failed: {res.error}")
+                    record(row(nid, res))
+                    emit(StageEvent(run_id, nid, "failed", None, res.error))
+                    break
+            return failed
+
         try:
-            for chain in fuse_chains(p, to_run):
+            failures: list[str] = at_home(home_first)
+            if failures:
+                for nid in on_cluster + home_last:
+                    stages[nid].status, stages[nid].error = "skipped", "an input read on the client failed"
+                    record(row(nid, stages[nid]))
+                return "failed", "; ".join(failures)
+            for chain in fuse_chains(p, on_cluster):
                 head_ups = p.upstream(chain[0])
                 deps = list({id(owner[src]): owner[src] for src, _ in head_ups.values() if src in owner}.values())
                 work = [(nid, p.spec(nid).type, p.params(nid).model_dump(mode="json"),
@@ -343,13 +383,13 @@ class Engine:
                 fut = client.submit(
                     execute_chain, self.settings.artifacts, run_id, work, use_cache, *deps,
                     key=f"haysay-{chain[0]}-{keys[chain[0]][:10]}-{run_id[:8]}", pure=False,
-                    resources={"GPU": 1} if p.spec(chain[0]).gpu and has_gpu else None, retries=retries)
+                    resources={"GPU": 1} if p.spec(chain[0]).gpu and has_gpu else None, retries=retries,
+                    **(remote.submit_options() if remote else {}))
                 members[fut] = chain
                 for nid in chain:
                     owner[nid] = fut
                     emit(StageEvent(run_id, nid, "queued"))
             pending = dict(members)
-            failures: list[str] = []
             while pending:
                 if cancel is not None and cancel.is_set():
                     client.cancel(list(pending))
@@ -359,6 +399,13 @@ class Engine:
                             record(row(nid, stages[nid]))
                             emit(StageEvent(run_id, nid, "cancelled"))
                     return "cancelled", "cancelled by user"
+                for fut, why in (remote.expired(pending) if remote else {}).items():  # no worker can take it
+                    client.cancel([fut])
+                    for nid in pending.pop(fut):
+                        stages[nid].status, stages[nid].error = "failed", f"no worker can run it: {why}"
+                        failures.append(f"{nid} ({stages[nid].type}) failed: {stages[nid].error}")
+                        record(row(nid, stages[nid]))
+                        emit(StageEvent(run_id, nid, "failed", None, stages[nid].error))
                 try:
                     done, _ = wait(list(pending), timeout=0.25, return_when="FIRST_COMPLETED")
                 except TimeoutError:
@@ -366,9 +413,13 @@ class Engine:
                 for fut in done:
                     chain = pending.pop(fut)
                     if fut.status == "finished":
-                        for out in fut.result():
+                        outs = fut.result()
+                        if remote:
+                            remote.annotate(fut, outs)
+                        for out in outs:
                             finished(out)
                         continue
+                    where = remote.where(fut) if remote else ""
                     exc = fut.exception() if fut.status == "error" else None
                     for out in getattr(exc, "completed", []) if isinstance(exc, StageError) and exc.node_id in chain else []:
                         finished(out)
@@ -377,16 +428,22 @@ class Engine:
                         if res.status == "done":
                             continue
                         if isinstance(exc, StageError) and exc.node_id == nid:
-                            res.status, res.error = "failed", exc.message
+                            res.status, res.error = "failed", exc.message + where
                             res.info = {**res.info, "traceback": exc.trace}
                             failures.append(f"{nid} ({res.type}) failed: {res.error}")
                         elif isinstance(exc, StageError):
                             res.status, res.error = "skipped", f"upstream {exc.node_id} failed"
                         else:
-                            res.status, res.error = "failed", f"{fut.status}: {exc}"
+                            res.status, res.error = "failed", f"{fut.status}: {exc}{where}"
                             failures.append(f"{nid} ({res.type}) failed: {res.error}")
                         record(row(nid, res))
                         emit(StageEvent(run_id, nid, res.status, None, res.error or ""))
+            if not failures:
+                failures += at_home(home_last)
+            else:
+                for nid in home_last:
+                    stages[nid].status, stages[nid].error = "skipped", "an upstream stage failed"
+                    record(row(nid, stages[nid]))
             return ("failed", "; ".join(failures)) if failures else ("succeeded", None)
         finally:
             self._listeners.pop(run_id, None)
