@@ -219,8 +219,13 @@ class RemoteRun:
     @classmethod
     def start(cls, client, artifacts: str, p, to_run: list[str]) -> "RemoteRun":
         from .config import storage_options
+        from .models.remote import models_url, publish_installed
         types = sorted({p.spec(n).type for n in to_run})
-        return cls(client, check_workers(client, artifacts, types, storage_options(str(artifacts))))
+        check = check_workers(client, artifacts, types, storage_options(str(artifacts)))
+        url = models_url(str(artifacts))
+        if url is not None:  # models installed here reach the workers by hash
+            publish_installed(url)
+        return cls(client, check)
 
     # -- where stages run ------------------------------------------------------------
     def split_home(self, p, to_run: list[str]) -> tuple[list[str], list[str], list[str]]:

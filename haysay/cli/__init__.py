@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "haysay.cli.models",
     "haysay.cli.studio",
     "haysay.cli.jobs",
+    "haysay.cli.worker",
 ]
 
 

@@ -39,8 +39,22 @@ def resolve_model(ref: str, field: str, architecture: str) -> tuple[Path, Any]:
     try:
         installed = _store().get(ref, architecture)
     except Exception as exc:
-        raise ModelRefError(field, f"{ref!r} is not a file, and {exc}") from None
+        installed = _fetch_shared(ref, architecture, field, exc)
     return installed.path, installed
+
+
+def _fetch_shared(ref: str, architecture: str, field: str, missing: Exception) -> Any:
+    """A model installed on the client only: fetched by hash from the shared model store (a worker's
+    first use), then installed here."""
+    from haysay.graph_engine.models.remote import RemoteModels, models_url
+
+    url = models_url()
+    if url is None:
+        raise ModelRefError(field, f"{ref!r} is not a file, and {missing}") from None
+    try:
+        return RemoteModels(url).fetch(ref, architecture, _store())
+    except Exception as exc:
+        raise ModelRefError(field, f"{ref!r} is not a file, and {exc}") from None
 
 
 def default_content_encoder(prefer: tuple[str, ...]) -> Path:
