@@ -10,7 +10,7 @@ so-vits-svc's feature_and_index.pkl (a pickled {speaker id: faiss index}) is wal
 only faiss index classes may appear in it, and each index's header is read from its serialised bytes.
 
 Architecture ids (the folder under models/): rvc, sovits, content_encoder,
-piper, faiss_index, kmeans, rmvpe, sovits_diffusion, nsf_hifigan, sovits_feature_index.
+piper, faiss_index, kmeans, rmvpe, sovits_diffusion, nsf_hifigan, sovits_feature_index, openvoice.
 File roles in a model: weights, config, index, kmeans, feature_index, diffusion, diffusion_config,
 speaker, voice, voice_config, discriminator, other.
 """
@@ -29,7 +29,7 @@ from .checkpoint_limits import CheckpointError, check_checkpoint
 from .errors import DetectionError
 
 ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans", "rmvpe", "sovits_diffusion",
-                 "nsf_hifigan", "sovits_feature_index")
+                 "nsf_hifigan", "sovits_feature_index", "openvoice")
 LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a so-vits-svc G_*.pth beside its config.json",
               "a content encoder .pt (fairseq HuBERT/ContentVec, HuBERT-Soft, WavLM, Whisper) or a transformers "
@@ -38,7 +38,8 @@ LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "an RMVPE pitch model (rmvpe.pt state dict)",
               "a so-vits-svc diffusion model_*.pt beside its config.yaml",
               "an NSF-HiFiGAN vocoder (`model` beside its config.json)",
-              "a so-vits-svc feature_and_index.pkl")
+              "a so-vits-svc feature_and_index.pkl",
+              "an OpenVoice converter (checkpoint.pth with ref_enc weights beside its config.json)")
 TRANSFORMERS_ENCODERS = ("hubert", "wav2vec2", "wavlm", "data2vec-audio")
 _PICKLE_CAP = 64 << 20
 _FAISS_MAGIC_CAP = 4
@@ -100,6 +101,9 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
         raise DetectionError(f"{label}: several RVC checkpoints ({', '.join(rvc)}); install them one by one")
     if rvc:
         return _rvc(folder, rels, rvc[0], checkpoints[rvc[0]])
+    openvoice = [r for r, ck in checkpoints.items() if _is_openvoice(ck)]
+    if openvoice:
+        return _openvoice(folder, label, rels, openvoice, checkpoints)
     generators = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and "model" in ck
                   and Path(r).name.upper().startswith("G_")]
     if generators:
@@ -233,6 +237,40 @@ def _sovits(folder: Path, label: str, rels: list[str], generators: list[str], co
     if warnings:
         info["warning"] = "; ".join(warnings)
     return Detection("sovits", version, roles, info)
+
+
+def _is_openvoice(ck: Any) -> bool:
+    """OpenVoice's tone-colour converter: a {'model': state dict} holding its reference encoder."""
+    model = ck.get("model") if isinstance(ck, dict) else None
+    return isinstance(model, dict) and any(str(k).startswith("ref_enc.") for k in model) \
+        and any(str(k).startswith("enc_q.") for k in model)
+
+
+def _openvoice(folder: Path, label: str, rels: list[str], converters: list[str], checkpoints: dict) -> Detection:
+    if len(converters) > 1:
+        raise DetectionError(f"{label}: several OpenVoice converters ({', '.join(converters)}); install them one by one")
+    weights = converters[0]
+    config_rel = (Path(weights).parent / "config.json").as_posix()
+    config = _read_json(folder / config_rel) if config_rel in rels else None
+    if not isinstance(config, dict) or not isinstance(config.get("data"), dict) or config["data"].get("n_speakers") != 0:
+        raise DetectionError(f"{label}: OpenVoice converter {weights} needs its config.json (data.n_speakers 0) "
+                             "beside it")
+    roles = {r: _generic_role(r) for r in rels}
+    roles[weights], roles[config_rel] = "weights", "config"
+    # checkpoints_v2/base_speakers/ses/*.pth: stored tone-colour embeddings (one tensor each)
+    speakers = [r for r, ck in checkpoints.items() if _is_tensor(ck)]
+    for r in speakers:
+        roles[r] = "speaker"
+    info = {"sample_rate": config["data"].get("sampling_rate"),
+            "gin_channels": (config.get("model") or {}).get("gin_channels"),
+            "embeddings": [Path(r).stem for r in speakers]}
+    return Detection("openvoice", str(config.get("_version_") or "v1"), roles, info)
+
+
+def _is_tensor(ck: Any) -> bool:
+    import torch
+
+    return isinstance(ck, torch.Tensor)
 
 
 def _diffusion_models(folder: Path, rels: list[str]) -> dict[str, str]:
