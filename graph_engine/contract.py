@@ -64,6 +64,39 @@ class Port:
     description: str = ""
 
 
+LIFECYCLE_STATUSES = ("supported", "deprecated", "end-of-life")
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """Where an adapter's architecture comes from and how long haysay keeps it: the upstream project,
+    the upstream versions (releases or checkpoint formats) it reads, its status, and the licence of the
+    architecture's code (SPDX id). `haysay doctor` lists it; a deprecated or end-of-life adapter warns
+    at validation, naming `note` (what to use instead)."""
+
+    upstream: str
+    versions: tuple[str, ...] = ()
+    status: str = "supported"
+    licence: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in LIFECYCLE_STATUSES:
+            raise ValueError(f"lifecycle status {self.status!r}: one of {LIFECYCLE_STATUSES}")
+        object.__setattr__(self, "versions", tuple(self.versions))
+
+    def warning(self, node_type: str) -> str | None:
+        if self.status == "supported":
+            return None
+        when = "is deprecated and will be removed" if self.status == "deprecated" else \
+            "has reached end of life: it is no longer maintained or tested"
+        return f"{node_type} ({self.upstream}) {when}" + (f"; {self.note}" if self.note else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"upstream": self.upstream, "versions": list(self.versions), "status": self.status,
+                "licence": self.licence, "note": self.note}
+
+
 @dataclass(frozen=True)
 class FileParam:
     """Marker in a params field's metadata: the field names an input file.
@@ -147,6 +180,7 @@ class NodeSpec:
     # The model files a run will read, by content ({label: digest}): part of the cache key, so a model
     # re-installed under the same name, or another default encoder, never serves the old audio.
     fingerprint: Callable[[BaseModel], Mapping[str, str]] | None = None
+    lifecycle: Lifecycle | None = None  # adapters of outside architectures: upstream, versions, status, licence
     wants_ctx: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +191,8 @@ class NodeSpec:
             if len(self.outputs) != 1 or next(iter(self.outputs.values())).type is not AUDIO or not audio_in \
                     or len(audio_in) != len(self.inputs):
                 raise ValueError(f"{self.type}: a streaming node takes only Audio inputs and has one Audio output")
+        if isinstance(self.lifecycle, Mapping):
+            self.lifecycle = Lifecycle(**self.lifecycle)
         self.wants_ctx = "ctx" in inspect.signature(self.fn).parameters
         self.title = self.title or self.type
         if not self.description:
@@ -226,6 +262,7 @@ class NodeSpec:
             "outputs": [{"name": p.name, "type": p.type.value, "description": p.description}
                         for p in self.outputs.values()],
             "params_schema": self.params.model_json_schema(),
+            "lifecycle": self.lifecycle.to_dict() if self.lifecycle is not None else None,
         }
 
 
@@ -314,6 +351,7 @@ def node(type: str, *, inputs: Mapping[str, PortType | Port] | Iterable[Port] = 
          gpu: bool = False, memory_mb: int = 256, stream: type | None = None,
          tags: Iterable[str] = (), cacheable: bool = True, memory: float | Memory | None = None,
          shape: Shape | None = None, fingerprint: Callable[[BaseModel], Mapping[str, str]] | None = None,
+         lifecycle: Lifecycle | Mapping[str, Any] | None = None,
          registry: Registry | None = None) -> Callable[[Callable | None], NodeSpec]:
     """Declare a node type around a function `fn(params, [ctx], **inputs)`."""
 
@@ -329,7 +367,8 @@ def node(type: str, *, inputs: Mapping[str, PortType | Port] | Iterable[Port] = 
                         version=version, category=category, title=title,
                         description=description or inspect.cleandoc((fn or stream).__doc__ or ""),
                         gpu=gpu, memory_mb=memory_mb, stream=stream, tags=tuple(tags),
-                        cacheable=cacheable, memory=memory, shape=shape, fingerprint=fingerprint)
+                        cacheable=cacheable, memory=memory, shape=shape, fingerprint=fingerprint,
+                        lifecycle=lifecycle)
         ref.append(spec)
         (registry._specs if registry is not None else _DECLARED)[spec.type] = spec
         return spec

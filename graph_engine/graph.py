@@ -345,7 +345,9 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
         else:
             outputs[name] = (nid, port)
 
-    warnings: list[GraphError] = []
+    warnings: list[GraphError] = [GraphError("lifecycle_warning", spec.lifecycle.warning(spec.type), node=nid)
+                                  for nid, spec in specs.items()
+                                  if spec.lifecycle is not None and spec.lifecycle.warning(spec.type)]
     if check_files and not errors:  # sizes only mean something in a graph that is otherwise sound
         budget = worker_memory_mb() if memory_budget_mb is None else memory_budget_mb
         foresee(g, errors, warnings, budget)

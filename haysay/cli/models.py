@@ -227,10 +227,23 @@ def cmd_doctor(args) -> int:
     from haysay.nodes import UNAVAILABLE  # built-ins left out because their library is missing
 
     report = run_doctor(_store())
+    adapters = _lifecycles()
     if args.json:
-        print(json.dumps({**report.to_dict(), "nodes_left_out": UNAVAILABLE}, indent=2))
+        print(json.dumps({**report.to_dict(), "nodes_left_out": UNAVAILABLE, "adapters": adapters}, indent=2))
     else:
         print(format_report(report))
         for module, why in UNAVAILABLE.items():
             print(f"left out: {module} ({why})")
+        if adapters:
+            print("\nadapters (upstream, versions, status, licence):")
+            for a in adapters:
+                print(f"  {a['type']}: {a['upstream']} {'/'.join(a['versions'])}, {a['status']}, {a['licence'] or '?'}"
+                      + (f" ({a['note']})" if a["note"] else ""))
     return EXIT_OK
+
+
+def _lifecycles() -> list[dict]:
+    """Every registered node that declares a lifecycle (built-in adapters and plug-ins)."""
+    from haysay.graph_engine.contract import default_registry
+
+    return [{"type": s.type, **s.lifecycle.to_dict()} for s in default_registry() if s.lifecycle is not None]

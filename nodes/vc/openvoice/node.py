@@ -99,7 +99,8 @@ def _at_rate(audio: Audio, rate: int) -> np.ndarray:
                                    description="Speech in the target voice (its tone colour is extracted)")],
       outputs={"audio": AUDIO}, params=OpenVoiceParams, category="vc", title="OpenVoice tone-colour conversion",
       gpu=True, memory_mb=600, tags=("neural", "openvoice"), fingerprint=openvoice_models, memory=openvoice_memory,
-      shape=openvoice_shape)
+      shape=openvoice_shape, lifecycle={"upstream": "myshell-ai/OpenVoice", "versions": ("v1", "v2"),
+                                        "status": "supported", "licence": "MIT"})
 def openvoice(params: OpenVoiceParams, audio: Audio, ctx, reference: Audio | None = None):
     """Give speech (say, any TTS output) the tone colour of a reference speaker with OpenVoice's converter
     (v1 or v2 checkpoint.pth + config.json). The target is extracted from the reference audio, or read from a

@@ -82,7 +82,7 @@ def _device() -> str:
 
 @node("vc.rvc", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=RVCParams, category="vc",
       title="RVC voice conversion", gpu=True, memory_mb=1500, tags=("neural", "rvc"), fingerprint=rvc_models,
-      memory=rvc_memory)
+      memory=rvc_memory, lifecycle={"upstream": "RVC-Project/Retrieval-based-Voice-Conversion-WebUI", "versions": ("v1", "v2"), "status": "supported", "licence": "MIT"})
 def rvc(params: RVCParams, audio: Audio, ctx):
     """Convert speech to the voice of an RVC v1/v2 model (.pth from the RVC WebUI), with HuBERT/ContentVec
     content, pitch tracking and shift, optional .index retrieval, loudness-envelope mixing and resampling.

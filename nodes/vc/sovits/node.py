@@ -223,7 +223,7 @@ def _post_stages(params: SovitsParams, weights: Path, installed, device: str, re
 
 @node("vc.sovits", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=SovitsParams, category="vc",
       title="so-vits-svc voice conversion", gpu=True, memory_mb=1500, tags=("neural", "sovits"),
-      fingerprint=sovits_models, memory=sovits_memory)
+      fingerprint=sovits_models, memory=sovits_memory, lifecycle={"upstream": "svc-develop-team/so-vits-svc", "versions": ("4.0", "4.1-Stable"), "status": "supported", "licence": "AGPL-3.0-only"})
 def sovits(params: SovitsParams, audio: Audio, ctx):
     """Convert speech or singing to a so-vits-svc 4.0/4.1 voice as upstream's inference does: the input
     sliced at silences, ContentVec/HuBERT content, pitch with transpose (or predicted), optional k-means
