@@ -1,12 +1,14 @@
 // anywidget front end of haysay's CanvasWidget: the studio's node canvas
-// (NodeCanvas.js) in a notebook. One self-contained ES module: Vue, vue-flow
-// and the stylesheets are bundled, nothing is fetched.
+// (NodeCanvas.js) in a notebook, with a palette on its left and the selected
+// node's params under it. One self-contained ES module: Vue, vue-flow and the
+// stylesheets are bundled, nothing is fetched.
 //
-// Python owns the document (`doc_json`). Canvas intents (connect, move,
-// delete, duplicate, undo, redo) become a new document that is set on the
-// model and saved; Python validates it and either applies it or sends the
-// old one back with `error` saying why. Any `change:*` re-renders. A play
-// button press goes to Python as a message (CanvasWidget.on_play).
+// Python owns the document (`doc_json`) and sends it; this side never sends a
+// document back. What the user does becomes operations (studio/notebook/
+// operations.py: add, remove, connect, disconnect, set, move, duplicate) sent
+// as a message; Python applies them all or none, keeps undo/redo of canvas
+// operations only, and sends the new document (or `error`, why it refused).
+// A play button press is a message too (CanvasWidget.on_play).
 import { createApp, h, reactive } from "vue";
 import flowCss from "@vue-flow/core/dist/style.css";
 import themeCss from "@vue-flow/core/dist/theme-default.css";
@@ -14,14 +16,28 @@ import controlsCss from "@vue-flow/controls/dist/style.css";
 import minimapCss from "@vue-flow/minimap/dist/style.css";
 import studioCss from "../../pages/studio.css";
 import NodeCanvas from "./NodeCanvas.js";
-import { toFlow, connect, move, remove, duplicate } from "./pipelineDoc.js";
+import { toFlow } from "./pipelineDoc.js";
 
 // The studio's PORT_COLORS (studio/elements/node_canvas.py): one colour per port type.
 const PORT_COLORS = { Audio: "#43a047", Text: "#fb8c00", F0: "#1e88e5", Features: "#8e24aa", Any: "#757575" };
-const CSS = [flowCss, themeCss, controlsCss, minimapCss, studioCss,
-  ".hs-nb-error { color: #c62828; font: 12px sans-serif; min-height: 16px; }",
-  ".hs-nb-host { border: 1px solid #ddd; border-radius: 6px; overflow: hidden; font-family: system-ui, sans-serif; }"].join("\n");
-const UNDO_DEPTH = 100;
+// Below this height the minimap would sit on the cards' last output ports: it is left out.
+const MINIMAP_MIN_HEIGHT = 480;
+const CSS = [flowCss, themeCss, controlsCss, minimapCss, studioCss, `
+.hs-nb-error { color: #c62828; font: 12px sans-serif; min-height: 16px; }
+.hs-nb-row { display: flex; gap: 6px; font-family: system-ui, sans-serif; }
+.hs-nb-host { flex: 1; border: 1px solid #ddd; border-radius: 6px; overflow: hidden; }
+.hs-nb-host.hs-nb-small .vue-flow__minimap { display: none; }
+.hs-nb-palette { width: 170px; border: 1px solid #ddd; border-radius: 6px; overflow-y: auto; font-size: 12px; }
+.hs-nb-palette input { width: calc(100% - 12px); margin: 4px; font-size: 12px; box-sizing: border-box; }
+.hs-nb-cat { font-weight: 600; color: #666; padding: 4px 6px 0; text-transform: uppercase; font-size: 10px; }
+.hs-nb-item { padding: 2px 6px; cursor: grab; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.hs-nb-item:hover { background: #eef3fb; }
+.hs-nb-params { font: 12px system-ui, sans-serif; padding: 4px 0; display: grid;
+  grid-template-columns: max-content 220px 1fr; gap: 3px 8px; align-items: center; }
+.hs-nb-params .hs-nb-head { grid-column: 1 / -1; font-weight: 600; }
+.hs-nb-params .hs-nb-hint { color: #777; font-size: 11px; }
+.hs-nb-params input[type=number], .hs-nb-params input[type=text], .hs-nb-params select { width: 210px; }
+`].join("\n");
 
 function byNode(problems) {
   // the same "field: message" lines the studio puts on a node card
@@ -32,71 +48,179 @@ function byNode(problems) {
   return out;
 }
 
+const splitEdge = (id) => { const [from, to] = id.split("->"); return { from, to }; };
+const nodeOf = (ref) => ref.split(".", 1)[0];
+
+/** Operations for a canvas delete: the nodes, and the selected edges not already gone with them. */
+export function deleteOps({ nodes = [], edges = [] }) {
+  const gone = new Set(nodes);
+  const ops = nodes.map((id) => ({ op: "remove", id }));
+  for (const e of edges) {
+    const { from, to } = splitEdge(e);
+    if (from && to && !gone.has(nodeOf(from)) && !gone.has(nodeOf(to))) ops.push({ op: "disconnect", from, to });
+  }
+  return ops;
+}
+
+/** One input for a param, showing the stored value exactly; `onEdit(value)` only on a user's change. */
+function paramInput(name, prop, value, onEdit) {
+  const kind = prop.type;
+  const common = { "data-param": name, title: prop.description || "" };
+  if (prop.enum) {
+    return h("select", { ...common, value: value, onChange: (e) => onEdit(prop.enum[e.target.selectedIndex]) },
+      prop.enum.map((v) => h("option", { value: v, selected: v === value }, String(v))));
+  }
+  if (kind === "boolean") return h("input", { ...common, type: "checkbox", checked: !!value, onChange: (e) => onEdit(e.target.checked) });
+  if (kind === "number" || kind === "integer") {
+    const lo = prop.minimum ?? prop.exclusiveMinimum, hi = prop.maximum ?? prop.exclusiveMaximum;
+    return h("input", {
+      ...common, type: "number", step: kind === "integer" ? 1 : "any", min: lo, max: hi,
+      value: value === null || value === undefined ? "" : String(value),
+      onChange: (e) => {
+        const text = e.target.value.trim();
+        if (text === "") return;
+        onEdit(kind === "integer" ? parseInt(text, 10) : parseFloat(text));
+      },
+    });
+  }
+  if (kind === "string") {
+    return h("input", { ...common, type: "text", value: value ?? "", onChange: (e) => onEdit(e.target.value) });
+  }
+  return h("input", {
+    ...common, type: "text", value: JSON.stringify(value ?? null),
+    onChange: (e) => { try { onEdit(JSON.parse(e.target.value)); } catch (_) { onEdit(e.target.value); } },
+  });
+}
+
+function paramsPanel(view, send) {
+  const node = view.doc.nodes && view.doc.nodes.find((n) => n.id === view.selected);
+  if (!node) return h("div", { class: "hs-nb-params hs-nb-none" }, [h("span", { class: "hs-nb-hint" }, "select a node to edit its params")]);
+  const spec = view.specs[node.type];
+  const props = (spec && spec.params && spec.params.properties) || {};
+  const rows = [h("div", { class: "hs-nb-head" }, `${node.id} · ${node.type}`)];
+  for (const [name, prop0] of Object.entries(props)) {
+    // a Literal or nullable field comes as anyOf/$ref: take its first concrete branch
+    let prop = prop0;
+    if (prop.$ref || prop.allOf) {
+      const ref = (prop.$ref || prop.allOf[0].$ref || "").split("/").pop();
+      prop = { ...(spec.params.defs[ref] || {}), ...prop0 };
+    }
+    const set = node.params && Object.prototype.hasOwnProperty.call(node.params, name);
+    const value = set ? node.params[name] : prop.default;
+    const lo = prop.minimum ?? prop.exclusiveMinimum, hi = prop.maximum ?? prop.exclusiveMaximum;
+    const range = lo !== undefined || hi !== undefined ? `${lo ?? ""}..${hi ?? ""}` : "";
+    const hint = [range, prop.unit || "", prop.description || ""].filter(Boolean).join(" · ");
+    const onEdit = (v) => {
+      if (v === value || (typeof v === "number" && Number.isNaN(v))) return;  // not a change: nothing is written
+      send([{ op: "set", id: node.id, params: { [name]: v } }]);
+    };
+    rows.push(h("label", { title: set ? "set" : "default" }, name + (set ? "" : " ·")),
+              paramInput(name, prop, value, onEdit), h("span", { class: "hs-nb-hint" }, hint));
+  }
+  return h("div", { class: "hs-nb-params", "data-node": node.id }, rows);
+}
+
+function palette(view, add) {
+  const q = view.search.toLowerCase();
+  const groups = {};
+  for (const t of view.palette) {
+    if (q && !(t.type.toLowerCase().includes(q) || (t.title || "").toLowerCase().includes(q))) continue;
+    (groups[t.category] = groups[t.category] || []).push(t);
+  }
+  const items = [];
+  for (const [cat, types] of Object.entries(groups)) {
+    items.push(h("div", { class: "hs-nb-cat" }, cat));
+    for (const t of types) {
+      items.push(h("div", {
+        class: "hs-nb-item", draggable: "true", "data-type": t.type, title: `${t.type}: drag onto the canvas, or click`,
+        onDragstart: (e) => { e.dataTransfer.setData("application/x-haysay-node", t.type); e.dataTransfer.effectAllowed = "copy"; },
+        onClick: () => add(t.type),
+      }, t.title || t.type));
+    }
+  }
+  return [h("input", { type: "search", placeholder: "search nodes", value: view.search,
+                       onInput: (e) => { view.search = e.target.value; } }), ...items];
+}
+
 function render({ model, el }) {
   const style = document.createElement("style");
   style.textContent = CSS;
   const banner = document.createElement("div");
   banner.className = "hs-nb-error";
+  const row = document.createElement("div");
+  row.className = "hs-nb-row";
+  const side = document.createElement("div");
+  side.className = "hs-nb-palette";
   const host = document.createElement("div");
   host.className = "hs-nb-host";
-  // keys typed on the canvas (Delete, Ctrl+Z, Ctrl+D) are the canvas's, not the notebook's cell shortcuts
-  host.setAttribute("data-lm-suppress-shortcuts", "true");
-  host.addEventListener("keydown", (e) => e.stopPropagation());
-  el.replaceChildren(style, banner, host);
+  row.append(side, host);
+  const below = document.createElement("div");
+  const root = document.createElement("div");
+  root.className = "hs-nb-root";
+  // keys typed here (Delete, Ctrl+Z, Ctrl+D, digits in a param box) are the widget's, not the notebook's shortcuts
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  root.addEventListener("keydown", (e) => e.stopPropagation());
+  root.append(banner, row, below);
+  el.replaceChildren(style, root);
 
-  const view = reactive({ nodes: [], edges: [], states: {}, errors: {}, colors: PORT_COLORS });
-  const undo = [], redo = [];
-  const doc = () => JSON.parse(model.get("doc_json") || "{}");
-  const autoPositions = () => model.get("auto_positions") || {};
+  const view = reactive({ nodes: [], edges: [], states: {}, errors: {}, colors: PORT_COLORS,
+                          doc: {}, specs: {}, palette: [], search: "", selected: null });
+  const send = (ops) => { if (ops && ops.length) model.send({ event: "ops", ops }); };
 
   function sync() {
-    const flow = toFlow(doc(), model.get("specs") || {}, autoPositions(), PORT_COLORS);
+    const doc = JSON.parse(model.get("doc_json") || "{}");
+    const specs = model.get("specs") || {};
+    const flow = toFlow(doc, specs, model.get("auto_positions") || {}, PORT_COLORS);
+    view.doc = doc;
+    view.specs = specs;
+    view.palette = model.get("palette") || [];
     view.nodes = flow.nodes;
     view.edges = flow.edges;
     view.errors = byNode(model.get("problems"));
     view.states = model.get("states") || {};
+    if (view.selected && !(doc.nodes || []).some((n) => n.id === view.selected)) view.selected = null;
     banner.textContent = model.get("error") || "";
-    host.style.height = (model.get("height") || 360) + "px";
+    const height = model.get("height") || 360;
+    host.style.height = side.style.height = height + "px";
+    host.classList.toggle("hs-nb-small", height < MINIMAP_MIN_HEIGHT);
   }
-
-  function send(json) {
-    model.set("doc_json", json);
-    model.save_changes();
-  }
-  const edit = (fn) => (args) => {
-    const next = fn(doc(), args || {});
-    if (!next) return;
-    undo.push(model.get("doc_json"));
-    undo.splice(0, undo.length - UNDO_DEPTH);
-    redo.length = 0;
-    send(JSON.stringify(next));
-  };
-  const step = (from, to) => () => {
-    if (!from.length) return;
-    to.push(model.get("doc_json"));
-    send(from.pop());
-  };
 
   let canvas = null;
+  const add = (type, at) => send([{ op: "add", type, position: at || (canvas ? canvas.flow_center() : { x: 0, y: 0 }) }]);
   const app = createApp({
     render: () => h(NodeCanvas, {
-      ref: (c) => { canvas = c; }, ...view,
-      onConnect: edit(connect), onMove: edit(move), onDelete: edit(remove),
-      onDuplicate: edit((d, a) => duplicate(d, a, autoPositions())),
-      onUndo: step(undo, redo), onRedo: step(redo, undo),
+      ref: (c) => { canvas = c; }, nodes: view.nodes, edges: view.edges, states: view.states, errors: view.errors,
+      colors: view.colors,
+      onConnect: (c) => send([{ op: "connect", from: `${c.source}.${c.source_port}`, to: `${c.target}.${c.target_port}` }]),
+      onMove: (m) => send((m.nodes || []).map((n) => ({ op: "move", id: n.id, position: { x: n.x, y: n.y } }))),
+      onDelete: (sel) => send(deleteOps(sel)),
+      onDuplicate: (sel) => send([{ op: "duplicate", ids: sel.nodes }]),
+      onUndo: () => model.send({ event: "undo" }),
+      onRedo: () => model.send({ event: "redo" }),
+      onDrop: (d) => add(d.type, { x: d.x, y: d.y }),
+      onSelect: (s) => { view.selected = s.node; },
       onPlay: (e) => model.send({ event: "play", node: e.node, port: e.port }),
     }),
   });
+  const sideApp = createApp({ render: () => h("div", palette(view, add)) });
+  const paramsApp = createApp({ render: () => paramsPanel(view, send) });
   sync();
   app.mount(host);
+  sideApp.mount(side);
+  paramsApp.mount(below);
   // a notebook cell is small: fit the graph, but never blow two nodes up to fill it
-  if (canvas) canvas.fit_view({ maxZoom: 1 });
+  const fit = () => { if (canvas) canvas.fit_view({ maxZoom: 1 }); };
+  fit();
 
-  const names = ["doc_json", "specs", "auto_positions", "problems", "error", "states", "height"];
+  const names = ["doc_json", "specs", "palette", "auto_positions", "problems", "error", "states", "height"];
   for (const name of names) model.on(`change:${name}`, sync);
+  model.on("change:fit", fit);  // Python added nodes: bring them on screen
   return () => {
     for (const name of names) if (model.off) model.off(`change:${name}`, sync);
+    if (model.off) model.off("change:fit", fit);
     app.unmount();
+    sideApp.unmount();
+    paramsApp.unmount();
   };
 }
 
