@@ -32,8 +32,9 @@ def levels(audio: Audio, max_seconds: float = MAX_EMBED_SECONDS) -> dict[str, fl
             "lufs": lufs}
 
 
-def figure_png(audios: list[tuple[str, Audio]], max_seconds: float = MAX_EMBED_SECONDS) -> bytes:
-    """Waveforms (top row) and spectrograms (bottom row), one column per audio."""
+def figure_jpeg(audios: list[tuple[str, Audio]], max_seconds: float = MAX_EMBED_SECONDS) -> bytes:
+    """Waveforms (top row) and spectrograms (bottom row), one column per audio, as JPEG: a
+    spectrogram of speech is ~300 kB as PNG, ~40 kB as JPEG, and the notebook stores it inline."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -53,7 +54,7 @@ def figure_png(audios: list[tuple[str, Audio]], max_seconds: float = MAX_EMBED_S
         axes[1][col].set(xlabel="s", ylabel="Hz")
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="jpeg", pil_kwargs={"quality": 80})
     return buf.getvalue()
 
 
@@ -70,7 +71,7 @@ def comparison_html(cmp: Comparison) -> str:
                    for name, key, unit in (("duration", "duration_s", "s"), ("sample rate", "sample_rate", "Hz"),
                                            ("channels", "channels", ""), ("peak", "peak_dbfs", "dBFS"),
                                            ("RMS", "rms_dbfs", "dBFS"), ("loudness", "lufs", "LUFS")))
-    png = base64.b64encode(figure_png(audios)).decode("ascii")
+    jpeg = base64.b64encode(figure_jpeg(audios)).decode("ascii")
     return (STYLE + f'<table class="hs-table hs-compare"><tr><th></th>{cols}</tr><tr><th>listen</th>{players}</tr>'
-            + rows + "</table>" + f'<img class="hs-figure" src="data:image/png;base64,{png}"/>'
+            + rows + "</table>" + f'<img class="hs-figure" src="data:image/jpeg;base64,{jpeg}"/>'
             + f'<div class="hs-note">figures and players cover at most the first {MAX_EMBED_SECONDS:g} s</div>')

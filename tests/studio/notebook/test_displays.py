@@ -97,8 +97,11 @@ def test_players_cap_the_embedded_length():
 def test_compare_shows_players_figures_and_measured_levels(run):
     html = run.compare("tone", "quiet")._repr_mimebundle_()["text/html"]
     assert len(URI.findall(html)) == 2
-    png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1))
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    jpeg = base64.b64decode(re.search(r'src="data:image/jpeg;base64,([^"]+)"', html).group(1))
+    from PIL import Image
+    img = Image.open(io.BytesIO(jpeg))
+    assert img.format == "JPEG" and img.size == (800, 400)  # 2 columns of 5 x 5 in at 80 dpi
+    assert len(html) < 120_000
     a, b = levels(run["tone"].audio), levels(run["quiet"].audio)
     assert a["lufs"] - b["lufs"] == pytest.approx(6.0, abs=0.05)
     assert a["peak_dbfs"] == pytest.approx(-12, abs=0.05) and a["rms_dbfs"] == pytest.approx(-15.01, abs=0.05)
