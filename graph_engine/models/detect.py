@@ -137,8 +137,35 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
         dims = _faiss_header(folder / indexes[0])
         return Detection("faiss_index", None, {r: "index" if r in indexes else _generic_role(r) for r in rels},
                          {"dim": dims[0], "vectors": dims[1]})
+    for name, found in _plugin_detections(folder, rels, label):
+        return found
     raise DetectionError(f"{label}: not a model haysay recognises; looked for " + "; ".join(LOOKED_FOR)
                          + f". Found: {', '.join(rels[:12])}{' ...' if len(rels) > 12 else ''}")
+
+
+DETECTOR_GROUP = "haysay.detectors"
+
+
+def _plugin_detections(folder: Path, rels: list[str], label: str):
+    """Detections offered by plug-ins (entry-point group haysay.detectors): each names a function
+    `detect(folder, rels) -> Detection | None`, asked only when no built-in format matched. A
+    plug-in that raises DetectionError refuses the files with its own message."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=DETECTOR_GROUP):
+        try:
+            fn = ep.load()
+        except Exception as exc:  # a broken plug-in must not stop installs of everything else
+            import warnings
+            warnings.warn(f"haysay: model detector plug-in {ep.name!r} failed to load: {exc}")
+            continue
+        found = fn(folder, rels)
+        if found is not None:
+            if not isinstance(found, Detection) or not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", found.architecture) \
+                    or set(found.roles) - set(rels):
+                raise DetectionError(f"{label}: detector plug-in {ep.name!r} returned {found!r}, not a Detection "
+                                     "of these files")
+            yield ep.name, found
 
 
 def _piper(label: str, folder: Path, rels: list[str], voices: list[str]) -> Detection:
