@@ -63,8 +63,9 @@ class ContentEncoder(nn.Module):
             raise ValueError(f"layer {layer} is outside 1..{self.cfg.num_layers} of this content encoder")
         if final_proj and self.final_proj is None:
             raise ValueError("this content encoder has no final_proj layer (needed for 256-dim features)")
-        outputs, _ = self.model.extract_features(wav16k, num_layers=layer)
-        x = outputs[-1]
+        graphs = getattr(self, "graphs", None)  # exported per-layer graphs (vc.backend), when attached
+        x = graphs.layer_output(wav16k, layer) if graphs is not None else \
+            self.model.extract_features(wav16k, num_layers=layer)[0][-1]
         return self.final_proj(x) if final_proj else x
 
 

@@ -41,6 +41,11 @@ class RVCParams(BaseModel):
         "auto", description="auto = as the RVC WebUI: fp16 with longer segments on CUDA (fp32 on GTX 16xx / "
                             "Pascal cards), fp32 on CPU")
 
+    backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="Where the decoder runs: onnx = an ONNX Runtime graph exported from the checkpoint "
+                            "on first load and checked against torch (about 2x faster on CPU); auto = onnx on "
+                            "CPU when it checks out, torch on CUDA")
+
     @field_validator("resample_sr")
     @classmethod
     def _audible_rate(cls, v: int) -> int:
@@ -89,6 +94,7 @@ def rvc(params: RVCParams, audio: Audio, ctx):
     Matches the WebUI's own inference: fp32 on CPU, fp16 with its longer GPU segments on CUDA by default."""
     import soxr
 
+    from haysay.nodes.vc.backend import ensure_decoder, ensure_encoder
     from haysay.nodes.vc.content.checkpoint import read_content_encoder
     from haysay.nodes.vc.retrieval import read_feature_index
     from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint
@@ -113,6 +119,8 @@ def rvc(params: RVCParams, audio: Audio, ctx):
     ctx.progress(0.1, "model loaded")
     enc_path = resolve_content_encoder(params.content_encoder, ("hubert", "contentvec"))
     encoder = pooled("content_encoder" + half, enc_path, device, load_encoder, file_size(enc_path) * 2, report)
+    decoder_info = ensure_decoder(model, content_digest(weights), params.backend, device)
+    encoder_info = ensure_encoder(encoder, content_digest(enc_path), params.backend, device)
     index_path = params.index or (str(installed.find("index")) if installed is not None and installed.find("index")
                                   else "")
     if index_path and not Path(index_path).is_file():
@@ -129,6 +137,7 @@ def rvc(params: RVCParams, audio: Audio, ctx):
     result = convert_rvc(x16, model, ckpt.version, encoder, opts, index, device, settings)
     ctx.info["model_load"] = report
     ctx.info["rvc"] = {"version": ckpt.version, "f0": ckpt.f0, "sample_rate": ckpt.sample_rate, "device": device,
-                      "precision": "fp16" if settings.half else "fp32", "segments": result.info["segments"]}
+                      "precision": "fp16" if settings.half else "fp32", "segments": result.info["segments"],
+                      "decoder": decoder_info, "content_encoder": encoder_info}
     ctx.progress(1.0, "done")
     return Audio(result.audio[None, :], result.sample_rate)

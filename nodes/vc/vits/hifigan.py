@@ -120,6 +120,12 @@ class Generator(nn.Module):
             if f0 is None:
                 raise ValueError("an NSF decoder needs f0")
             source = self.m_source(f0, self.upp, generator).transpose(1, 2)  # (b, 1, n)
+        core = getattr(self, "core", None)  # an exported graph of from_source (vc.backend), when attached
+        return (core or self.from_source)(x, source, g)
+
+    def from_source(self, x: torch.Tensor, source: torch.Tensor | None, g: torch.Tensor | None = None) -> torch.Tensor:
+        """The network after the (random, float64) sine source: latent (b, c, frames) + excitation
+        (b, 1, frames * upp) -> audio (b, 1, frames * upp). Deterministic, so it can run as an exported graph."""
         x = self.conv_pre(x)
         if g is not None and hasattr(self, "cond"):
             x = x + self.cond(g)
