@@ -19,6 +19,7 @@ BUILTIN_MODULES = [
     "haysay.nodes.audio.denoise",
     "haysay.nodes.audio.pitch_time",
     "haysay.nodes.audio.effects",
+    "haysay.nodes.audio.separate",
     "haysay.nodes.tts.espeak",
     "haysay.nodes.tts.piper",
     "haysay.nodes.vc.world",
