@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 import uuid
@@ -94,13 +95,15 @@ class Engine:
         self._inline = None  # the InlineClient, made by the first run that runs inline
         self._listeners: dict[str, Callable[[StageEvent], None]] = {}
         self._lock = threading.Lock()
+        self._history_lock = threading.Lock()
         self._swept = False
 
     # -- resources ---------------------------------------------------------------------
     @property
     def history(self) -> History:
-        if self._history is None:
-            self._history = History(self.settings.history_path)
+        with self._history_lock:  # made once: threads that race to make it conflict in DuckDB
+            if self._history is None:
+                self._history = History(self.settings.history_path)
         return self._history
 
     @property
@@ -500,7 +503,20 @@ def fuse_chains(p: Plan, to_run: list[str]) -> list[list[str]]:
     return chains
 
 
+def _gpu_devices_present() -> bool:
+    """Whether this machine shows a GPU device at all: where it shows none, asking torch (seconds of
+    import) is skipped. Linux exposes CUDA, ROCm and WSL GPUs as device files."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    if not sys.platform.startswith("linux"):
+        return True  # no cheap look elsewhere: torch decides
+    import glob
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg"))
+
+
 def _local_gpu_resources() -> dict[str, int] | None:
+    if not _gpu_devices_present():
+        return None
     try:
         import torch
         n = torch.cuda.device_count()

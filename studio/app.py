@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
 import webbrowser
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class Studio:
         self.jobs = None  # the JobRunner this studio orchestrates with, once started
         self.jobs_note = ""  # why jobs are shown read-only, when another process orchestrates
         self.jobs_version = 0  # bumped on every job change, so pages re-read the list only then
+        self._jobs_starting: threading.Thread | None = None
 
     # -- jobs --------------------------------------------------------------------------
     def start_jobs(self) -> None:
@@ -54,6 +56,20 @@ class Studio:
                 return
         self.jobs_note = (f"Another orchestrator (pid {holder.get('pid', '?')}) runs the jobs of "
                           f"{self.settings.home}; shown read-only from its status, queued jobs are handed to it.")
+
+    def start_jobs_soon(self, after: threading.Event | None = None, at_most_s: float = 10.0) -> None:
+        """`start_jobs` in the background, once `after` is set (the first page answered) or
+        `at_most_s` passed: the job queue starts the Dask cluster (seconds of CPU), and the first page
+        must neither wait for it nor share the CPU with it. Meanwhile queued jobs wait in the spool."""
+        self.jobs_note = "The job queue is starting; queued jobs run as soon as it is up."
+
+        def start() -> None:
+            if after is not None:
+                after.wait(at_most_s)
+            self.start_jobs()
+
+        self._jobs_starting = threading.Thread(target=start, name="haysay-studio-jobs", daemon=True)
+        self._jobs_starting.start()
 
     def _job_changed(self, job) -> None:
         self.jobs_version += 1
@@ -83,6 +99,8 @@ class Studio:
         return request.job_id
 
     def close(self) -> None:
+        if self._jobs_starting is not None:  # a queue half started would outlive the studio
+            self._jobs_starting.join(timeout=120)
         if self.jobs is not None:
             self.jobs.stop(timeout=10.0)  # running jobs end `interrupted`, resumable next time
             self.jobs = None
@@ -110,6 +128,24 @@ class Studio:
                 and p.spec(nid).cacheable and self.engine.store.exists(key)}
 
 
+class FirstAnswer:
+    """ASGI middleware that sets `event` once the server has sent its first whole HTTP answer."""
+
+    def __init__(self, app, event: threading.Event):
+        self.app, self.event = app, event
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or self.event.is_set():
+            return await self.app(scope, receive, send)
+
+        async def sending(message):
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.event.set()
+
+        return await self.app(scope, receive, sending)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
@@ -127,11 +163,13 @@ def build(config: StudioConfig) -> Studio:
     config.check()
     studio = Studio(config)
     app.add_middleware(SecurityMiddleware, config=config)
+    answered = threading.Event()
+    app.add_middleware(FirstAnswer, event=answered)
     studio.login_limiter = add_login_routes(app, config)
     add_artifact_routes(app, studio.engine.store)
     register_pages(studio)
-    # before the server answers: pages and the orchestrator then find the history and queue ready
-    app.on_startup(studio.start_jobs)
+    # the page answers at once; the job queue (and its Dask cluster) starts beside it
+    app.on_startup(lambda: studio.start_jobs_soon(after=answered))
     app.on_shutdown(studio.close)
     return studio
 

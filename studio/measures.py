@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pyloudnorm
 
 from haysay.graph_engine import Audio
 
@@ -35,6 +34,7 @@ def measure(audio: Audio) -> Figures:
     rms = float(np.sqrt(np.mean(np.square(data, dtype=np.float64)))) if data.size else 0.0
     lufs = None
     if audio.duration >= MIN_LOUDNESS_SECONDS and peak > 0:
+        import pyloudnorm  # scipy.signal under it takes seconds to import: not on the studio's start
         value = pyloudnorm.Meter(audio.sample_rate).integrated_loudness(data.T.astype(np.float64))
         lufs = float(value) if np.isfinite(value) else None
     return Figures(audio.duration, audio.sample_rate, audio.channels, _db(peak), _db(rms), lufs)
