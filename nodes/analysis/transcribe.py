@@ -77,7 +77,8 @@ class TranscribeParams(BaseModel):
       inputs=[Port("audio", AUDIO, description="Speech to transcribe (English)"),
               Port("reference", TEXT, optional=True, description="What should have been said (e.g. the TTS input)")],
       outputs={"metrics": PortType.METRICS}, params=TranscribeParams, category="analysis",
-      title="Transcribe (WER)", memory_mb=384, memory=24.0, tags=("asr", "wer", "evaluation"))
+      title="Transcribe (WER)", memory_mb=384, memory=24.0,  # measured 16.4 B/sample (60 s, 22.05 kHz)
+      tags=("asr", "wer", "evaluation"))
 def transcribe(params: TranscribeParams, audio: Audio, ctx, reference: str | None = None) -> Metrics:
     """Transcribe English speech with PocketSphinx and score it: word error rate (substitutions,
     deletions and insertions over the reference's words) against the reference text. Words are
