@@ -28,6 +28,7 @@ class GraphModel:
         self.doc: dict[str, Any] = {"format": FORMAT, "name": name, "nodes": [], "edges": [], "inputs": {}, "outputs": {}}
         self._undo: list[dict] = []
         self._redo: list[dict] = []
+        self.revision = 0  # bumped on every change: the autosave writes when it moved
 
     # -- document in/out ---------------------------------------------------------------
     def load(self, doc: PipelineDoc) -> None:
@@ -36,6 +37,17 @@ class GraphModel:
         self.doc = _normalise(doc.to_dict())
         if any("position" not in n for n in self.doc["nodes"]):
             self._layout()
+
+    def load_saved(self, data: dict[str, Any]) -> None:
+        """Restore an autosaved document as it was, even one that does not validate yet (undoable)."""
+        self._checkpoint()
+        self.doc = _normalise(data)
+        for key in ("inputs", "outputs"):
+            if not isinstance(self.doc.get(key), dict):
+                self.doc[key] = {}
+        for n in self.doc["nodes"]:
+            if not isinstance(n.get("params"), dict):
+                n["params"] = {}
 
     def to_doc(self) -> PipelineDoc:
         """The same document the CLI runs: positions ride along as optional fields."""
@@ -50,6 +62,7 @@ class GraphModel:
 
     # -- undo ----------------------------------------------------------------------------
     def _checkpoint(self) -> None:
+        self.revision += 1
         self._undo.append(copy.deepcopy(self.doc))
         del self._undo[:-UNDO_DEPTH]
         self._redo.clear()
@@ -59,6 +72,7 @@ class GraphModel:
             return False
         self._redo.append(self.doc)
         self.doc = self._undo.pop()
+        self.revision += 1
         return True
 
     def redo(self) -> bool:
@@ -66,6 +80,7 @@ class GraphModel:
             return False
         self._undo.append(self.doc)
         self.doc = self._redo.pop()
+        self.revision += 1
         return True
 
     @property

@@ -13,9 +13,9 @@ def register_pages(studio) -> None:
     from .models import models_page
 
     @ui.page("/")
-    def editor(run: str = "") -> None:
+    async def editor(run: str = "") -> None:
         ui.add_css(STUDIO_CSS)
-        EditorPage(studio, open_run=run or None)
+        await EditorPage(studio, open_run=run or None).restore()
 
     @ui.page("/models")
     def models() -> None:

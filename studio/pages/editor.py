@@ -16,6 +16,7 @@ from nicegui import ui
 
 from haysay.graph_engine import InvalidPipeline, PipelineFormatError, parse_pipeline
 
+from ..autosave import SESSION_KEY, Autosave, parse_saved
 from ..elements import PORT_COLORS, NodeCanvas
 from ..graph_model import GraphModel
 from ..runs import RunHandle, start_run
@@ -24,6 +25,21 @@ from .jobs import JobsPanel
 from .panels import ComparePanel, HistoryPanel, InputsPanel, NodePanel
 
 POLL_S = 0.3
+# beforeunload asks first while an edit has not been confirmed saved by the server (set on every
+# edit gesture, cleared by the autosave), so closing the tab or reloading mid-edit loses nothing
+UNSAVED_JS = """<script>
+window.haysayUnsaved = false;
+// only gestures that always reach the server (which then confirms): typing in a form, dropping a
+// node, releasing a node or a wire; a pan or a stray key changes nothing and would never be confirmed
+const hsTouch = (e) => {
+  const t = e.target.closest ? e.target : null;
+  if (!t) return;
+  if (e.type === 'pointerup' ? t.closest('.vue-flow__node, .vue-flow__handle') : t.closest('.hs-canvas, .q-drawer, .q-dialog'))
+    window.haysayUnsaved = true;
+};
+for (const ev of ['pointerup', 'input', 'drop']) document.addEventListener(ev, hsTouch, true);
+window.addEventListener('beforeunload', (e) => { if (window.haysayUnsaved) { e.preventDefault(); e.returnValue = ''; } });
+</script>"""
 
 
 class EditorPage:
@@ -37,14 +53,57 @@ class EditorPage:
         self.inputs: dict[str, Any] = {}  # values for the pipeline's named inputs
         self.handle: RunHandle | None = None
         self.seen_version = -1
+        self.autosave = Autosave(studio.settings.home)
+        self.run_keys: dict[str, str] = {}  # uncacheable stage -> its key in the last run
+        self.run_revision = -1
+        self.open_run = open_run
+        self.saved_revision = 0  # nothing to save until the restored or new graph changes
+        self._touched = False  # a gesture was handled since the last autosave tick
         self._build()
         if open_run:
             self.history.open_run(open_run)
         self.refresh()
 
+    async def restore(self) -> None:
+        """Back to the graph this tab had (sessionStorage), else the workspace's last autosave."""
+        if self.open_run:
+            return
+        saved = None
+        try:
+            await ui.context.client.connected(timeout=15)
+            saved = parse_saved(await ui.run_javascript(f"sessionStorage.getItem({json.dumps(SESSION_KEY)})",
+                                                        timeout=5))
+        except Exception:  # the browser went away or answered nothing: the server's copy then
+            saved = None
+        saved = saved or await ng_run.io_bound(self.autosave.load)
+        if not saved or not saved.get("nodes"):
+            return
+        self.model.load_saved(saved)
+        self.saved_revision = self.model.revision
+        self.name_input.value = self.model.doc.get("name") or ""
+        self.refresh()
+        self.canvas.fit_view()
+
+    def _autosave_tick(self) -> None:
+        if self.model.revision != self.saved_revision:
+            doc = self.model.doc
+            try:
+                self.autosave.save(doc)
+            except OSError as exc:  # the browser copy still goes; the warning on leaving stays up
+                ui.notify(f"Autosave failed: {exc}", type="warning")
+                ui.run_javascript(f"sessionStorage.setItem({json.dumps(SESSION_KEY)}, {json.dumps(json.dumps(doc))})")
+                return
+            self.saved_revision = self.model.revision
+            ui.run_javascript(f"sessionStorage.setItem({json.dumps(SESSION_KEY)}, {json.dumps(json.dumps(doc))});"
+                              " window.haysayUnsaved = false;")
+        elif self._touched:
+            ui.run_javascript("window.haysayUnsaved = false;")
+        self._touched = False
+
     # -- layout ------------------------------------------------------------------------
     def _build(self) -> None:
         ui.query(".nicegui-content").classes("p-0 gap-0")
+        ui.add_head_html(UNSAVED_JS)
         with ui.header().classes("items-center gap-3 py-1 bg-green-9"):
             ui.label("haysay studio").classes("text-lg font-bold")
             self.name_input = ui.input(value=self.model.doc["name"], on_change=self._rename) \
@@ -91,8 +150,14 @@ class EditorPage:
                               ("delete", self._on_delete), ("duplicate", self._on_duplicate), ("drop", self._on_drop),
                               ("undo", lambda _: self.undo()), ("redo", lambda _: self.redo()),
                               ("play", self._on_play)):
-            self.canvas.on_event(name, handler)
+            self.canvas.on_event(name, self._touching(handler))
         ui.timer(POLL_S, self._poll)
+
+    def _touching(self, handler):
+        def handle(a):
+            self._touched = True
+            return handler(a)
+        return handle
 
     def _palette(self) -> None:
         ui.label("Nodes").classes("text-subtitle2")
@@ -150,6 +215,10 @@ class EditorPage:
         self.problem_label.text = (f"{len(self.errors)} problem{'s' * (len(self.errors) != 1)}"
                                    + (f": {loose[0]}" if loose else "")) if self.errors else ""
         self.keys = self.studio.cached_keys(doc, self.inputs or None) if doc is not None and not self.errors else {}
+        if self.run_keys and self.run_revision == self.model.revision:
+            # stages that always run (audio.save) get a fresh key per run: the last run's, while the graph is as it ran
+            self.keys.update({nid: k for nid, k in self.run_keys.items() if self.model.has_node(nid)
+                              and self.studio.engine.store.exists(k)})
         if self.handle is None or self.handle.finished:
             self._settle_states()
         self.node_panel.show_errors(self.errors)
@@ -161,7 +230,10 @@ class EditorPage:
             old = self.states.get(nid, {})
             if nid in self.keys:
                 keep = old.get("status") in ("done", "cached")
-                states[nid] = old if keep else {"status": "cached", "progress": 1.0, "message": ""}
+                spec = self.studio.registry.get(self.model.node(nid)["type"])
+                # a stage that always runs (audio.save) is never "cached": it is done, its audio kept
+                status = "cached" if spec is None or spec.cacheable else "done"
+                states[nid] = old if keep else {"status": status, "progress": 1.0, "message": ""}
             elif old.get("status") in ("failed", "cancelled"):
                 states[nid] = old
         self.states = states
@@ -187,7 +259,7 @@ class EditorPage:
         problem = self.model.connect(a.get("source", ""), a.get("source_port", ""), a.get("target", ""),
                                      a.get("target_port", ""))
         if problem:
-            ui.notify(f"Connection refused: {problem}", type="warning", position="top")
+            ui.notify(f"Connection refused: {problem}", type="warning", position="bottom")
         self.refresh()
 
     def _on_move(self, a: dict) -> None:
@@ -217,6 +289,7 @@ class EditorPage:
         self.node_panel.show(self.selected, play=a.get("port"))
 
     def set_param(self, node_id: str, field: str, value: Any) -> None:
+        self._touched = True
         self.model.set_param(node_id, field, value)
         self.canvas.set_graph(self.model.canvas_nodes(), self.model.canvas_edges(PORT_COLORS))
         self.revalidate()
@@ -237,6 +310,7 @@ class EditorPage:
 
     def _rename(self, e) -> None:
         self.model.doc["name"] = e.value or None
+        self.model.revision += 1
 
     def load_doc(self, doc) -> None:
         self.model.load(doc)
@@ -295,13 +369,13 @@ class EditorPage:
         """Valid and within the rate limit; otherwise says why."""
         self.revalidate()
         if self.errors:
-            ui.notify(f"Fix {len(self.errors)} problem(s) first: {self.errors[0]}", type="negative", position="top")
+            ui.notify(f"Fix {len(self.errors)} problem(s) first: {self.errors[0]}", type="negative", position="bottom")
             return False
         client = ui.context.client.request.client if ui.context.client.request else None
         who = client.host if client else "local"
         if not self.studio.run_limiter.allow(who):
             wait = int(self.studio.run_limiter.retry_after(who)) + 1
-            ui.notify(f"Too many runs; try again in {wait} s", type="warning", position="top")
+            ui.notify(f"Too many runs; try again in {wait} s", type="warning", position="bottom")
             return False
         return True
 
@@ -316,6 +390,7 @@ class EditorPage:
             return
         doc = self.model.to_doc()
         self.handle = start_run(self.studio.engine, doc, dict(self.inputs))
+        self.run_keys, self.run_revision = {}, self.model.revision
         self.seen_version = -1
         self.status.text = "running…"
         self._run_button(running=True)
@@ -332,16 +407,17 @@ class EditorPage:
         try:
             job_id = await ng_run.io_bound(self.studio.submit_job, self.model.to_doc(), dict(self.inputs))
         except InvalidPipeline as exc:
-            ui.notify(f"Not queued: {exc.errors[0] if exc.errors else exc}", type="negative", position="top")
+            ui.notify(f"Not queued: {exc.errors[0] if exc.errors else exc}", type="negative", position="bottom")
             return
         except ValueError as exc:  # AdmissionRefused: no worker could ever run it
-            ui.notify(f"Not queued: {exc}", type="negative", position="top")
+            ui.notify(f"Not queued: {exc}", type="negative", position="bottom")
             return
         ui.notify(f"Queued job {job_id[:8]}", type="positive")
         self.tabs.set_value(self.tab_jobs)
         await self.jobs.poll(force=True)
 
     def _poll(self) -> None:
+        self._autosave_tick()
         h = self.handle
         if h is None:
             return
@@ -356,12 +432,14 @@ class EditorPage:
         self._run_button(running=False)
         if snap.result is not None:
             r = snap.result
+            self.run_keys = {nid: st.cache_key for nid, st in r.stages.items() if st.status in ("done", "cached")
+                             and not self.studio.registry[st.type].cacheable}
             self.status.text = f"{r.status} in {r.duration:.1f} s · {len(r.computed)} computed, {len(r.cached)} cached"
             kind = "positive" if r.ok else "warning" if r.status == "cancelled" else "negative"
-            ui.notify(f"Run {r.status}" + (f": {r.error}" if r.error else ""), type=kind, position="top")
+            ui.notify(f"Run {r.status}" + (f": {r.error}" if r.error else ""), type=kind, position="bottom")
         else:
             self.status.text = "failed"
-            ui.notify(f"Run failed: {snap.error}", type="negative", position="top")
+            ui.notify(f"Run failed: {snap.error}", type="negative", position="bottom")
         self.revalidate()
         self.node_panel.show(self.selected)
         self.history.refresh()

@@ -139,7 +139,7 @@ class JobsPanel:
         try:
             job = await ng_run.io_bound(getattr(runner, action), job_id)
         except (KeyError, ValueError) as exc:  # UnknownJob, BadTransition, InvalidPipeline, AdmissionRefused
-            ui.notify(f"{action} {job_id[:8]}: {exc}", type="negative", position="top")
+            ui.notify(f"{action} {job_id[:8]}: {exc}", type="negative", position="bottom")
             return
         done = "cancel requested" if action == "cancel" and job.state == "running" else job.state
         ui.notify(f"job {job_id[:8]}: {done}")

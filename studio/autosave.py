@@ -1,0 +1,63 @@
+"""The open graph, kept as it is edited, so a reload or a visit to another page loses nothing.
+
+Two copies: the browser tab's sessionStorage (per tab; written by the page) and one file per
+workspace under HAYSAY_HOME/studio/workspaces/ (here), which a new tab or another browser opens.
+Both hold the editor's document as it stands, valid or not: half-built graphs are work too.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SESSION_KEY = "haysay.workflow"
+MAX_BYTES = 4 << 20  # a pipeline document is a few kB; anything this large is not one
+
+
+class Autosave:
+    def __init__(self, home: Path, workspace: str = "default"):
+        if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", workspace):
+            raise ValueError(f"workspace: {workspace!r} is not a name (letters, digits, _ and -)")
+        self.path = Path(home) / "studio" / "workspaces" / f"{workspace}.json"
+
+    def save(self, doc: dict[str, Any]) -> None:
+        """Write atomically: a crash mid-write leaves the previous copy, never half a file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".autosave-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(doc, f)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def load(self) -> dict[str, Any] | None:
+        """The last saved document, or None when there is none or it is not a document."""
+        try:
+            if self.path.stat().st_size > MAX_BYTES:
+                return None
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return parse_saved(data)
+
+
+def parse_saved(data: Any) -> dict[str, Any] | None:
+    """A saved copy (from the file or the browser) if it looks like the editor's document."""
+    if isinstance(data, str):
+        if len(data) > MAX_BYTES:
+            return None
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list) or not isinstance(data.get("edges", []), list):
+        return None
+    if not all(isinstance(n, dict) and isinstance(n.get("id"), str) and isinstance(n.get("type"), str)
+               for n in data["nodes"]):
+        return None
+    return data
