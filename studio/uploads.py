@@ -51,9 +51,10 @@ def store_upload(folder: Path, filename: str, data: bytes, max_bytes: int) -> St
     tmp.write_bytes(data)
     try:
         info = soundfile.info(str(tmp))
-    except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError for non-audio
+    except Exception:  # soundfile raises RuntimeError/LibsndfileError for non-audio; its text names our path
         tmp.unlink(missing_ok=True)
-        raise UploadRejected(f"{filename!r} is not readable audio: {exc}") from None
+        raise UploadRejected(f"{filename!r} is not readable audio (its content is not {suffix[1:]} or is damaged)") \
+            from None
     if info.frames <= 0 or info.samplerate <= 0:
         tmp.unlink(missing_ok=True)
         raise UploadRejected(f"{filename!r} holds no audio frames")

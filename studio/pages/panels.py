@@ -77,6 +77,8 @@ class NodePanel:
             if spec is None:
                 ui.label(f"Unknown node type {doc_node['type']!r}").classes("text-negative")
                 return
+            # the stage's players first: heard without scrolling past a long form
+            self.outputs_box = ui.column().classes("w-full gap-2").props('data-testid="node-outputs"')
             if spec.description:
                 ui.markdown(spec.description).classes("text-sm text-grey-8")
             schema = spec.params.model_json_schema()
@@ -86,7 +88,6 @@ class NodePanel:
                 with ui.column().classes("w-full gap-1").props('data-testid="params-form"'):
                     self.form = ParamsForm(specs, doc_node["params"],
                                            lambda f, v, nid=node_id: page.set_param(nid, f, v))
-            self.outputs_box = ui.column().classes("w-full gap-2")
             with ui.row():
                 ui.button("Duplicate", icon="content_copy", on_click=lambda: page._on_duplicate({"nodes": [node_id]})) \
                     .props("flat dense")
@@ -162,8 +163,10 @@ class InputsPanel:
         limit = studio.config.max_upload_bytes
         ui.label("Input audio").classes("text-subtitle2")
         ui.label(f"wav, flac, ogg, mp3 · up to {limit / 2**20:g} MiB").classes("text-grey-7 text-sm")
-        ui.upload(on_upload=self._uploaded, auto_upload=True, max_file_size=limit, multiple=True) \
+        self.upload = ui.upload(on_upload=self._uploaded, on_rejected=self._too_large, auto_upload=True,
+                                max_file_size=limit, multiple=True) \
             .props('accept=".wav,.flac,.ogg,.mp3,.aiff,.aif" flat bordered data-testid="upload"').classes("w-full")
+        self.problems = ui.column().classes("w-full gap-0").props('data-testid="upload-problems"')
         self.files_box = ui.column().classes("w-full gap-1")
         ui.separator()
         ui.label("Pipeline inputs").classes("text-subtitle2")
@@ -177,8 +180,9 @@ class InputsPanel:
             stored = await ng_run.io_bound(store_upload, studio.uploads_dir, e.file.name, data,
                                            studio.config.max_upload_bytes)
         except UploadRejected as exc:
-            ui.notify(str(exc), type="negative", position="top")
+            self._problem(str(exc))
             return
+        self.problems.clear()
         self.uploads.append(stored)
         with self.files_box:
             with ui.row().classes("items-center gap-2 w-full"):
@@ -187,6 +191,19 @@ class InputsPanel:
                 ui.button("add Load node", on_click=lambda p=str(stored.path): self._add_loader(p)).props("dense flat")
         ui.notify(f"Uploaded {stored.name}", type="positive")
         self.refresh_inputs()
+
+    def _problem(self, message: str) -> None:
+        """Said where the upload was, and the uploader emptied: no ✓ beside a refused file."""
+        self.upload.reset()
+        self.problems.clear()
+        with self.problems:
+            ui.label(message).classes("text-negative text-sm").props('data-testid="upload-error"')
+        ui.notify(message, type="negative", position="bottom")
+
+    def _too_large(self, _e=None) -> None:
+        limit = self.page.studio.config.max_upload_bytes
+        self._problem(f"Not uploaded: a file is larger than the {limit / 2**20:g} MiB limit, or not an audio type "
+                      f"(wav, flac, ogg, mp3, aiff)")
 
     def _add_loader(self, path: str) -> None:
         page = self.page

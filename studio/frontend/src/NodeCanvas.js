@@ -15,6 +15,9 @@ import { MiniMap } from "@vue-flow/minimap";
 import { Controls } from "@vue-flow/controls";
 import { Background } from "@vue-flow/background";
 
+// at 0.75 a card's 12 px text shows at 9 px: the least that still reads
+export const FIT_MIN_ZOOM = 0.75;
+
 export const STATUS_COLORS = {
   queued: "#9e9e9e", running: "#1e88e5", cached: "#8e24aa", done: "#43a047", failed: "#e53935", skipped: "#bdbdbd",
 };
@@ -162,7 +165,8 @@ export default {
   methods: {
     fit_view(options = {}) {
       // new nodes are measured a frame or two after the props land; fitting earlier sees no bounds
-      return new Promise((resolve) => setTimeout(() => resolve(this.flow.fitView({ padding: 0.2, duration: 200, ...options })), 120));
+      // never below FIT_MIN_ZOOM: a big graph is then centred, not shrunk to unreadable cards
+      return new Promise((resolve) => setTimeout(() => resolve(this.flow.fitView({ padding: 0.2, duration: 200, minZoom: FIT_MIN_ZOOM, ...options })), 120));
     },
     flow_center() {
       // where a node added by clicking the palette should go: the middle of what is on screen
