@@ -149,14 +149,29 @@ class History:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()  # each thread's held connection: they are not shared across threads
-        with self.connect() as con:
-            con.execute(SCHEMA)
+        # The schema is checked in the first visit, not a visit of its own: opening the file costs tens
+        # of ms, and a cached CLI run makes only one visit
+        self._schema_lock = threading.Lock()
+        self._schema_ok = False
+
+    def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create or extend the tables once per History; a file already current is only read (a write
+        here would make every close a checkpoint)."""
+        with self._schema_lock:
+            if self._schema_ok:
+                return
+            have: dict[str, set[str]] = {}
+            for table, column in con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall():
+                have.setdefault(table, set()).add(column)
+            if not {"runs", "stages", "artifact_metrics", "stage_metrics"} <= set(have):
+                con.execute(SCHEMA)
+                have["runs"] = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                                          "WHERE table_name = 'runs'").fetchall()}
             for table, cols in ADDED.items():
-                have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                                  "WHERE table_name = ?", [table]).fetchall()}
                 for name, kind in cols:
-                    if name not in have:
+                    if name not in have.get(table, set()):
                         con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            self._schema_ok = True
 
     @contextmanager
     def session(self) -> Iterator["History"]:
@@ -190,11 +205,19 @@ class History:
         """Waits (bounded) while another process holds the file."""
         for attempt in range(retries):
             try:
-                return duckdb.connect(str(self.path))
+                con = duckdb.connect(str(self.path))
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or attempt == retries - 1:
                     raise
                 time.sleep(0.05)
+                continue
+            if not self._schema_ok:
+                try:
+                    self._ensure_schema(con)
+                except BaseException:
+                    con.close()
+                    raise
+            return con
         raise AssertionError("unreachable")
 
     # -- writes (orchestrator only) ---------------------------------------------------
