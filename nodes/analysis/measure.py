@@ -2,10 +2,20 @@
 figures handed to the run history as well as returned as a `Metrics` value."""
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 import numpy as np
 
 from haysay.graph_engine.contract import NodeContext
 from haysay.graph_engine.values import Audio, Metrics
+
+
+def require(*packages: str) -> None:
+    """Raise ModuleNotFoundError (what `haysay.nodes` reads as "leave this node out, say why") when one
+    of the packages is not installed, without importing any of them."""
+    for name in packages:
+        if find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r} (install haysay[eval])", name=name)
 
 
 def mono_at(audio: Audio, rate: int) -> np.ndarray:

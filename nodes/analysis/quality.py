@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio, Metrics, PortType
-from haysay.nodes.analysis.measure import mono_at, report
+from haysay.nodes.analysis.measure import mono_at, report, require
+
+require("speechmos", "onnxruntime", "librosa")  # models inside these wheels; without them the node is left out
 
 RATE = 16000  # DNSMOS scores 9.01 s windows at 16 kHz, hopping 1 s
 _LOCK = threading.Lock()  # speechmos keeps its loaded sessions in a module global

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict
 
 from haysay.graph_engine.contract import AUDIO, Port, node
 from haysay.graph_engine.values import Audio, Metrics, PortType
-from haysay.nodes.analysis.measure import mono_at, report
+from haysay.nodes.analysis.measure import mono_at, report, require
+
+require("resemblyzer", "webrtcvad", "librosa")  # models inside these wheels; without them the node is left out
 
 RATE = 16000  # the encoder's rate
 _LOCK = threading.Lock()

@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, TEXT, Port, node
 from haysay.graph_engine.values import Audio, Metrics, PortType
-from haysay.nodes.analysis.measure import mono_at, report
+from haysay.nodes.analysis.measure import mono_at, report, require
+
+require("pocketsphinx")  # models inside these wheels; without them the node is left out
 
 RATE = 16000  # the bundled acoustic model's rate
 _LOCK = threading.Lock()  # a decoder holds one utterance at a time

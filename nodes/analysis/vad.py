@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio, Metrics, PortType
-from haysay.nodes.analysis.measure import mono_at, report
+from haysay.nodes.analysis.measure import mono_at, report, require
+
+require("silero_vad", "onnxruntime")  # models inside these wheels; without them the node is left out
 
 RATE = 16000  # silero runs at 8 or 16 kHz
 _LOCK = threading.Lock()  # the model carries its recurrent state between windows

@@ -128,7 +128,11 @@ def _trim_memory(params: TrimParams, shapes) -> float:
 def _speech_range(params: TrimParams, audio: Audio) -> tuple[int, int]:
     """[first, end) sample of the speech Silero VAD finds (no padding yet)."""
     from haysay.nodes.analysis.measure import mono_at
-    from haysay.nodes.analysis.vad import RATE, speech_segments
+    try:
+        from haysay.nodes.analysis.vad import RATE, speech_segments
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"mode: 'vad' needs the Python package {exc.name!r} (pip install 'haysay[eval]'); "
+                         "or use mode 'level'") from None
 
     seg = speech_segments(mono_at(audio, RATE), params.vad_threshold, speech_pad_ms=0)
     if not seg.size:

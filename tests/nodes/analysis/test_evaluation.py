@@ -190,3 +190,19 @@ def test_trim_silence_vad_mode_cuts_hum_a_level_trim_keeps(piper):
     with pytest.raises(ValueError, match="mode: the VAD finds no speech"):
         trim.call({"mode": "vad"}, audio=Audio.from_mono(0.1 * np.sin(np.arange(32000) * 0.05).astype(np.float32),
                                                           16000))
+
+
+def test_without_its_package_a_node_is_left_out_and_vad_trim_names_the_field(monkeypatch, piper):
+    import importlib
+    import sys
+
+    from haysay.nodes.analysis import measure
+
+    real = measure.find_spec
+    monkeypatch.setattr(measure, "find_spec", lambda name: None if name == "silero_vad" else real(name))
+    monkeypatch.delitem(sys.modules, "haysay.nodes.analysis.vad")
+    with pytest.raises(ModuleNotFoundError) as info:  # what haysay.nodes reads as "unavailable: needs silero_vad"
+        importlib.import_module("haysay.nodes.analysis.vad")
+    assert info.value.name == "silero_vad"
+    with pytest.raises(ValueError, match="mode: 'vad' needs the Python package 'silero_vad'"):
+        default_registry()["audio.trim_silence"].call({"mode": "vad"}, audio=piper["a"])
