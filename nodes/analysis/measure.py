@@ -18,6 +18,15 @@ def require(*packages: str) -> None:
             raise ModuleNotFoundError(f"No module named {name!r} (install haysay[eval])", name=name)
 
 
+def package_versions(*packages: str):
+    """A node `fingerprint=`: the installed versions of the wheels whose models it runs, so an upgraded
+    model never serves figures measured by the old one."""
+    def fingerprint(params) -> dict[str, str]:
+        from importlib.metadata import version
+        return {name: version(name) for name in packages}
+    return fingerprint
+
+
 def mono_at(audio: Audio, rate: int) -> np.ndarray:
     """The mean of the channels as float32 at `rate` (soxr, high quality)."""
     x = audio.mono().astype(np.float32)

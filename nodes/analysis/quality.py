@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio, Metrics, PortType
-from haysay.nodes.analysis.measure import mono_at, report, require
+from haysay.nodes.analysis.measure import mono_at, package_versions, report, require
 
 require("speechmos", "onnxruntime", "librosa")  # models inside these wheels; without them the node is left out
 
@@ -45,7 +45,7 @@ class QualityParams(BaseModel):
 
 @node("analysis.quality", inputs={"audio": AUDIO}, outputs={"metrics": PortType.METRICS}, params=QualityParams,
       category="analysis", title="Quality (DNSMOS)", memory_mb=384, memory=16.0,  # measured 8.5 B/sample
-      tags=("mos", "evaluation"))
+      tags=("mos", "evaluation"), fingerprint=package_versions("speechmos"))
 def quality(params: QualityParams, audio: Audio, ctx) -> Metrics:
     """Estimate how listeners would rate the speech (DNSMOS, 1 = bad, 5 = excellent): SIG the voice
     itself, BAK the background (noise), OVRL overall, P808 the P.808 overall figure."""

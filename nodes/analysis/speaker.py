@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from haysay.graph_engine.contract import AUDIO, Port, node
 from haysay.graph_engine.values import Audio, Metrics, PortType
-from haysay.nodes.analysis.measure import mono_at, report, require
+from haysay.nodes.analysis.measure import mono_at, package_versions, report, require
 
 require("resemblyzer", "webrtcvad", "librosa")  # models inside these wheels; without them the node is left out
 
@@ -55,7 +55,7 @@ class SpeakerSimilarityParams(BaseModel):
               Port("source", AUDIO, optional=True, description="The voice before conversion")],
       outputs={"metrics": PortType.METRICS}, params=SpeakerSimilarityParams, category="analysis",
       title="Speaker similarity", memory_mb=384, memory=24.0,  # measured 16.4 B per sample of the three inputs
-      tags=("speaker", "evaluation"))
+      tags=("speaker", "evaluation"), fingerprint=package_versions("resemblyzer"))
 def speaker_similarity(params: SpeakerSimilarityParams, audio: Audio, reference: Audio, ctx,
                        source: Audio | None = None) -> Metrics:
     """Cosine similarity (-1..1; one voice in two recordings scores near 0.8-0.9, different voices

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, TEXT, Port, node
 from haysay.graph_engine.values import Audio, Metrics, PortType
-from haysay.nodes.analysis.measure import mono_at, report, require
+from haysay.nodes.analysis.measure import mono_at, package_versions, report, require
 
 require("pocketsphinx")  # models inside these wheels; without them the node is left out
 
@@ -80,7 +80,7 @@ class TranscribeParams(BaseModel):
               Port("reference", TEXT, optional=True, description="What should have been said (e.g. the TTS input)")],
       outputs={"metrics": PortType.METRICS}, params=TranscribeParams, category="analysis",
       title="Transcribe (WER)", memory_mb=384, memory=24.0,  # measured 16.4 B/sample (60 s, 22.05 kHz)
-      tags=("asr", "wer", "evaluation"))
+      tags=("asr", "wer", "evaluation"), fingerprint=package_versions("pocketsphinx"))
 def transcribe(params: TranscribeParams, audio: Audio, ctx, reference: str | None = None) -> Metrics:
     """Transcribe English speech with PocketSphinx and score it: word error rate (substitutions,
     deletions and insertions over the reference's words) against the reference text. Words are

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio, Metrics, PortType
-from haysay.nodes.analysis.measure import mono_at, report, require
+from haysay.nodes.analysis.measure import mono_at, package_versions, report, require
 
 require("silero_vad", "onnxruntime")  # models inside these wheels; without them the node is left out
 
@@ -55,7 +55,7 @@ class VadParams(BaseModel):
 
 @node("analysis.vad", inputs={"audio": AUDIO}, outputs={"metrics": PortType.METRICS}, params=VadParams,
       category="analysis", title="Voice activity (VAD)", memory_mb=256, memory=12.0,  # measured 7.5 B/sample
-      tags=("vad", "evaluation"))
+      tags=("vad", "evaluation"), fingerprint=package_versions("silero-vad"))
 def vad(params: VadParams, audio: Audio, ctx) -> Metrics:
     """Find the speech: its segments (start, end in seconds), how many, their total length and
     the share of the clip they cover."""

@@ -121,6 +121,11 @@ class TrimParams(BaseModel):
 VAD_BYTES_PER_SAMPLE = 12.0  # vad mode: the mono mix and its 16 kHz copy (measured 7.2 B/sample at 22.05 kHz)
 
 
+def _version(package: str) -> str:
+    from importlib.metadata import version
+    return version(package)
+
+
 def _trim_memory(params: TrimParams, shapes) -> float:
     return 0.0 if params.mode == "level" else VAD_BYTES_PER_SAMPLE * sum(s.samples for s in shapes.values())
 
@@ -143,7 +148,8 @@ def _speech_range(params: TrimParams, audio: Audio) -> tuple[int, int]:
 
 
 @node("audio.trim_silence", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=TrimParams,
-      category="transform", title="Trim silence", memory=_trim_memory)  # level mode: two passes over blocks
+      category="transform", title="Trim silence", memory=_trim_memory,  # level mode: two passes over blocks
+      fingerprint=lambda p: {"silero-vad": _version("silero-vad")} if p.mode == "vad" else {})
 def trim_silence(params: TrimParams, audio: Audio, ctx):
     """Cut leading and/or trailing silence, keeping a little padding around the sound (or, in vad
     mode, around the speech)."""
