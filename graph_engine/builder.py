@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -34,6 +35,20 @@ from .values import PortType
 
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")  # NodeDoc's id pattern
+
+
+@contextmanager
+def _located(node: str | None = None, prefix: str = ""):
+    """Turn a pydantic ValidationError from building a document part into a located InvalidPipeline."""
+    from pydantic import ValidationError
+    try:
+        yield
+    except ValidationError as exc:
+        first: dict[str, str] = {}  # one message per field: a union's branches each add their own
+        for e in exc.errors():
+            first.setdefault(prefix + str(e["loc"][0]) if e["loc"] else prefix.rstrip("."), e["msg"])
+        raise InvalidPipeline([GraphError("schema", msg, node=node, field=loc or None)
+                               for loc, msg in first.items()]) from None
 
 
 class WiringError(ValueError):
@@ -216,7 +231,9 @@ class NodeHandle:
         return (pos.x, pos.y) if pos else None
 
     def move(self, x: float, y: float) -> "NodeHandle":
-        self.pipeline._edit_node(self.id, position=Position(x=x, y=y))
+        with _located(self.id, "position."):
+            pos = Position(x=x, y=y)
+        self.pipeline._edit_node(self.id, position=pos)
         return self
 
     def set(self, **params: Any) -> "NodeHandle":
@@ -370,10 +387,15 @@ class Pipeline(Displayable):
         dumped = model.model_dump(mode="json")
         fields: dict[str, Any] = {"id": node_id, "type": type, "params": {k: dumped[k] for k in params}}
         if position is not None:
-            fields["position"] = Position(x=position[0], y=position[1])
+            with _located(node_id, "position."):
+                if len(position) != 2:
+                    raise InvalidPipeline([GraphError("schema", "position is (x, y)", node=node_id, field="position")])
+                fields["position"] = Position(x=position[0], y=position[1])
         if title is not None:
             fields["title"] = title
-        self._replace(nodes=[*self._doc.nodes, NodeDoc(**fields)])
+        with _located(node_id):
+            new = NodeDoc(**fields)
+        self._replace(nodes=[*self._doc.nodes, new])
         return NodeHandle(self, node_id)
 
     def _fresh_id(self, type: str) -> str:
@@ -498,7 +520,9 @@ class Pipeline(Displayable):
             fields["default"] = default
         if description is not None:
             fields["description"] = description
-        self._replace(inputs={**self._doc.inputs, name: InputDoc(**fields)})
+        with _located(None, f"inputs.{name}."):
+            doc = InputDoc(**fields)
+        self._replace(inputs={**self._doc.inputs, name: doc})
         return self
 
     def output(self, name: str, port: PortRef | str) -> "Pipeline":

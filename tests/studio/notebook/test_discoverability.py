@@ -100,3 +100,15 @@ def test_a_type_clash_names_both_types():
     tone >> norm
     with pytest.raises(WiringError, match=r"every input of norm .* already fed: norm.audio \(Audio\) from tone.audio"):
         p.add("gen.tone", id="tone2") >> norm
+
+
+@pytest.mark.parametrize("build, where", [
+    (lambda p: p.add("gen.tone", id="a", position=("x", 1)), "a.position.x"),
+    (lambda p: p.add("gen.tone", id="b", title=5), "b.title"),
+    (lambda p: p.add("gen.tone", id="c").move("q", 2), "c.position.x"),
+    (lambda p: p.input("t", p.add("gen.tone", id="d")["frequency"], description=3), "inputs.t.description"),
+])
+def test_document_errors_while_building_are_located_haysay_errors(build, where):
+    with pytest.raises(InvalidPipeline) as exc:
+        build(haysay.Pipeline())
+    assert [e.location for e in exc.value.errors] == [where] and "pydantic" not in str(exc.value)
