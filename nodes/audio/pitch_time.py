@@ -2,9 +2,10 @@
 
 Pitch and tempo default to Rubber Band (through pedalboard's offline `time_stretch`), which keeps
 transients and voices clean. The phase vocoder in `phase_vocoder.py` stays as a method because it
-measures better on steady tones: a pure tone shifted an octave up or stretched keeps a residual
-(everything but the tone) of -84 dB against Rubber Band's -63 to -76 dB (benchmarks/transforms.py).
-On speech Rubber Band tracks the asked pitch closer (median frame-wise error 0.1-2.7 cents against
+measures better on steady tones: a pure tone shifted (-12 to +12 semitones) or stretched (x0.5 to x2)
+keeps a residual (everything but the tone) of -82 to -85 dB against Rubber Band's -63 to -76 dB
+(benchmarks/transforms.py).
+On speech Rubber Band tracks the asked pitch as close or closer (median frame-wise error 0.1-2.7 cents against
 the phase vocoder's 0.4-3.8 over -12..+12 semitones). For speech, pitch can also be moved with the
 WORLD vocoder (pyworld): it re-synthesizes the voice from its F0, spectral envelope and
 aperiodicity, so the formants stay put, but it is for single voices only.
