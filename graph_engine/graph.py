@@ -169,12 +169,15 @@ def foresee(g: nx.DiGraph, errors: list[GraphError], warnings: list[GraphError],
         if params is None:
             continue
         shapes: dict[str, AudioShape] = {}
+        wired: set[str] = set()
         for src in g.predecessors(nid):
             for sp, dp in g.edges[src, nid]["ports"]:
+                wired.add(dp)
                 shape = g.nodes[src].get("shape")
                 if shape is not None and spec.inputs[dp].type is PortType.AUDIO:
                     shapes[dp] = shape
-        audio_ins = [n for n, p in spec.inputs.items() if p.type is PortType.AUDIO]
+        # an optional input left unwired takes no part (a TTS node's optional reference audio)
+        audio_ins = [n for n, p in spec.inputs.items() if p.type is PortType.AUDIO and (n in wired or not p.optional)]
         if audio_ins and set(shapes) != set(audio_ins) and spec.shape is None:
             continue  # an input of unknown size
         try:

@@ -22,6 +22,7 @@ BUILTIN_MODULES = [
     "haysay.nodes.audio.separate",
     "haysay.nodes.tts.espeak",
     "haysay.nodes.tts.piper",
+    "haysay.nodes.tts.coqui.node",
     "haysay.nodes.vc.world",
     "haysay.nodes.vc.praat",
     "haysay.nodes.vc.rvc.node",

@@ -29,7 +29,7 @@ from .checkpoint_limits import CheckpointError, check_checkpoint
 from .errors import DetectionError
 
 ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans", "rmvpe", "sovits_diffusion",
-                 "nsf_hifigan", "sovits_feature_index", "openvoice")
+                 "nsf_hifigan", "sovits_feature_index", "openvoice", "coqui")
 LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a so-vits-svc G_*.pth beside its config.json",
               "a content encoder .pt (fairseq HuBERT/ContentVec, HuBERT-Soft, WavLM, Whisper) or a transformers "
@@ -39,7 +39,9 @@ LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a so-vits-svc diffusion model_*.pt beside its config.yaml",
               "an NSF-HiFiGAN vocoder (`model` beside its config.json)",
               "a so-vits-svc feature_and_index.pkl",
-              "an OpenVoice converter (checkpoint.pth with ref_enc weights beside its config.json)")
+              "an OpenVoice converter (checkpoint.pth with ref_enc weights beside its config.json)",
+              "a Coqui TTS model (config.json naming vits or xtts, with model.pth)")
+COQUI_MODELS = ("vits", "xtts")  # what tts.coqui runs (nodes/tts/coqui/engine.py SUPPORTED_MODELS)
 TRANSFORMERS_ENCODERS = ("hubert", "wav2vec2", "wavlm", "data2vec-audio")
 _PICKLE_CAP = 64 << 20
 _FAISS_MAGIC_CAP = 4
@@ -90,6 +92,9 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     config = _read_json(top_config) if top_config.is_file() else None
     if isinstance(config, dict) and config.get("model_type") in TRANSFORMERS_ENCODERS:
         return _transformers(rels, config)
+    if isinstance(config, dict) and str(config.get("model", "")).lower() in COQUI_MODELS \
+            and isinstance(config.get("audio"), dict):
+        return _coqui(label, rels, config)
 
     vocoders = [r for r in rels if Path(r).name == "model" and _is_nsf_config(folder / Path(r).parent / "config.json")]
     if vocoders:
@@ -166,6 +171,35 @@ def _plugin_detections(folder: Path, rels: list[str], label: str):
                 raise DetectionError(f"{label}: detector plug-in {ep.name!r} returned {found!r}, not a Detection "
                                      "of these files")
             yield ep.name, found
+
+
+def _coqui(label: str, rels: list[str], config: dict) -> Detection:
+    """A Coqui TTS model folder (config.json names the model: vits, xtts); tts.coqui runs it."""
+    model = str(config["model"]).lower()
+    roles = {r: _generic_role(r) for r in rels}
+    roles["config.json"] = "config"
+    pths = [r for r in rels if r.lower().endswith(".pth") and "/" not in r]
+    if model == "xtts":
+        missing = [n for n in ("model.pth", "vocab.json") if n not in rels]
+        if missing:
+            raise DetectionError(f"{label}: an XTTS model needs {', '.join(missing)} beside its config.json")
+        roles["model.pth"], roles["vocab.json"] = "weights", "vocab"
+        if "speakers_xtts.pth" in rels:
+            roles["speakers_xtts.pth"] = "speakers"
+    else:
+        named = [r for r in ("model.pth", "best_model.pth", "model_file.pth", "checkpoint.pth") if r in rels]
+        steps = sorted((r for r in pths if r.startswith("checkpoint_")), key=lambda r: _step(r))
+        weights = named[0] if named else (steps[-1] if steps else None)
+        if weights is None:
+            raise DetectionError(f"{label}: a Coqui {model} config.json with no checkpoint (model.pth) beside it")
+        roles[weights] = "weights"
+        for r in rels:
+            if Path(r).name in ("speakers.pth", "speaker_ids.json", "speaker_ids.pth", "speakers.json"):
+                roles[r] = "speakers"
+    audio = config.get("audio") or {}
+    info = {"model": model, "sample_rate": audio.get("output_sample_rate") or audio.get("sample_rate"),
+            "languages": list(config.get("languages") or [])}
+    return Detection("coqui", model, roles, info)
 
 
 def _piper(label: str, folder: Path, rels: list[str], voices: list[str]) -> Detection:
