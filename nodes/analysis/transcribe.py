@@ -18,6 +18,8 @@ require("pocketsphinx")  # models inside these wheels; without them the node is 
 RATE = 16000  # the bundled acoustic model's rate
 _LOCK = threading.Lock()  # a decoder holds one utterance at a time
 _WORD = re.compile(r"[a-z0-9']+")
+MAX_UTTERANCE_S = 30.0  # longest piece decoded as one utterance
+CUT_SEARCH_S = 5.0  # where before that limit a pause is looked for
 
 
 def words(text: str) -> list[str]:
@@ -56,16 +58,40 @@ def _decoder():
     return Decoder(loglevel="FATAL")  # its defaults are the en-us model, dictionary and LM of the wheel
 
 
-def recognize(samples_16k: np.ndarray) -> str:
-    """PocketSphinx's best hypothesis for mono float samples at 16 kHz ('' when it hears nothing)."""
-    pcm = (np.clip(np.asarray(samples_16k, dtype=np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+def utterance_cuts(samples: np.ndarray, rate: int, max_s: float = MAX_UTTERANCE_S,
+                   search_s: float = CUT_SEARCH_S) -> list[int]:
+    """Sample offsets splitting a long signal into pieces of at most `max_s`, each cut at the quietest
+    10 ms frame of the last `search_s` before the limit (a pause, in speech)."""
+    limit, hop = max(int(max_s * rate), 2 * max(1, rate // 100)), max(1, rate // 100)
+    search = max(hop, min(int(search_s * rate), limit // 2))  # each piece at least half the limit
+    cuts, at = [], 0
+    while samples.size - at > limit:
+        lo = at + limit - search
+        window = samples[lo:at + limit].astype(np.float64)
+        frames = window[: window.size // hop * hop].reshape(-1, hop)
+        cut = lo + int(np.argmin((frames ** 2).mean(axis=1))) * hop + hop // 2
+        cuts.append(cut)
+        at = cut
+    return cuts
+
+
+def recognize(samples_16k: np.ndarray, max_utterance_s: float = MAX_UTTERANCE_S) -> str:
+    """PocketSphinx's best hypothesis for mono float samples at 16 kHz ('' when it hears nothing).
+    Long audio is decoded as utterances of at most `max_utterance_s`, cut in pauses, so the search
+    never holds an hour's lattice."""
+    x = np.clip(np.asarray(samples_16k, dtype=np.float32), -1.0, 1.0)
+    edges = [0, *utterance_cuts(x, RATE, max_utterance_s), x.size]
+    said = []
     with _LOCK:
         dec = _decoder()
-        dec.start_utt()
-        dec.process_raw(pcm, full_utt=True)
-        dec.end_utt()
-        hyp = dec.hyp()
-    return hyp.hypstr.strip() if hyp is not None else ""
+        for a, b in zip(edges[:-1], edges[1:]):
+            dec.start_utt()
+            dec.process_raw((x[a:b] * 32767.0).astype("<i2").tobytes(), full_utt=True)
+            dec.end_utt()
+            hyp = dec.hyp()
+            if hyp is not None and hyp.hypstr.strip():
+                said.append(hyp.hypstr.strip())
+    return " ".join(said)
 
 
 class TranscribeParams(BaseModel):

@@ -206,3 +206,19 @@ def test_without_its_package_a_node_is_left_out_and_vad_trim_names_the_field(mon
     assert info.value.name == "silero_vad"
     with pytest.raises(ValueError, match="mode: 'vad' needs the Python package 'silero_vad'"):
         default_registry()["audio.trim_silence"].call({"mode": "vad"}, audio=piper["a"])
+
+
+def test_long_speech_is_decoded_in_utterances_cut_in_pauses(piper):
+    from haysay.nodes.analysis.measure import mono_at
+    from haysay.nodes.analysis.transcribe import recognize, utterance_cuts
+
+    gap = np.zeros(8000, np.float32)  # half a second between the sentences
+    x = np.concatenate([mono_at(piper["a"], 16000), gap, mono_at(piper["b"], 16000)])
+    level = np.sqrt(np.mean(x ** 2))
+    cuts = utterance_cuts(x, 16000, max_s=4.0, search_s=2.0)
+    assert cuts and all(c <= 4.0 * 16000 * (i + 1) for i, c in enumerate(cuts))
+    for c in cuts:  # each cut lies where the signal is far quieter than the speech
+        assert np.sqrt(np.mean(x[c - 80:c + 80] ** 2)) < 0.05 * level
+    whole, pieces = recognize(x), recognize(x, max_utterance_s=4.0)
+    said = SENTENCE + " " + OTHER
+    assert word_error_rate(said, pieces) <= word_error_rate(said, whole) + 0.1, (whole, pieces)
