@@ -51,15 +51,19 @@ class Cluster:
             time.sleep(0.1)
         self.address = json.loads(sched_file.read_text())["address"]
 
-    def worker(self, name: str, gpus: int = 0, prelude: str = "") -> Path:
+    def worker(self, name: str, gpus: int = 0, prelude: str = "", hide: Path | None = None) -> Path:
+        """Start `haysay worker` NAME; `prelude` runs first (e.g. to fake another version); `hide`: a
+        folder this worker cannot see (a tmpfs over it in a mount namespace of its own)."""
         home = self.tmp / f"home-{name}"
         home.mkdir(exist_ok=True)
         code = prelude + "import sys; from haysay.cli import main; sys.exit(main(sys.argv[1:]))"
-        args = ["worker", self.address, "--name", name, "--nthreads", "2", "--host", "127.0.0.1"]
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-c", code, *args, *(["--gpus", str(gpus)] if gpus else [])],
-            env={**self.env, "HAYSAY_HOME": str(home)}, cwd=home, stdout=subprocess.DEVNULL,
-            stderr=open(self.tmp / f"{name}.log", "w"))
+        cmd = [sys.executable, "-c", code, "worker", self.address, "--name", name, "--nthreads", "2",
+               "--host", "127.0.0.1", *(["--gpus", str(gpus)] if gpus else [])]
+        if hide is not None:
+            cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                   f'mount -t tmpfs none "$0" && exec "$@"', str(hide), *cmd]
+        self.procs[name] = subprocess.Popen(cmd, env={**self.env, "HAYSAY_HOME": str(home)}, cwd=home,
+                                            stdout=subprocess.DEVNULL, stderr=open(self.tmp / f"{name}.log", "w"))
         return home
 
     def kill(self, name: str) -> None:
@@ -91,7 +95,14 @@ def cluster(tmp_path_factory):
     env = {**os.environ, **s3_env, "HAYSAY_ARTIFACTS": f"s3://{BUCKET}/haysay", "PYTHONUNBUFFERED": "1"}
     env.pop("HAYSAY_MODELS", None)
     c = Cluster(tmp, env)
-    c.homes = {"w-cpu": c.worker("w-cpu"), "w-gpu": c.worker("w-gpu", gpus=1)}
+    # all started at once, so their start-up overlaps the client's: a CPU and a GPU-tagged worker; one
+    # of another haysay version; where mount namespaces exist, one that cannot see the client's folders
+    c.homes = {"w-cpu": c.worker("w-cpu"), "w-gpu": c.worker("w-gpu", gpus=1), "w-old": c.worker("w-old", prelude=(
+        "import importlib.metadata as m; _v = m.version; m.version = lambda n: '0.0.1' if n == 'haysay' else _v(n); "))}
+    c.hidden = tmp / "client-only"
+    c.hidden.mkdir()
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0:
+        c.homes["w-apart"] = c.worker("w-apart", hide=c.hidden)
     try:
         yield c
     finally:
@@ -132,10 +143,10 @@ def client_env(cluster, tmp_path_factory):
             os.environ[k] = v
 
 
-def voice_doc(src: Path, out: Path, gain_db: float = -6.0, slow_seconds: float = 0.0):
+def voice_doc(src: Path, out: Path, gain_db: float = -6.0, slow_seconds: float = 0.0, model: str = "voice"):
     nodes = [{"id": "load", "type": "audio.load", "params": {"path": str(src)}},
              {"id": "gain", "type": "audio.gain", "params": {"gain_db": gain_db}},
-             {"id": "voice", "type": "vc.rvc", "params": {"model": "voice", "content_encoder": "hubert",
+             {"id": "voice", "type": "vc.rvc", "params": {"model": model, "content_encoder": "hubert",
                                                           "f0_method": "pm"}},
              {"id": "save", "type": "audio.save", "params": {"path": str(out)}}]
     edges = [{"from": "load.audio", "to": "gain.audio"}, {"from": "gain.audio", "to": "voice.audio"},
@@ -147,6 +158,18 @@ def voice_doc(src: Path, out: Path, gain_db: float = -6.0, slow_seconds: float =
         edges = [{"from": "tone.audio", "to": "slow.audio"}, {"from": "slow.audio", "to": "gain.audio"}] + edges[1:]
     return parse_pipeline({"format": "haysay.pipeline/1", "name": "cluster", "nodes": nodes, "edges": edges,
                            "outputs": {"out": "save.audio"}})
+
+
+def slow_doc(seconds: float, gain_db: float):
+    """A long CPU stage (WORLD pitch shift) and a short one after it; no adapter."""
+    return parse_pipeline({
+        "format": "haysay.pipeline/1", "name": "slow",
+        "nodes": [{"id": "tone", "type": "gen.tone", "params": {"frequency": 150, "duration": seconds, "amplitude_db": -12.0,
+                                                                "sample_rate": 16000}},
+                  {"id": "slow", "type": "audio.pitch_shift", "params": {"semitones": 2, "method": "world"}},
+                  {"id": "gain", "type": "audio.gain", "params": {"gain_db": gain_db}}],
+        "edges": [{"from": "tone.audio", "to": "slow.audio"}, {"from": "slow.audio", "to": "gain.audio"}],
+        "outputs": {"out": "gain.audio"}})
 
 
 def _run_killing(eng, doc, kill) -> tuple[object, float]:
@@ -174,14 +197,18 @@ def test_cluster_end_to_end(cluster, client_env, tmp_path):
     out = tmp_path / "client-out" / "converted.wav"
     eng = Engine(Settings.from_env(), scheduler=cluster.address)
     try:
-        names = _wait_workers(eng.client, {"w-cpu", "w-gpu"})
-        # 1. runs: the adapter on the GPU-tagged worker, files read and written by the client
-        first = eng.run(voice_doc(src, out))
+        names = _wait_workers(eng.client, set(cluster.homes))
+        # 1. runs: the adapter on the GPU-tagged worker, files read and written by the client; the
+        # worker of another version is named and given nothing
+        events = []
+        first = eng.run(voice_doc(src, out), on_event=events.append)
         assert first.ok, first.error
         assert first.stages["voice"].worker == names["w-gpu"]
-        assert first.stages["gain"].worker in names.values()
+        assert first.stages["gain"].worker in names.values() and first.stages["gain"].worker != names["w-old"]
         assert first.stages["load"].worker.startswith("client on") and first.stages["save"].worker.startswith("client on")
         assert first.stages["voice"].info["worker_host"].startswith("w-gpu on ")
+        warned = [e.message for e in events if e.status == "warning"]
+        assert any(names["w-old"] in w and "haysay 0.0.1" in w for w in warned), warned
         assert out.is_file() and out.stat().st_size > 1000
         for home in cluster.homes.values():  # nothing written on a worker's disk but its fetched models
             assert not [p for p in home.rglob("*.wav")]
@@ -190,54 +217,66 @@ def test_cluster_end_to_end(cluster, client_env, tmp_path):
         level = 20 * np.log10(np.max(np.abs(first.outputs["out"].numpy())) + 1e-12)
         assert -60 < level < 0  # audio came out of the voice
 
+        # a stage that fails on a worker says which worker, and on which host
+        broken = eng.run(voice_doc(src, out, model="no-such-voice"))
+        assert broken.status == "failed" and "no-such-voice" in broken.stages["voice"].error
+        assert f"on worker {names['w-gpu']} (w-gpu on " in broken.stages["voice"].error
+
         # 2. a re-run is fully cached (only the file write runs again, on the client)
         again = eng.run(voice_doc(src, out))
         assert again.ok and set(again.cached) == {"load", "gain", "voice"} and again.computed == ["save"]
 
-        # 3. a killed worker's stage is retried on the other; history keeps the retry
+        # 3. a killed worker's stage is retried on another; history keeps the retry
         killed = {}
 
         def kill_busy(busy):
-            name = next(n for n, a in names.items() if a in busy)
-            killed["name"] = name
+            killed["name"] = name = next(n for n, a in names.items() if a in busy)
             cluster.kill(name)
-        retried, _ = _run_killing(eng, voice_doc(src, out, gain_db=-7.0, slow_seconds=24.0), kill_busy)
+        retried, _ = _run_killing(eng, slow_doc(6.0, -7.0), kill_busy)
         assert retried.ok, retried.error
-        assert retried.stages["slow"].worker != names[killed["name"]]
+        assert retried.stages["slow"].worker not in (names[killed["name"]], names["w-old"])
         assert retried.stages["slow"].info.get("retries", 0) >= 1
+        redone = retried.outputs["out"]  # the whole signal, computed again from the start elsewhere
+        assert redone.frames == pytest.approx(6 * 16000, abs=400) and np.all(np.isfinite(redone.numpy()))
+        assert np.sqrt(np.mean(redone.numpy() ** 2)) > 0.01
         row = next(s for s in eng.history.stages(retried.run_id) if s.node_id == "slow")
         assert json.loads(row.info_json)["retries"] >= 1 and row.worker == retried.stages["slow"].worker
-        cluster.homes[killed["name"]] = cluster.worker(killed["name"], gpus=1 if killed["name"] == "w-gpu" else 0)
-        names = _wait_workers(eng.client, {"w-cpu", "w-gpu"})
+        if killed["name"] == "w-gpu" or len(names) == 3:  # the next step needs the GPU worker and a CPU one
+            cluster.homes[killed["name"]] = cluster.worker(killed["name"], gpus=int(killed["name"] == "w-gpu"))
+            names = _wait_workers(eng.client, set(names))
+        else:
+            names = _wait_workers(eng.client, set(names) - {killed["name"]})
 
         # 4. the only GPU worker dies after the adapter was queued: the run fails cleanly, in bounded time
-        failed, seconds = _run_killing(eng, voice_doc(src, out, gain_db=-8.0, slow_seconds=12.0),
+        failed, seconds = _run_killing(eng, voice_doc(src, out, gain_db=-8.0, slow_seconds=4.0),
                                        lambda busy: cluster.kill("w-gpu"))
-        assert failed.status == "failed" and "GPU" in failed.error and "voice" in failed.error
-        assert seconds < 12.0 * 3 + NO_WORKER_TIMEOUT + 60
+        assert failed.status == "failed" and "GPU" in failed.error and "voice" in failed.error, failed.error
+        assert seconds < NO_WORKER_TIMEOUT + 60  # never a hang
         assert eng.history.run(failed.run_id).status == "failed"
         assert "GPU" in eng.history.run(failed.run_id).error
-
-        # 5. a worker of another haysay version is refused: named, and given no stage
-        cluster.homes["w-old"] = cluster.worker("w-old", prelude=(
-            "import importlib.metadata as m; _v = m.version; "
-            "m.version = lambda n: '0.0.1' if n == 'haysay' else _v(n); "))
-        names = _wait_workers(eng.client, {"w-cpu", "w-old"})
-        events = []
-        cpu_only = parse_pipeline({"format": "haysay.pipeline/1", "name": "cpu",
-                                   "nodes": [{"id": "load", "type": "audio.load", "params": {"path": str(src)}},
-                                             {"id": "gain", "type": "audio.gain", "params": {"gain_db": -3.0}}],
-                                   "edges": [{"from": "load.audio", "to": "gain.audio"}],
-                                   "outputs": {"out": "gain.audio"}})
-        res = eng.run(cpu_only, on_event=events.append)
-        assert res.ok and res.stages["gain"].worker == names["w-cpu"]
-        warned = [e.message for e in events if e.status == "warning"]
-        assert any(names["w-old"] in w and "haysay 0.0.1" in w for w in warned), warned
-        cluster.kill("w-cpu")
-        _wait_workers(eng.client, {"w-old"})
-        refused = eng.run(voice_doc(src, out, gain_db=-2.0))
-        assert refused.status == "failed" and "no worker may run this pipeline" in refused.error
-        assert "haysay 0.0.1" in refused.error
     finally:
         eng.close()
 
+
+def test_workers_that_cannot_run_a_pipeline_refuse_it_before_the_run(cluster, client_env):
+    """Left with a worker of another version and one that cannot see the client's local artifact folder
+    (a mount namespace of its own: another machine's disk, as far as paths go), a run is refused before
+    any stage, each worker named with the fix."""
+    if "w-apart" not in cluster.homes:
+        pytest.skip("no mount namespaces here (unshare -m)")
+    eng = Engine(Settings.from_env(artifacts=str(cluster.hidden / "artifacts")), scheduler=cluster.address)
+    try:
+        for name in [n for n in cluster.procs if n not in ("w-old", "w-apart")]:
+            cluster.kill(name)
+        names = _wait_workers(eng.client, {"w-old", "w-apart"})
+        res = eng.run(parse_pipeline({"format": "haysay.pipeline/1", "name": "t",
+                                      "nodes": [{"id": "tone", "type": "gen.tone", "params": {}}],
+                                      "outputs": {"out": "tone.audio"}}))
+        assert res.status == "failed" and not res.computed
+        assert res.error.startswith("no worker may run this pipeline")
+        assert f"{names['w-apart']}" in res.error and "cannot see the artifact store" in res.error
+        assert "s3://" in res.error and "HAYSAY_ARTIFACTS" in res.error
+        assert f"{names['w-old']}" in res.error and "haysay 0.0.1" in res.error
+        assert eng.history.run(res.run_id).status == "failed"
+    finally:
+        eng.close()
