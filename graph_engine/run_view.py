@@ -115,6 +115,10 @@ class Stage(Displayable):
     def play(self) -> "Player":
         return Player(self.audio, f"{self.node}")
 
+    def save(self, path, format: str | None = None, depth: str | None = None):
+        """Write the stage's audio to a file, as `Audio.save` does: `run["norm"].save("norm.flac")`."""
+        return self.audio.save(path, format, depth)
+
     def __repr__(self) -> str:
         dur = f"{self.duration:.2f}s" if self.duration is not None else "-"
         return f"<stage {self.node} ({self.type}) {self.status} cache_hit={self.cache_hit} {dur} worker={self.worker}>"

@@ -75,6 +75,10 @@ def test_a_stage_audio_saves_to_a_file(tmp_path):
         assert np.argmax(spectrum) * 16000 / 8000 == pytest.approx(500, abs=2)
         with pytest.raises(Exception, match="cannot write format 'xyz'"):
             audio.save(tmp_path / "tone.xyz")
+        wav = run["tone"].save(tmp_path / "stage.wav", depth="16")  # the stage itself saves too
+        data16, rate16 = sf.read(wav, always_2d=True)
+        assert rate16 == 16000 and sf.info(wav).subtype == "PCM_16"
+        assert np.abs(data16[:, 0] - audio.numpy()[0]).max() < 2 ** -14
 
 
 def test_a_bad_id_is_a_located_haysay_error():
