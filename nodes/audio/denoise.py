@@ -17,7 +17,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from scipy.ndimage import binary_opening, uniform_filter
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import Audio
@@ -44,6 +43,8 @@ def spectral_gate(samples: np.ndarray, rate: int, reduction_db: float = 24.0, se
                   noise_region: tuple[float, float] | None = None, smooth_ms: float = 40.0,
                   smooth_hz: float = 150.0) -> np.ndarray:
     """Reduce stationary noise in (channels, frames) float32; `noise_region` (s, s) names noise-only audio."""
+    from scipy.ndimage import binary_opening, uniform_filter  # scipy is heavy to import: only where it gates
+
     n_fft = frame_size(rate)
     hop = n_fft // OVERLAP
     floor = 10.0 ** (-reduction_db / 20.0)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pyworld
 from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, node
@@ -23,7 +22,7 @@ from haysay.graph_engine.values import Audio
 from haysay.nodes.audio.resample import SoxrStream
 from haysay.nodes.audio.phase_vocoder import fit_length, pitch_shift, time_stretch
 
-# pedalboard is imported where Rubber Band runs
+# pedalboard and pyworld are imported where Rubber Band / WORLD run: registering the nodes stays light
 TransientMode = Literal["crisp", "mixed", "smooth"]
 
 WORLD_FRAME_MS = 5.0
@@ -32,6 +31,8 @@ WORLD_FRAME_MS = 5.0
 def world_pitch_shift(samples: np.ndarray, rate: int, semitones: float, f0_floor: float = 50.0,
                       f0_ceil: float = 1100.0) -> np.ndarray:
     """Shift the F0 of a voice by `semitones` with WORLD, keeping duration and spectral envelope."""
+    import pyworld
+
     ratio = 2.0 ** (semitones / 12.0)
     out = np.empty_like(samples, dtype=np.float32)
     for c, x in enumerate(np.asarray(samples, dtype=np.float64)):
