@@ -5,7 +5,7 @@ on a short clip (models loaded). Peak memory is the rise of the resident size (p
 warm state during the run, per input sample (what a node's `memory=` declares); each node runs in
 its own process so one node's peak never hides another's. Prints a markdown table.
 
-    python benchmarks/evaluation.py [--seconds 60] [--repeat 1]
+    python benchmarks/evaluation.py [--seconds 60] [--repeat 1] [--only analysis.vad ...]
 """
 from __future__ import annotations
 
@@ -106,13 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--only", nargs="*", choices=sorted(CASES), help="node types to measure (default: all)")
     args = ap.parse_args(argv)
     ctx = mp.get_context("spawn")
     audio, text = speech(args.seconds)
     print(f"# Analysis nodes on {audio.duration:g} s of Piper speech ({audio.sample_rate} Hz mono)\n")
     print("| node | RTF | peak memory B/sample | declared | figures |")
     print("|---|---:|---:|---:|---|")
-    for type_id in CASES:
+    for type_id in args.only or CASES:
         queue = ctx.Queue()
         proc = ctx.Process(target=measure, args=(type_id, audio.mono(), audio.sample_rate, text, args.repeat, queue))
         proc.start()
