@@ -40,9 +40,10 @@ def extract_embedding(model: ToneColourConverter, chunks: list[np.ndarray], devi
 def convert(model: ToneColourConverter, x: np.ndarray, src_se: torch.Tensor, tgt_se: torch.Tensor, tau: float,
             seed: int, device: str = "cpu") -> np.ndarray:
     """Source audio at the model's rate -> converted audio (float32, frames * hop samples).
-    `tau` scales the posterior's noise; it is drawn from a generator seeded with `seed` (upstream draws
-    from torch's global generator, so torch.manual_seed(seed) before upstream's convert gives the same)."""
+    `tau` scales the posterior's noise; it is drawn on the CPU from a generator seeded with `seed`, so a seed
+    gives the same output on any device, and the draws are upstream's on CPU after torch.manual_seed(seed)
+    (upstream on CUDA draws from the CUDA generator instead)."""
     spec = _spec(model, x, device)
-    gen = torch.Generator(device=device).manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(int(seed))
     out = model.voice_conversion(spec, src_se.to(device), tgt_se.to(device), tau, gen)
     return out[0, 0].float().cpu().numpy()

@@ -92,7 +92,8 @@ class PosteriorEncoder(nn.Module):
         x = self.pre(x) * x_mask
         x = self.enc(x, x_mask, g)
         m, logs = torch.split(self.proj(x) * x_mask, self.out_channels, dim=1)
-        noise = torch.randn(m.shape, dtype=m.dtype, device=m.device, generator=generator)
+        # drawn on the generator's device (CPU in convert.py), then moved: a seed gives the same output anywhere
+        noise = torch.randn(m.shape, dtype=m.dtype, generator=generator).to(m.device)
         return (m + noise * tau * torch.exp(logs)) * x_mask
 
 
