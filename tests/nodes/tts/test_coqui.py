@@ -180,3 +180,94 @@ def test_installed_by_the_model_manager_and_run_by_name(multi, tmp_path, haysay_
         assert eng.plan(_doc({"model": "Duet", "speaker": "alice"})).ok
     finally:
         eng.close()
+
+
+# -- XTTS v2 ------------------------------------------------------------------------------------------
+def _write_xtts(folder):
+    """A small XTTS (one GPT layer of 64 channels; the HiFi-GAN decoder and speaker encoder at their
+    fixed released sizes) built by Coqui's `Xtts`, saved by the Coqui trainer's `save_model`, its
+    config by `XttsConfig.save_json`; vocab.json is a `tokenizers` BPE with XTTS's special tokens."""
+    import string
+
+    import torch
+    from tokenizers import Tokenizer
+    from tokenizers.models import BPE
+    from trainer.io import save_model
+    from TTS.tts.configs.xtts_config import XttsArgs, XttsConfig
+    from TTS.tts.models.xtts import Xtts
+
+    folder.mkdir(parents=True)
+    special = ["[STOP]", "[UNK]", "[SPACE]", "[START]", "[en]", "[es]"]
+    vocab = {t: i for i, t in enumerate(special + list(string.ascii_lowercase + string.digits + ".,!?'-"))}
+    tokenizer = Tokenizer(BPE(vocab=vocab, merges=[], unk_token="[UNK]"))
+    tokenizer.add_special_tokens(special)
+    tokenizer.save(str(folder / "vocab.json"))
+    args = XttsArgs(gpt_layers=1, gpt_n_model_channels=64, gpt_n_heads=2, gpt_number_text_tokens=len(vocab),
+                    gpt_start_text_token=vocab["[START]"], gpt_stop_text_token=vocab["[STOP]"],
+                    gpt_num_audio_tokens=34, gpt_start_audio_token=32, gpt_stop_audio_token=33,
+                    gpt_max_audio_tokens=60, gpt_max_text_tokens=100, gpt_max_prompt_tokens=20,
+                    decoder_input_dim=64, tokenizer_file=str(folder / "vocab.json"))
+    config = XttsConfig(model_args=args, languages=["en", "es"])
+    torch.manual_seed(11)
+    model = Xtts(config)
+    model.init_models()
+    save_model(config, model, folder / "model.pth", current_step=1, epoch=1)
+    config.save_json(str(folder / "config.json"))
+
+
+@pytest.fixture(scope="module")
+def xtts(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("xtts") / "XTTS-v2"
+    _write_xtts(folder)
+    return folder
+
+
+def _voice(freq, rate=22050, seconds=3.0):
+    t = np.arange(int(rate * seconds)) / rate
+    return (0.3 * np.sin(2 * np.pi * freq * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32), rate
+
+
+def test_xtts_clones_from_reference_audio_as_coquis_own_api(xtts, tmp_path):
+    import soundfile as sf
+    import torch
+    from TTS.api import TTS
+
+    files = find_files(xtts)
+    synth = load_synthesizer(files, "cpu", tmp_path / "cache")
+    low = synthesize(synth, files, "Hello world.", reference=_voice(150), seed=3, language="en")
+    again = synthesize(synth, files, "Hello world.", reference=_voice(150), seed=3, language="en")
+    high = synthesize(synth, files, "Hello world.", reference=_voice(600), seed=3, language="en")
+    assert synth.output_sample_rate == 24000 and low.size > 0
+    assert np.array_equal(low, again)
+    n = min(low.size, high.size)
+    assert not np.allclose(low[:n], high[:n])  # the reference's voice conditions the output
+    ref = tmp_path / "ref.wav"
+    sf.write(ref, *_voice(150), subtype="FLOAT")
+    api = TTS(model_path=str(xtts), config_path=str(xtts / "config.json"), progress_bar=False)
+    torch.manual_seed(3)
+    theirs = np.asarray(api.tts("Hello world.", speaker_wav=str(ref), language="en"), dtype=np.float32)
+    assert np.array_equal(low, theirs)
+    with pytest.raises(ValueError, match="speaker: XTTS needs reference audio"):
+        synthesize(synth, files, "Hello world.", seed=3)
+    with pytest.raises(ValueError, match=r"language: 'fr' is not one of the model's languages \(en, es\)"):
+        synthesize(synth, files, "Bonjour.", reference=_voice(150), language="fr")
+
+
+def test_xtts_runs_in_a_graph_with_a_wired_reference(xtts, haysay_home):
+    doc = parse_pipeline({"format": "haysay.pipeline/1", "name": "clone",
+                          "nodes": [{"id": "t", "type": "text.value", "params": {"text": "Hello there."}},
+                                    {"id": "ref", "type": "gen.tone", "params": {"duration": 3.0, "frequency": 220.0}},
+                                    {"id": "c", "type": "tts.coqui", "params": {"model": str(xtts), "seed": 2}}],
+                          "edges": [{"from": "t.text", "to": "c.text"}, {"from": "ref.audio", "to": "c.speaker"}],
+                          "outputs": {"audio": "c.audio"}})
+    eng = Engine()
+    try:
+        (err,) = eng.plan(parse_pipeline({**doc.to_dict(), "nodes": [
+            *doc.to_dict()["nodes"][:2], {"id": "c", "type": "tts.coqui",
+                                          "params": {"model": str(xtts), "language": "fr"}}]})).errors
+        assert (err.node, err.field) == ("c", "language")
+        result = eng.run(doc)
+        audio = result.outputs["audio"]
+        assert result.stages["c"].status == "done" and audio.sample_rate == 24000 and audio.duration > 0.1
+    finally:
+        eng.close()
