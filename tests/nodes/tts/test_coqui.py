@@ -175,6 +175,10 @@ def test_installed_by_the_model_manager_and_run_by_name(multi, tmp_path, haysay_
     by_name, _ = _speak(model.path, tmp_path, speaker="bob", seed=5)
     by_folder, _ = _speak(multi, tmp_path, speaker="bob", seed=5)
     assert np.array_equal(by_name, by_folder)
+    from haysay.graph_engine.doctor import run_doctor
+
+    (status,) = [c for c in run_doctor().components if c.name == "tts.coqui"]
+    assert status.ready and "1 coqui installed" in status.models
     eng = Engine()
     try:
         assert eng.plan(_doc({"model": "Duet", "speaker": "alice"})).ok
