@@ -51,9 +51,10 @@ def openvoice_models(params: OpenVoiceParams) -> dict[str, str]:
     return {"model": content_digest(weights), "config": content_digest(config) if config.is_file() else "none"}
 
 
-# Measured peak (full-size v2 converter, CPU, fp32): about 1.7 kB per 22.05 kHz input sample beyond
-# the loaded weights, over 5-30 s inputs (tests/nodes/vc/openvoice/test_memory.py measures it again).
-BYTES_PER_SAMPLE = 1800.0
+# Measured (benchmarks/openvoice.py, full-size v2 converter, CPU fp32, fresh process after a 1 s warm-up):
+# peak resident growth 266 MB for 5 s and 397 MB for 15 s at 22.05 kHz, i.e. about 200 MB of fixed working
+# memory (within memory_mb, beside the 131 MB of weights) plus 593 B per input sample, declared with a margin.
+BYTES_PER_SAMPLE = 650.0
 
 
 def openvoice_memory(params: OpenVoiceParams, shapes) -> float:
