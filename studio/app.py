@@ -32,6 +32,7 @@ class Studio:
         self.jobs = None  # the JobRunner this studio orchestrates with, once started
         self.jobs_note = ""  # why jobs are shown read-only, when another process orchestrates
         self.jobs_version = 0  # bumped on every job change, so pages re-read the list only then
+        self.clipboard: dict | None = None  # nodes copied in any tab, as a pipeline document
         self._jobs_starting: threading.Thread | None = None
 
     # -- jobs --------------------------------------------------------------------------

@@ -213,6 +213,62 @@ class GraphModel:
                 self.doc["edges"].append({"from": f"{mapping[s]}.{sp}", "to": f"{mapping[t]}.{tp}"})
         return list(mapping.values())
 
+    def fragment(self, nodes: list[str]) -> dict[str, Any]:
+        """The chosen nodes and the edges among them, as a pipeline document (what copy puts on the
+        clipboard: pasted into any tab, or run as it is)."""
+        chosen = {n for n in nodes if self.has_node(n)}
+        return {"format": FORMAT, "name": "copied", "nodes": [copy.deepcopy(self.node(n)) for n in self.node_ids()
+                                                               if n in chosen],
+                "edges": [{"from": f"{s}.{sp}", "to": f"{t}.{tp}"} for s, sp, t, tp in self.edges()
+                          if s in chosen and t in chosen]}
+
+    def paste(self, fragment: dict[str, Any], x: float, y: float) -> list[str]:
+        """Add a copied fragment with fresh ids, its top-left corner at (x, y); returns the new ids.
+        Unknown node types and edges to nodes outside the fragment are left out."""
+        nodes = [n for n in fragment.get("nodes", []) if isinstance(n, dict) and n.get("type") in self.registry]
+        if not nodes:
+            return []
+        self._checkpoint()
+        xs = [float((n.get("position") or {}).get("x", 0.0)) for n in nodes]
+        ys = [float((n.get("position") or {}).get("y", 0.0)) for n in nodes]
+        mapping: dict[str, str] = {}
+        for n, nx_, ny_ in zip(nodes, xs, ys):
+            new = {"id": self._fresh_id(str(n.get("id", "node")).rstrip("0123456789").rstrip("_") or "node"),
+                   "type": n["type"], "params": copy.deepcopy(n.get("params") or {}),
+                   "position": {"x": float(x) + nx_ - min(xs), "y": float(y) + ny_ - min(ys)}}
+            mapping[str(n.get("id"))] = new["id"]
+            self.doc["nodes"].append(new)
+        for e in fragment.get("edges", []):
+            try:
+                s, sp = e["from"].split(".", 1)
+                t, tp = e["to"].split(".", 1)
+            except (KeyError, AttributeError, ValueError):
+                continue
+            if s in mapping and t in mapping and self.connection_problem(mapping[s], sp, mapping[t], tp) is None:
+                self.doc["edges"].append({"from": f"{mapping[s]}.{sp}", "to": f"{mapping[t]}.{tp}"})
+        return list(mapping.values())
+
+    def candidates(self, wire: dict | None = None) -> list[tuple[Any, str | None]]:
+        """Node types that may be added at the end of a wire, each with the port that would take it
+        (None without a wire: every type). A wire from an output wants an input that accepts its type;
+        a wire from an input, an output of a type it accepts."""
+        out = []
+        port = None
+        if wire and self.has_node(wire.get("node", "")):
+            port = self._port(wire["node"], wire.get("port", ""), "outputs" if wire.get("kind") == "source" else "inputs")
+        for spec in self.registry:
+            if port is None:
+                out.append((spec, None))
+            elif wire.get("kind") == "source":
+                match = next((p.name for p in spec.inputs.values() if p.type.accepts(port.type)), None)
+                if match:
+                    out.append((spec, match))
+            else:
+                match = next((p.name for p in spec.outputs.values() if port.type.accepts(p.type)), None)
+                if match:
+                    out.append((spec, match))
+        return out
+
     def move(self, positions: dict[str, tuple[float, float]]) -> bool:
         moved = {nid: xy for nid, xy in positions.items() if self.has_node(nid)
                  and (self.node(nid).get("position") or {}) != {"x": float(xy[0]), "y": float(xy[1])}}

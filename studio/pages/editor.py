@@ -149,7 +149,8 @@ class EditorPage:
         for name, handler in (("connect", self._on_connect), ("move", self._on_move), ("select", self._on_select),
                               ("delete", self._on_delete), ("duplicate", self._on_duplicate), ("drop", self._on_drop),
                               ("undo", lambda _: self.undo()), ("redo", lambda _: self.redo()),
-                              ("play", self._on_play)):
+                              ("play", self._on_play), ("search", self._on_search), ("copy", self._on_copy),
+                              ("paste", self._on_paste)):
             self.canvas.on_event(name, self._touching(handler))
         ui.timer(POLL_S, self._poll)
 
@@ -279,6 +280,78 @@ class EditorPage:
 
     def _on_duplicate(self, a: dict) -> None:
         new = self.model.duplicate(a.get("nodes", []))
+        if new:
+            self.selected = new[0]
+            self.refresh()
+
+    def _on_search(self, a: dict) -> None:
+        """A node search at the spot double-clicked, or where a wire was let go (then only nodes that
+        take the wire, connected on choice)."""
+        wire = a.get("wire") if isinstance(a.get("wire"), dict) else None
+        choices = self.model.candidates(wire)
+        x, y = float(a.get("x", 0)), float(a.get("y", 0))
+        with ui.dialog() as dialog, ui.card().classes("w-96").props('data-testid="node-search"'):
+            title = "Add a node" + (f" for {wire['node']}.{wire['port']}" if wire else "")
+            ui.label(title).classes("text-subtitle1")
+            box = ui.input(placeholder="search…").props('autofocus dense clearable data-testid="node-search-input"') \
+                .classes("w-full")
+            listing = ui.column().classes("w-full gap-0").style("max-height: 50vh; overflow-y: auto")
+
+            def pick(spec, port) -> None:
+                dialog.close()
+                nid = self.model.add_node(spec.type, x, y)
+                if wire and port:
+                    if wire.get("kind") == "source":
+                        problem = self.model.connect(wire["node"], wire["port"], nid, port)
+                    else:
+                        problem = self.model.connect(nid, port, wire["node"], wire["port"])
+                    if problem:
+                        ui.notify(f"Connection refused: {problem}", type="warning", position="bottom")
+                self.selected = nid
+                self.refresh()
+
+            def show(text: str = "") -> None:
+                listing.clear()
+                text = (text or "").lower().strip()
+                shown = [(sp, port) for sp, port in choices
+                         if not text or text in f"{sp.title} {sp.type} {sp.description}".lower()]
+                with listing:
+                    for spec, port in shown[:40]:
+                        item = ui.item(on_click=lambda _, sp=spec, pt=port: pick(sp, pt)).props(
+                            f'dense clickable data-node-choice="{spec.type}"')
+                        with item, ui.item_section():
+                            ui.item_label(spec.title)
+                            ui.item_label(spec.type + (f" · {port}" if port else "")).props("caption")
+                    if not shown:
+                        ui.label("No node matches.").classes("text-grey-7 text-sm")
+
+            async def enter() -> None:
+                text = (box.value or "").lower().strip()
+                first = next(((sp, pt) for sp, pt in choices
+                              if not text or text in f"{sp.title} {sp.type} {sp.description}".lower()), None)
+                if first:
+                    pick(*first)
+
+            box.on_value_change(lambda e: show(e.value))
+            box.on("keydown.enter", enter)
+            show()
+        dialog.open()
+
+    def _on_copy(self, a: dict) -> None:
+        fragment = self.model.fragment(a.get("nodes", []))
+        if not fragment["nodes"]:
+            return
+        self.studio.clipboard = fragment  # shared by every tab of this studio
+        text = json.dumps(fragment)
+        # the system clipboard too, where the browser allows it (pasted into a text editor it is pipeline JSON)
+        ui.run_javascript(f"navigator.clipboard && navigator.clipboard.writeText({json.dumps(text)}).catch(() => {{}})")
+        ui.notify(f"Copied {len(fragment['nodes'])} node(s)", position="bottom")
+
+    def _on_paste(self, a: dict) -> None:
+        fragment = getattr(self.studio, "clipboard", None)
+        if not fragment:
+            return
+        new = self.model.paste(fragment, float(a.get("x", 0)), float(a.get("y", 0)))
         if new:
             self.selected = new[0]
             self.refresh()

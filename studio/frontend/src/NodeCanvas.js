@@ -3,7 +3,7 @@
 // Whoever mounts it owns the pipeline document. The canvas renders
 // `nodes`/`edges`, lets vue-flow handle pan/zoom/drag/select, and sends
 // intents back (connect, move, select, delete, duplicate, undo, redo, drop,
-// play); the owner decides and pushes new props. Only node positions are
+// play, search, copy, paste); the owner decides and pushes new props. Only node positions are
 // applied locally first, so dragging stays smooth.
 //
 // Written as a render function, not a template: the notebook bundle ships
@@ -94,7 +94,8 @@ export default {
     colors: { type: Object, default: () => ({}) },
   },
   setup(props, { emit }) {
-    const flowId = "haysay-flow-" + getCurrentInstance().uid;
+    const instance = getCurrentInstance();
+    const flowId = "haysay-flow-" + instance.uid;
     const flow = useVueFlow(flowId);
     const selectedEdge = ref(null);
     const minimapColor = (n) => {
@@ -110,6 +111,11 @@ export default {
     const onNodeClick = (e) => { selectedEdge.value = null; emit("select", { node: e.node.id }); };
     const onPaneClick = () => { selectedEdge.value = null; emit("select", { node: null }); };
     const onEdgeClick = (e) => { selectedEdge.value = e.edge.id; };
+    const flowCenter = () => {
+      const r = instance.proxy.$el.getBoundingClientRect();
+      const p = flow.screenToFlowCoordinate({ x: r.left + r.width / 2, y: r.top + r.height / 2 });
+      return { x: Math.round(p.x), y: Math.round(p.y) };
+    };
     const selection = () => ({
       nodes: flow.getSelectedNodes.value.map((n) => n.id),
       edges: flow.getSelectedEdges.value.map((e) => e.id).concat(selectedEdge.value ? [selectedEdge.value] : []),
@@ -127,7 +133,35 @@ export default {
       } else if (mod && e.key.toLowerCase() === "d") {
         const sel = selection();
         if (sel.nodes.length) { e.preventDefault(); emit("duplicate", { nodes: sel.nodes }); }
+      } else if (mod && e.key.toLowerCase() === "c") {
+        const sel = selection();
+        if (sel.nodes.length) { e.preventDefault(); emit("copy", { nodes: sel.nodes }); }
+      } else if (mod && e.key.toLowerCase() === "v") {
+        e.preventDefault(); emit("paste", flowCenter());
       }
+    };
+    // a double click on the empty canvas, or a wire let go there, asks for a node to add at that spot
+    // (with the wire's end, so the owner can offer only nodes that take it and connect it)
+    let pendingWire = null;
+    const flowPoint = (e) => {
+      const pos = flow.screenToFlowCoordinate({ x: e.clientX, y: e.clientY });
+      return { x: Math.round(pos.x), y: Math.round(pos.y), screen_x: Math.round(e.clientX), screen_y: Math.round(e.clientY) };
+    };
+    const onDblClick = (e) => {
+      if (!e.target.closest(".vue-flow__pane") || e.target.closest(".vue-flow__node, .vue-flow__edge")) return;
+      emit("search", flowPoint(e));
+    };
+    const onConnectStart = (p) => {
+      pendingWire = p && p.nodeId ? { node: p.nodeId, port: p.handleId, kind: p.handleType } : null;
+    };
+    const onConnectEnd = (e) => {
+      const wire = pendingWire;
+      pendingWire = null;
+      const ev = e && e.clientX === undefined && e.event ? e.event : e;
+      if (!wire || !ev || ev.clientX === undefined) return;
+      const el = document.elementFromPoint(ev.clientX, ev.clientY);
+      if (!el || !el.closest(".hs-canvas") || el.closest(".vue-flow__node, .vue-flow__handle, .vue-flow__minimap, .vue-flow__controls")) return;
+      emit("search", { ...flowPoint(ev), wire });
     };
     const onDragOver = (e) => { e.preventDefault(); e.dataTransfer.dropEffect = "copy"; };
     const onDrop = (e) => {
@@ -137,7 +171,8 @@ export default {
       const pos = flow.screenToFlowCoordinate({ x: e.clientX, y: e.clientY });
       emit("drop", { type, x: Math.round(pos.x), y: Math.round(pos.y) });
     };
-    return { flowId, flow, minimapColor, onConnect, onDragStop, onNodeClick, onPaneClick, onEdgeClick, onKey, onDragOver, onDrop, selection };
+    return { flowId, flow, minimapColor, onConnect, onDragStop, onNodeClick, onPaneClick, onEdgeClick, onKey, onDragOver, onDrop, selection,
+             onDblClick, onConnectStart, onConnectEnd };
   },
   render() {
     const stage = (p) => h(StageNode, {
@@ -146,11 +181,12 @@ export default {
     });
     return h("div", {
       class: "hs-canvas", tabindex: "0", onKeydown: this.onKey, onDragover: this.onDragOver, onDrop: this.onDrop,
+      onDblclick: this.onDblClick,
     }, [
       h(VueFlow, {
         id: this.flowId, nodes: this.nodes, edges: this.edges, deleteKeyCode: null, minZoom: 0.2, maxZoom: 2.5,
-        defaultViewport: { zoom: 0.9 }, snapToGrid: true, snapGrid: [10, 10],
-        onConnect: this.onConnect, onNodeDragStop: this.onDragStop, onNodeClick: this.onNodeClick,
+        defaultViewport: { zoom: 0.9 }, snapToGrid: true, snapGrid: [10, 10], zoomOnDoubleClick: false,
+        onConnect: this.onConnect, onConnectStart: this.onConnectStart, onConnectEnd: this.onConnectEnd, onNodeDragStop: this.onDragStop, onNodeClick: this.onNodeClick,
         onPaneClick: this.onPaneClick, onEdgeClick: this.onEdgeClick,
       }, {
         "node-stage": stage,
