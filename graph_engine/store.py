@@ -533,6 +533,21 @@ def _async_fs(fs, root: str, options: dict[str, Any]):
     Sync implementations are wrapped."""
     if getattr(fs, "async_impl", False):
         afs, _ = fsspec.core.url_to_fs(root, **{**options, "asynchronous": True, "skip_instance_cache": True})
+        import atexit
+        atexit.register(_close_async, afs)
         return afs
     from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
     return AsyncFileSystemWrapper(fs, asynchronous=True)
+
+
+def _close_async(afs) -> None:
+    """Close an async filesystem's HTTP session in zarr's loop at exit (else aiohttp warns of an
+    unclosed session on every exit of a process that used an object store)."""
+    creator = getattr(afs, "_s3creator", None)
+    if creator is None:
+        return
+    try:
+        from zarr.core.sync import sync
+        sync(creator.__aexit__(None, None, None))
+    except Exception:  # noqa: BLE001 - best effort at interpreter exit
+        pass
