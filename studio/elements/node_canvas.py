@@ -12,7 +12,7 @@ from haysay.studio.bundle import BUNDLE_DIR
 # mismatch is visible before it is refused.
 PORT_COLORS = {"Audio": "#43a047", "Text": "#fb8c00", "F0": "#1e88e5", "Features": "#8e24aa", "Any": "#757575"}
 
-EVENTS = ("connect", "move", "select", "delete", "duplicate", "undo", "redo", "drop", "play", "search", "copy", "paste")
+EVENTS = ("connect", "move", "select", "delete", "duplicate", "undo", "redo", "drop", "play", "search", "copy", "paste", "menu")
 
 
 class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": str(BUNDLE_DIR)}):
@@ -25,7 +25,7 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
     target_port}, move {nodes: [{id, x, y}]}, select {node}, delete {nodes,
     edges}, duplicate {nodes}, undo, redo, drop {type, x, y}, play {node, port}, search {x, y,
     screen_x, screen_y, wire?: {node, port, kind}} (a double click on the empty canvas, or a wire
-    let go there), copy {nodes}, paste {x, y}.
+    let go there), copy {nodes}, paste {x, y}, menu {node, nodes, screen_x, screen_y} (a right click).
     """
 
     def __init__(self) -> None:

@@ -150,7 +150,7 @@ class EditorPage:
                               ("delete", self._on_delete), ("duplicate", self._on_duplicate), ("drop", self._on_drop),
                               ("undo", lambda _: self.undo()), ("redo", lambda _: self.redo()),
                               ("play", self._on_play), ("search", self._on_search), ("copy", self._on_copy),
-                              ("paste", self._on_paste)):
+                              ("paste", self._on_paste), ("menu", self._on_menu)):
             self.canvas.on_event(name, self._touching(handler))
         ui.timer(POLL_S, self._poll)
 
@@ -335,6 +335,32 @@ class EditorPage:
             box.on_value_change(lambda e: show(e.value))
             box.on("keydown.enter", enter)
             show()
+        dialog.open()
+
+    def _on_menu(self, a: dict) -> None:
+        """A node's context menu where it was right-clicked: acts on the selection it belongs to."""
+        nid, nodes = a.get("node"), [n for n in a.get("nodes", []) if self.model.has_node(n)]
+        if not nid or not self.model.has_node(nid):
+            return
+        many = f" {len(nodes)} nodes" if len(nodes) > 1 else ""
+        x, y = int(a.get("screen_x", 0)), int(a.get("screen_y", 0))
+        with ui.dialog().props("transition-show=none transition-hide=none") as dialog, \
+                ui.card().classes("p-1 gap-0").props('data-testid="node-menu"') \
+                .style(f"position: fixed; left: {x}px; top: {y}px; min-width: 12rem"):
+            def item(label: str, icon: str, action, tid: str) -> None:
+                def run() -> None:
+                    dialog.close()
+                    action()
+                ui.button(label, icon=icon, on_click=run).props(f'flat dense align=left no-caps data-menu="{tid}"') \
+                    .classes("w-full")
+            item("Edit params", "tune", lambda: self._on_select({"node": nid}), "edit")
+            spec = self.studio.registry.get(self.model.node(nid)["type"])
+            audio = [p.name for p in (spec.outputs.values() if spec else []) if p.type.value == "Audio"]
+            if audio and nid in self.keys:
+                item("Play", "play_arrow", lambda: self._on_play({"node": nid, "port": audio[0]}), "play")
+            item("Duplicate" + many, "content_copy", lambda: self._on_duplicate({"nodes": nodes}), "duplicate")
+            item("Copy" + many, "file_copy", lambda: self._on_copy({"nodes": nodes}), "copy")
+            item("Delete" + many, "delete", lambda: self._on_delete({"nodes": nodes}), "delete")
         dialog.open()
 
     def _on_copy(self, a: dict) -> None:

@@ -89,3 +89,30 @@ def test_copy_in_one_tab_paste_in_another(start_studio, browser_page):
     assert pasted["tone_2"] == {"frequency": 523.0} and pasted["gain_2"] == {"gain_db": -4.0}
     other.close()
     assert page_errors == []
+
+
+def test_node_context_menu_where_it_was_right_clicked(start_studio, browser_page):
+    page, page_errors = browser_page
+    studio = start_studio()
+    page.goto(studio.url + "/")
+    page.wait_for_selector(".vue-flow")
+    _import(page, {"format": "haysay.pipeline/1", "nodes": [
+        {"id": "tone", "type": "gen.tone", "params": {}}, {"id": "gain", "type": "audio.gain", "params": {"gain_db": -2.0}}],
+        "edges": [{"from": "tone.audio", "to": "gain.audio"}]})
+    page.wait_for_timeout(700)
+    x, y = _center(page, '[data-node-id="gain"] .hs-head')
+    page.mouse.click(x, y, button="right")
+    menu = page.locator('[data-testid="node-menu"]')
+    menu.wait_for()
+    box = menu.bounding_box()
+    assert abs(box["x"] - x) < 5 and abs(box["y"] - y) < 5  # at the pointer
+    page.click('[data-menu="duplicate"]')
+    page.wait_for_selector('[data-node-id="gain_2"]')
+    menu.wait_for(state="hidden")
+    page.wait_for_timeout(300)
+    x, y = _center(page, '[data-node-id="tone"] .hs-head')
+    page.mouse.click(x, y, button="right")
+    page.click('[data-menu="delete"]')
+    page.wait_for_selector('[data-node-id="tone"]', state="detached")
+    assert page.locator('[data-node-id="gain_2"]').count() == 1 and page.locator(".vue-flow__edge").count() == 0
+    assert page_errors == []

@@ -3,7 +3,7 @@
 // Whoever mounts it owns the pipeline document. The canvas renders
 // `nodes`/`edges`, lets vue-flow handle pan/zoom/drag/select, and sends
 // intents back (connect, move, select, delete, duplicate, undo, redo, drop,
-// play, search, copy, paste); the owner decides and pushes new props. Only node positions are
+// play, search, copy, paste, menu); the owner decides and pushes new props. Only node positions are
 // applied locally first, so dragging stays smooth.
 //
 // Written as a render function, not a template: the notebook bundle ships
@@ -109,6 +109,13 @@ export default {
       nodes: (e.nodes || [e.node]).map((n) => ({ id: n.id, x: Math.round(n.position.x), y: Math.round(n.position.y) })),
     });
     const onNodeClick = (e) => { selectedEdge.value = null; emit("select", { node: e.node.id }); };
+    const onNodeContextMenu = (e) => {
+      const ev = e.event;
+      if (ev && ev.preventDefault) ev.preventDefault();
+      const sel = flow.getSelectedNodes.value.map((n) => n.id);
+      emit("menu", { node: e.node.id, nodes: sel.includes(e.node.id) ? sel : [e.node.id],
+                     screen_x: Math.round(ev ? ev.clientX : 0), screen_y: Math.round(ev ? ev.clientY : 0) });
+    };
     const onPaneClick = () => { selectedEdge.value = null; emit("select", { node: null }); };
     const onEdgeClick = (e) => { selectedEdge.value = e.edge.id; };
     const flowCenter = () => {
@@ -172,7 +179,7 @@ export default {
       emit("drop", { type, x: Math.round(pos.x), y: Math.round(pos.y) });
     };
     return { flowId, flow, minimapColor, onConnect, onDragStop, onNodeClick, onPaneClick, onEdgeClick, onKey, onDragOver, onDrop, selection,
-             onDblClick, onConnectStart, onConnectEnd };
+             onDblClick, onConnectStart, onConnectEnd, onNodeContextMenu };
   },
   render() {
     const stage = (p) => h(StageNode, {
@@ -187,7 +194,7 @@ export default {
         id: this.flowId, nodes: this.nodes, edges: this.edges, deleteKeyCode: null, minZoom: 0.2, maxZoom: 2.5,
         defaultViewport: { zoom: 0.9 }, snapToGrid: true, snapGrid: [10, 10], zoomOnDoubleClick: false,
         onConnect: this.onConnect, onConnectStart: this.onConnectStart, onConnectEnd: this.onConnectEnd, onNodeDragStop: this.onDragStop, onNodeClick: this.onNodeClick,
-        onPaneClick: this.onPaneClick, onEdgeClick: this.onEdgeClick,
+        onPaneClick: this.onPaneClick, onEdgeClick: this.onEdgeClick, onNodeContextMenu: this.onNodeContextMenu,
       }, {
         "node-stage": stage,
         default: () => [
