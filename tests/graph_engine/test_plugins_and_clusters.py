@@ -111,16 +111,20 @@ def test_builtin_with_missing_library_is_left_out_and_reported(monkeypatch):
     import haysay.nodes as nodes_pkg
     real_import = builtins.__import__
 
-    def no_pyworld(name, *args, **kwargs):
-        if name == "pyworld":
-            raise ModuleNotFoundError("No module named 'pyworld'", name="pyworld")
+    # most built-ins import their libraries where they run (registering stays light); the resampling
+    # family still needs soxr to load, so a missing soxr leaves those modules out
+    def no_soxr(name, *args, **kwargs):
+        if name == "soxr":
+            raise ModuleNotFoundError("No module named 'soxr'", name="soxr")
         return real_import(name, *args, **kwargs)
 
-    saved = {m: sys.modules.pop(m) for m in ("haysay.nodes.vc.world", "haysay.nodes.audio.pitch_time") if m in sys.modules}
-    monkeypatch.setattr(builtins, "__import__", no_pyworld)
+    family = [m for m in nodes_pkg.BUILTIN_MODULES if m.startswith("haysay.nodes.audio.")]
+    saved = {m: sys.modules.pop(m) for m in family if m in sys.modules}
+    monkeypatch.setattr(builtins, "__import__", no_soxr)
     try:
         importlib.reload(nodes_pkg)
-        assert nodes_pkg.UNAVAILABLE["haysay.nodes.audio.pitch_time"] == "needs the Python package 'pyworld'"
+        assert nodes_pkg.UNAVAILABLE["haysay.nodes.audio.resample"] == "needs the Python package 'soxr'"
+        assert "haysay.nodes.audio.gain" not in nodes_pkg.UNAVAILABLE
     finally:
         monkeypatch.setattr(builtins, "__import__", real_import)
         sys.modules.update(saved)
