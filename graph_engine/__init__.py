@@ -17,7 +17,7 @@ _EXPORTS = {
     **{n: "pipeline" for n in ("FORMAT", "PipelineDoc", "PipelineFormatError", "load_pipeline", "parse_pipeline",
                                "pipeline_schema")},
     "ArtifactStore": "store",
-    **{n: "values" for n in ("Audio", "F0", "Features", "PortType")},
+    **{n: "values" for n in ("Audio", "F0", "Features", "Metrics", "PortType")},
 }
 
 __all__ = sorted(_EXPORTS)

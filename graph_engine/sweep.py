@@ -103,16 +103,16 @@ def parse_score(text: str, maximize: bool | None = None) -> Score:
 
 def check_sweep(doc: PipelineDoc, axes: list[Axis], scores: list[Score], registry,
                 inputs: Mapping[str, Any] | None = None) -> list[GraphError]:
-    """Every problem with the grid and scores, located at `grid.node.param` / `score.node`, before any run:
+    """Every problem with the grid and scores, located at node.param / node.metric, before any run:
     unknown nodes or params, values a param refuses (range, type), scores on a stage without Metrics."""
     from .graph import plan
     errors: list[GraphError] = []
     nodes = {n.id: n for n in doc.nodes}
     seen: set[str] = set()
     for axis in axes:
-        where = f"grid.{axis.name}"
+        where = axis.param  # located as node.param, the field a form shows
         if axis.name in seen:
-            errors.append(GraphError("invalid_grid", f"{axis.name} is swept twice", node=axis.node, field=where))
+            errors.append(GraphError("invalid_grid", f"grid: {axis.name} is swept twice", node=axis.node, field=where))
             continue
         seen.add(axis.name)
         n = nodes.get(axis.node)
@@ -131,9 +131,9 @@ def check_sweep(doc: PipelineDoc, axes: list[Axis], scores: list[Score], registr
             p = plan(doc, registry, inputs, [(axis.node, axis.param, v)], check_files=False)
             for e in p.errors:
                 if e.node == axis.node and e.field == axis.param:
-                    errors.append(GraphError(e.code, f"value {v!r}: {e.message}", node=axis.node, field=where))
+                    errors.append(GraphError(e.code, f"grid value {v!r}: {e.message}", node=axis.node, field=where))
     for score in scores:
-        where = f"score.{score.name}"
+        where = score.metric
         n = nodes.get(score.node)
         if n is None:
             errors.append(GraphError("unknown_node", f"the score names no node {score.node!r} (nodes: "

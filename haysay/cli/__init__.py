@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "haysay.cli.studio",
     "haysay.cli.jobs",
     "haysay.cli.worker",
+    "haysay.cli.sweep",
 ]
 
 

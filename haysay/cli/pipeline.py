@@ -119,7 +119,7 @@ def _safe_name(name: str) -> str:
 def cmd_run(args) -> int:
     from haysay.graph_engine import Engine, InvalidPipeline, Settings
     from haysay.graph_engine.audiofile import write_audio
-    from haysay.graph_engine.values import Audio
+    from haysay.graph_engine.values import Audio, Metrics
 
     if args.depth and args.format == "flac" and args.depth not in ("16", "24"):
         print(f"error: --depth {args.depth} cannot be written as flac (16 or 24)", file=sys.stderr)
@@ -168,6 +168,11 @@ def cmd_run(args) -> int:
                 path = write_audio(out_dir / f"{_safe_name(name)}.{args.format}", value, args.format,
                                    args.depth if args.format != "ogg" else None)
                 print(f"{name}: {path} ({value.duration:.2f}s, {value.sample_rate} Hz, {value.channels} ch)")
+            elif isinstance(value, Metrics):
+                path = out_dir / f"{_safe_name(name)}.json"
+                out_dir.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(value.to_dict(), indent=2))
+                print(f"{name}: {path} {json.dumps(value.to_dict()['values'])}")
             else:
                 path = out_dir / f"{_safe_name(name)}.txt"
                 out_dir.mkdir(parents=True, exist_ok=True)
