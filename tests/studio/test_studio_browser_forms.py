@@ -55,8 +55,10 @@ def test_number_text_hints_labels_player_and_toasts(start_studio, browser_page):
     page.click('[data-play="loud.audio"]')
     player = page.locator('[data-testid="player-loud-audio"]')
     player.wait_for()
-    pb = player.bounding_box()
-    assert pb["y"] + pb["height"] <= 900
+    # on screen without scrolling (polled: the panel redraws its players once the run's result lands)
+    page.wait_for_function("() => { const p = document.querySelector('[data-testid=\"player-loud-audio\"]');"
+                           " if (!p) return false; const r = p.getBoundingClientRect();"
+                           " return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }")
     _shot(page, "forms-1-text-error-hints-player")
     assert page_errors == []
 

@@ -95,7 +95,10 @@ def test_save_node_gets_a_badge_and_plays_the_file_it_wrote(start_studio, browse
     page.click('[data-play="save.audio"]')
     player = page.locator('[data-testid="player-save-audio"]')
     player.wait_for()
-    assert player.is_visible() and player.bounding_box()["y"] + 60 < 900  # in view without scrolling
+    # on screen without scrolling (polled: the panel redraws its players once the run's result lands)
+    page.wait_for_function("() => { const p = document.querySelector('[data-testid=\"player-save-audio\"]');"
+                           " if (!p) return false; const r = p.getBoundingClientRect();"
+                           " return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }")
     played, rate = _wav(page, studio.url + player.get_attribute("data-src"))
     written, file_rate = soundfile.read(out, dtype="float32", always_2d=True)
     assert rate == file_rate == 48000 and played.shape == written.T.shape
