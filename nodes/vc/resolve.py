@@ -68,6 +68,8 @@ def default_content_encoder(prefer: tuple[str, ...]) -> Path:
     except Exception:
         models = []
     if not models:
+        models = _shared_encoders(prefer)
+    if not models:
         raise ModelRefError("content_encoder", "no content encoder is installed; install HuBERT-base "
                                                "(hubert_base.pt) or ContentVec with `haysay models install`, "
                                                "or give its path")
@@ -76,6 +78,25 @@ def default_content_encoder(prefer: tuple[str, ...]) -> Path:
             if word in m.name.casefold():
                 return content_encoder_path(m)
     return content_encoder_path(models[0])
+
+
+def _shared_encoders(prefer: tuple[str, ...]) -> list:
+    """A worker with no content encoder of its own: the one the shared model store holds (the first
+    whose name contains one of `prefer`), fetched by hash; [] when there is none or no shared store."""
+    from haysay.graph_engine.models.remote import RemoteModels, models_url
+
+    url = models_url()
+    if url is None:
+        return []
+    try:
+        remote = RemoteModels(url)
+        names = [str(m.get("name")) for m in remote.manifests("content_encoder")]
+        if not names:
+            return []
+        pick = next((n for word in prefer for n in names if word in n.casefold()), names[0])
+        return [remote.fetch(pick, "content_encoder", _store())]
+    except Exception:  # noqa: BLE001 - then the usual "no content encoder is installed" error
+        return []
 
 
 def content_encoder_path(installed: Any) -> Path:
