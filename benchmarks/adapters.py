@@ -1,14 +1,17 @@
-"""Real-time factor of the neural voice-conversion adapters, cold (load + convert) vs warm (convert).
+"""Speed of the neural voice-conversion adapters: haysay vs a plain-torch reference of the same networks.
 
 Full-size networks with random weights, written in the upstream file formats:
 RVC v2 40 kHz (the WebUI's v2 config), so-vits-svc 4.1 (44.1 kHz, vec768l12), and a
-HuBERT-base content encoder (12 layers x 768, fairseq form). Input: 10 s of espeak speech.
+HuBERT-base content encoder (12 layers x 768, fairseq form). Input: 10 s of espeak speech. The reference
+is what upstream runs (fp32 torch eager under no_grad); haysay runs its chosen decoder backend (auto: the
+ONNX Runtime graph on CPU, exported on first load, which "load" includes), and both outputs are compared.
 
     python benchmarks/adapters.py [--device cuda] [--seconds 10] [--f0-method pm]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -18,8 +21,10 @@ import soxr
 import torch
 
 from haysay.nodes.tts.espeak import synthesize_espeak
+from haysay.nodes.vc.backend import BACKENDS, attach_decoder, attach_encoder
 from haysay.nodes.vc.content.checkpoint import read_content_encoder, save_fairseq_checkpoint
 from haysay.nodes.vc.content.hubert import hubert_base_encoder
+from haysay.nodes.vc.resolve import content_digest
 from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint, save_rvc_checkpoint
 from haysay.nodes.vc.rvc.models import V2_40K, rvc_synthesizer
 from haysay.nodes.vc.rvc.pipeline import RVCOptions, convert_rvc
@@ -50,20 +55,66 @@ def timed(fn, device):
     return out, time.perf_counter() - t
 
 
+def race(convert, model, encoder, choose, runs: int, dev: str):
+    """Reference and haysay runs interleaved (so a busy machine slows both alike): the reference with the
+    torch networks under no_grad, haysay with `choose()`'s backends under inference_mode. Returns
+    (reference out, haysay out, haysay first s, reference best warm s, haysay best warm s, choices)."""
+    with torch.no_grad():
+        ref, _ = timed(convert, dev)  # warms the reference
+    t = time.perf_counter()
+    choices = choose()
+    core, graphs = model.dec.core, getattr(encoder, "graphs", None)
+    with torch.inference_mode():
+        out, _ = timed(convert, dev)  # exports the encoder's graph on its first use
+    first = time.perf_counter() - t  # attaching and exporting count as haysay's first run
+    ref_t, fast_t, ref_cpu, fast_cpu = [], [], [], []
+    for _ in range(runs):
+        model.dec.core, encoder.graphs = None, None
+        c = time.process_time()
+        with torch.no_grad():
+            ref_t.append(timed(convert, dev)[1])
+        ref_cpu.append(time.process_time() - c)
+        model.dec.core, encoder.graphs = core, graphs
+        c = time.process_time()
+        with torch.inference_mode():
+            fast_t.append(timed(convert, dev)[1])
+        fast_cpu.append(time.process_time() - c)
+    CPU_SECONDS.append((min(ref_cpu), min(fast_cpu)))
+    return ref, out, first, min(ref_t), min(fast_t), choices
+
+
+# process CPU seconds (all threads) of the best reference and haysay runs: on a machine shared with other
+# work, wall times swing with the load, CPU seconds much less
+CPU_SECONDS: list[tuple[float, float]] = []
+
+
+def rel_l2(got: np.ndarray, ref: np.ndarray) -> float:
+    n = min(got.size, ref.size)
+    return float(np.linalg.norm(got[:n].astype(np.float64) - ref[:n]) / max(np.linalg.norm(ref[:n]), 1e-30)) \
+        if got.size == ref.size else float("inf")
+
+
+# warm CPU RTF before this work, on the same loaded 2-core VM (README's earlier table)
+PREVIOUS_CPU_RTF = {"RVC v2 40k": "1.14", "so-vits-svc 4.1 44k": "0.47-0.55"}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--f0-method", default="pm")
     ap.add_argument("--runs", type=int, default=2, help="warm runs (the best is reported)")
+    ap.add_argument("--backend", default="auto", choices=BACKENDS, help="haysay's decoder backend")
     args = ap.parse_args()
     dev = args.device
+    load_before = f"{os.getloadavg()[0]:.1f}"
     torch.manual_seed(0)
     x, rate = speech(args.seconds)
     duration = x.size / rate
-    rows = []
+    rows, backends = [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        os.environ.setdefault("HAYSAY_COMPILED", str(root / "compiled"))  # a cold graph cache: first load exports
         enc_path = save_fairseq_checkpoint(root / "hubert_base.pt", hubert_base_encoder())
         rvc_path = save_rvc_checkpoint(root / "v2_40k.pth", rvc_synthesizer(V2_40K, "v2", True), "v2")
         sovits_model = SovitsSynthesizer(SovitsConfig(speakers={"speaker0": 0}))
@@ -73,35 +124,55 @@ def main() -> None:
 
         x16 = soxr.resample(x.astype(np.float64), rate, 16000)
         (encoder, t_enc) = timed(lambda: read_content_encoder(enc_path).to(dev), dev)
-        (rvc, t_rvc_load) = timed(lambda: (lambda c: (c, build_rvc_model(c, dev)))(read_rvc_checkpoint(rvc_path)), dev)
+        enc_digest = content_digest(enc_path)
+        (ckpt, t_read) = timed(lambda: read_rvc_checkpoint(rvc_path), dev)
+        (rvc, t_build) = timed(lambda: build_rvc_model(ckpt, dev), dev)
         opts = RVCOptions(f0_method=args.f0_method)
-        with torch.inference_mode():
-            _, t_first = timed(lambda: convert_rvc(x16, rvc[1], "v2", encoder, opts, None, dev), dev)
-            warm = min(timed(lambda: convert_rvc(x16, rvc[1], "v2", encoder, opts, None, dev), dev)[1]
-                       for _ in range(args.runs))
-        rows.append(("RVC v2 40k", sizes[rvc_path], t_enc + t_rvc_load, t_enc + t_rvc_load + t_first, warm))
-        del rvc
+        ref, out, first, ref_warm, warm, choice = race(
+            lambda: convert_rvc(x16, rvc, "v2", encoder, opts, None, dev).audio, rvc, encoder,
+            lambda: (attach_decoder(rvc, content_digest(rvc_path), args.backend, dev),
+                     attach_encoder(encoder, enc_digest, args.backend, dev)), args.runs, dev)
+        load = t_enc + t_read + t_build
+        rows.append(("RVC v2 40k", sizes[rvc_path], load, load + first, ref_warm, warm, rel_l2(out, ref)))
+        backends.append(choice)
+        rvc = None  # frees the network before so-vits loads
 
         info = read_sovits_config(sovits_cfg)
         x44 = soxr.resample(x.astype(np.float64), rate, info.config.sampling_rate)
         (model, t_load) = timed(lambda: build_sovits_model(sovits_weights, info, dev), dev)
-        (encoder, t_enc) = timed(lambda: read_content_encoder(enc_path).to(dev), dev)
+        (encoder, t_enc) = timed(lambda: read_content_encoder(enc_path).to(dev), dev)  # its layer-12 graph is cached from RVC
         sopts = SovitsOptions(f0_method=args.f0_method)
-        with torch.inference_mode():
-            _, t_first = timed(lambda: convert_sovits(x44, model, info, encoder, sopts, None, dev), dev)
-            warm = min(timed(lambda: convert_sovits(x44, model, info, encoder, sopts, None, dev), dev)[1]
-                       for _ in range(args.runs))
-        rows.append(("so-vits-svc 4.1 44k", sizes[sovits_weights], t_enc + t_load, t_enc + t_load + t_first, warm))
+        ref, out, first, ref_warm, warm, choice = race(
+            lambda: convert_sovits(x44, model, info, encoder, sopts, None, dev).audio, model, encoder,
+            lambda: (attach_decoder(model, content_digest(sovits_weights), args.backend, dev),
+                     attach_encoder(encoder, enc_digest, args.backend, dev)), args.runs, dev)
+        load = t_enc + t_load
+        rows.append(("so-vits-svc 4.1 44k", sizes[sovits_weights], load, load + first, ref_warm, warm,
+                     rel_l2(out, ref)))
+        backends.append(choice)
 
     threads = torch.get_num_threads()
-    print(f"\n{duration:.1f} s of speech, device {dev}"
-          f"{'' if dev != 'cpu' else f' ({threads} torch threads)'}, f0 {args.f0_method}; "
-          f"HuBERT-base file {sizes[enc_path]:.0f} MiB. RTF = processing time / audio duration.\n")
-    print(f"| model | file MiB | load s | cold s (load+convert) | cold RTF | warm s | warm RTF |")
-    print(f"|---|---:|---:|---:|---:|---:|---:|")
-    for name, mib, load, cold, warm in rows:
-        print(f"| {name} | {mib:.0f} | {load:.2f} | {cold:.2f} | {cold / duration:.2f} | {warm:.2f} | "
-              f"{warm / duration:.2f} |")
+    print(f"\nLoad average before / after: {load_before} / {os.getloadavg()[0]:.1f}")
+    print(f"{duration:.1f} s of speech, device {dev}"
+          f"{'' if dev != 'cpu' else f' ({threads} torch threads, {os.cpu_count()} cores)'}, f0 {args.f0_method}; "
+          f"HuBERT-base file {sizes[enc_path]:.0f} MiB. RTF = processing time / audio duration.\n"
+          "Reference: the same networks in plain torch fp32 eager under no_grad (what upstream runs); haysay: "
+          f"backend {args.backend!r}, inference_mode. Warm = best of {args.runs} after a first run. relL2: "
+          "haysay's output against the reference's (same seed).\n")
+    print("| model | file MiB | load s | cold s (load + first run, graph export incl.) | reference warm s | "
+          "haysay warm s | speed-up | reference RTF | haysay RTF | previous RTF (CPU) | decoder / encoder | "
+          "relL2 vs reference | CPU s reference / haysay | CPU speed-up |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|")
+    for (name, mib, load, cold, ref_warm, warm, rel), (dec, enc), (rc, fc) in zip(rows, backends, CPU_SECONDS):
+        print(f"| {name} | {mib:.0f} | {load:.2f} | {cold:.2f} | {ref_warm:.2f} | {warm:.2f} | "
+              f"{ref_warm / warm:.2f}x | {ref_warm / duration:.2f} | {warm / duration:.2f} | "
+              f"{PREVIOUS_CPU_RTF[name] if dev == 'cpu' else '-'} | {dec['backend']} / {enc['backend']} | "
+              f"{rel:.1e} | {rc:.1f} / {fc:.1f} | {rc / fc:.2f}x |")
+    print()
+    for (name, *_), (dec, enc) in zip(rows, backends):
+        print(f"{name}: decoder {({k: v for k, v in dec.items() if k != 'graph'})}; encoder "
+              f"{({k: v for k, v in enc.items() if k != 'layers'})} "
+              f"{[{k: v for k, v in layer.items() if k != 'graph'} for layer in enc.get('layers', {}).values()]}")
 
 
 if __name__ == "__main__":
