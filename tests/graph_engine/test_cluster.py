@@ -112,6 +112,7 @@ def cluster(tmp_path_factory):
     finally:
         c.close()
         server.stop()
+        s3_helpers.forget_s3_clients()
 
 
 @pytest.fixture(scope="module")

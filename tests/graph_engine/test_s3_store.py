@@ -21,6 +21,7 @@ KEY = "c3" * 32
 def start_s3(bucket: str) -> tuple[object, dict[str, str]]:
     """A moto S3 server on a free loopback port with `bucket` made; returns (server, env for clients)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    forget_s3_clients()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -32,11 +33,21 @@ def start_s3(bucket: str) -> tuple[object, dict[str, str]]:
     return server, env
 
 
+def forget_s3_clients() -> None:
+    """fsspec keeps one S3FileSystem per set of arguments, and the endpoint comes from the environment:
+    a server of an earlier test module must not be reached through a cached instance."""
+    import s3fs
+    from haysay.graph_engine import executor
+    s3fs.S3FileSystem.clear_instance_cache()
+    executor._STORES.clear()
+
+
 @pytest.fixture(scope="module")
 def s3_env():
     server, env = start_s3("haysay-s3-test")
     yield env
     server.stop()
+    forget_s3_clients()
 
 
 @pytest.fixture
