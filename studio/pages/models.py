@@ -106,11 +106,13 @@ def models_page(studio) -> None:
             <q-tooltip>Remove {{ props.row.name }}</q-tooltip></q-btn>
         </q-td>''')
     table.on("remove", lambda e: confirm_remove(e.args["name"], e.args["size"]))
-    search.bind_value(table, "filter")
+    search.on_value_change(lambda _: refresh())
 
     def refresh() -> None:
         models = store.list()
-        table.rows = [_row(m) for m in models]
+        text = (search.value or "").casefold().strip()
+        rows = [_row(m) for m in models]
+        table.rows = [r for r in rows if not text or text in " ".join(str(v) for v in r.values()).casefold()]
         table.update()
         count.text = f"{len(models)} installed" + ("" if studio.config.server_mode else f" in {store.root}")
 

@@ -105,7 +105,7 @@ def test_build_validate_run_listen_compare_export(start_studio, browser_page, ha
     page.wait_for_selector('[data-node-id="value"]')
     page.click(".vue-flow__pane", position={"x": 20, "y": 20})
     page.locator('input[data-testid="palette-search"]').fill("gain")  # palette search filters
-    assert not page.locator('[data-node-type="gen.tone"]').is_visible()
+    page.wait_for_selector('[data-node-type="gen.tone"]', state="hidden")  # filtered by the server: polled
     page.locator('input[data-testid="palette-search"]').fill("")
     page.click('[data-testid="layout"]')
     page.wait_for_timeout(500)
