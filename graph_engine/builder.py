@@ -570,6 +570,22 @@ class Pipeline(Displayable):
         result = engine.run(doc, inputs=inputs, overrides=overrides, use_cache=use_cache, on_event=on_event)
         return PipelineRun(doc, engine, result)
 
+    def sweep(self, grid: Mapping[str, Any], score: str | list[str], inputs: Mapping[str, Any] | None = None,
+              engine: Engine | None = None, *, maximize: bool | None = None, out: str | Path | None = None,
+              use_cache: bool = True):
+        """Run every point of `grid` ({"node.param": [values]}, cartesian) and return the ranked
+        pandas DataFrame (best first by `score`, "node.metric"; see graph_engine.sweep). With `out`,
+        also writes the CSV, markdown, plot and each point's audio there. Upstream stages are shared."""
+        from .sweep import parse_score, run_sweep, write_report
+        scores = [parse_score(s, maximize) for s in ([score] if isinstance(score, str) else score)]
+        result = run_sweep(engine or default_engine(), self._doc.model_copy(deep=True), grid, scores, inputs,
+                           use_cache=use_cache, output_dir=out)
+        if out is not None:
+            write_report(result, out)
+        frame = result.to_dataframe()
+        frame.attrs["sweep"] = result  # the points, with their audio values, for players
+        return frame
+
     def __repr__(self) -> str:
         return f"<Pipeline {self.name or ''!s} nodes={self.node_ids} edges={len(self._doc.edges)}>"
 

@@ -58,12 +58,31 @@ def figure_jpeg(audios: list[tuple[str, Audio]], max_seconds: float = MAX_EMBED_
     return buf.getvalue()
 
 
-def comparison_html(cmp: Comparison) -> str:
+def measured(stage) -> dict[str, tuple[float, str]]:
+    """{"node.figure": (value, unit)} of the analysis stages that judge this stage's audio (their
+    `audio` input is wired from it): e.g. DNSMOS OVRL, WER, pitch error beside the levels."""
+    from haysay.graph_engine.values import Metrics
+    out: dict[str, tuple[float, str]] = {}
+    for e in stage.run.doc.edges:
+        src, dst = e.source.split(".", 1)[0], e.target
+        nid, _, port = dst.partition(".")
+        if src != stage.node or port != "audio" or nid not in stage.run.result.stages:
+            continue
+        judge = stage.run[nid]
+        if judge.status not in ("done", "cached"):
+            continue
+        for value in judge.outputs.values():
+            if isinstance(value, Metrics):
+                out.update({f"{nid}.{k}": (v, value.units.get(k, "")) for k, v in value.values.items()})
+    return out
+
+
+def comparison_html(cmp: Comparison, tag=audio_tag) -> str:
     stages = [cmp.a, cmp.b]
     audios = [(s.node, s.audio) for s in stages]
     figs = [levels(a) for _, a in audios]
     cols = "".join(f"<th>{html.escape(label)}</th>" for label, _ in audios)
-    players = "".join(f"<td>{audio_tag(a, label)}</td>" for label, a in audios)
+    players = "".join(f"<td>{tag(a, label)}</td>" for label, a in audios)
 
     def fmt(v, unit):
         return "n/a" if v is None else (f"{v:.2f} {unit}".strip() if isinstance(v, float) else f"{v} {unit}".strip())
@@ -71,6 +90,10 @@ def comparison_html(cmp: Comparison) -> str:
                    for name, key, unit in (("duration", "duration_s", "s"), ("sample rate", "sample_rate", "Hz"),
                                            ("channels", "channels", ""), ("peak", "peak_dbfs", "dBFS"),
                                            ("RMS", "rms_dbfs", "dBFS"), ("loudness", "lufs", "LUFS")))
+    figures = [measured(s) for s in stages]
+    for name in sorted({k for f in figures for k in f}):
+        rows += f"<tr><th>{html.escape(name)}</th>" + "".join(
+            f"<td>{fmt(*f[name]) if name in f else 'n/a'}</td>" for f in figures) + "</tr>"
     jpeg = base64.b64encode(figure_jpeg(audios)).decode("ascii")
     return (STYLE + f'<table class="hs-table hs-compare"><tr><th></th>{cols}</tr><tr><th>listen</th>{players}</tr>'
             + rows + "</table>" + f'<img class="hs-figure" src="data:image/jpeg;base64,{jpeg}"/>'
