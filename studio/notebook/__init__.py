@@ -50,6 +50,33 @@ DISPLAYS.update({"Pipeline": _pipeline, "PipelineRun": _run, "Stage": _stage, "V
                  "Player": _player, "Comparison": _comparison,
                  "NodeCatalog": lambda c: {"text/html": catalog_html(c)}})
 
+
+
+def _register_live_players() -> None:
+    """In an IPython kernel, players, stages, runs and comparisons fetch audio from the kernel when a
+    live front end shows them (live_audio.py), and embed a compressed preview otherwise."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from haysay.graph_engine.run_view import Comparison, PipelineRun, Player, Stage
+
+    from .compare import comparison_html
+    from .live_audio import register
+    from .tables import run_html, stage_html
+    register(shell, {
+        Player: lambda p: lambda tag: tag(p.audio, p.label),
+        Stage: lambda s: lambda tag: stage_html(s, tag),
+        PipelineRun: lambda r: lambda tag: run_html(r, tag),
+        Comparison: lambda c: lambda tag: comparison_html(c, tag),
+    })
+
+
+_register_live_players()
+
 _WIDGETS = {"ParamsForm": ".widgets", "RunProgress": ".widgets", "CanvasWidget": ".canvas"}
 
 
