@@ -50,14 +50,18 @@ def free_port() -> int:
 
 @pytest.fixture()
 def lab(tmp_path):
+    doc = tmp_path / "doc.json"
+    yield from start_lab(tmp_path, [SETUP.format(path=str(doc)), CANVAS, PYTHON_EDIT], doc=doc)
+
+
+def start_lab(tmp_path, cells: list[str], **extra):
+    """JupyterLab on 127.0.0.1 with a token, serving lab.ipynb made of `cells` (a generator fixture body)."""
     pytest.importorskip("jupyterlab")
     if not os.path.exists(CHROMIUM):
         pytest.skip("needs chromium")
     import nbformat
-    doc = tmp_path / "doc.json"
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(SETUP.format(path=str(doc))), nbformat.v4.new_code_cell(CANVAS),
-                nbformat.v4.new_code_cell(PYTHON_EDIT)]
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "lab.ipynb")
     port, token = free_port(), secrets.token_hex(16)
@@ -81,7 +85,8 @@ def lab(tmp_path):
                 time.sleep(0.5)
         else:
             pytest.fail("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
-        yield {"url": f"{base}/lab/tree/lab.ipynb?token={token}", "doc": doc, "log": tmp_path / "lab.log"}
+        yield {"url": f"{base}/lab/tree/lab.ipynb?token={token}", "log": tmp_path / "lab.log",
+               "notebook": tmp_path / "lab.ipynb", **extra}
     finally:
         proc.terminate()
         try:
@@ -190,3 +195,52 @@ def drive(page, lab):
         assert node(undone, "conv")["params"] == {"f0_shift": -1.5, "formant_shift": 1.1, "f0_floor": 50.21}
         assert "late" in [n["id"] for n in undone["nodes"]] and {"from": "conv.audio", "to": "late.audio"} in undone["edges"]
         assert "position" in node(undone, "conv")  # the move stays: only one step was undone
+
+
+PLAYER_CELLS = ['import haysay\np = haysay.Pipeline("listen")\np.add("gen.tone", id="tone", duration=1.5, frequency=330)\n'
+                'run = p.run()', 'run["tone"].play()']
+
+
+@pytest.fixture()
+def player_lab(tmp_path):
+    yield from start_lab(tmp_path, PLAYER_CELLS)
+
+
+def test_player_fetches_audio_from_the_kernel_and_saves_a_reference(player_lab):
+    """A player shown in JupyterLab plays a blob URL filled from the kernel (1.5 s, as the
+    browser decodes it), and the saved notebook's output for that cell is a reference of a
+    few hundred bytes, not an embedded clip."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(player_lab["url"])
+        page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputArea-editor")
+        page.wait_for_selector(".jp-StatusBar-TextItem:has-text('Idle')", timeout=90_000)
+        run_cell(page, 0)
+        run_cell(page, 1)
+        page.wait_for_selector(".hs-live-audio audio[data-hs-state='loaded']", timeout=60_000)
+        page.wait_for_function("() => { const a = document.querySelector('.hs-live-audio audio');"
+                               " return a && isFinite(a.duration) && a.duration > 0; }", timeout=30_000)
+        src, duration = page.evaluate("() => { const a = document.querySelector('.hs-live-audio audio');"
+                                      " return [a.src, a.duration]; }")
+        page.keyboard.press("Control+s")
+        saved = None
+        for _ in range(60):  # bounded: up to 30 s for the save
+            nb = json.loads(player_lab["notebook"].read_text())
+            if nb["cells"][1].get("outputs"):
+                saved = nb
+                break
+            page.wait_for_timeout(500)
+        browser.close()
+    assert src.startswith("blob:")
+    assert duration == pytest.approx(1.5, abs=0.01)
+    assert saved is not None, "the notebook was not saved with outputs"
+    outputs = saved["cells"][1]["outputs"]
+    size = len(json.dumps(outputs))
+    print(f"saved player output: {size} bytes")
+    assert size < 2000, outputs
+    assert "application/vnd.jupyter.widget-view+json" in outputs[0]["data"]
+    assert "base64" not in json.dumps(outputs)
