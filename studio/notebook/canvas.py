@@ -211,8 +211,13 @@ class CanvasWidget(anywidget.AnyWidget):
                 out.append_stdout(f"play {node}.{port}: {type(exc).__name__}: {exc}\n")
                 continue
             if result is not None:
+                from .live_audio import bundle_for
+
                 out.clear_output()
-                out.append_display_data(result)
+                # the bundle display would show (a live player or the embedded preview); append_display_data
+                # would ask IPython's formatters, whose display hook for players shows them elsewhere
+                out.outputs = (*out.outputs, {"output_type": "display_data", "data": bundle_for(result),
+                                              "metadata": {}})
 
     def close(self) -> None:
         self._unsubscribe()

@@ -115,20 +115,31 @@ def live_bundle(obj: Any, markup_of: Callable[[Callable], str]) -> dict[str, Any
     return {**data, "text/plain": repr(obj), "text/html": note}
 
 
+KINDS: dict[type, Callable[[Any], Callable[[Callable], str]]] = {}
+
+
+def bundle_for(obj: Any) -> dict[str, Any]:
+    """What displaying `obj` shows: the live AudioRefs widget with a live front end, else the embedding
+    mime bundle. Also for places that store a bundle themselves (an Output widget's outputs)."""
+    markup = next((KINDS[c] for c in type(obj).__mro__ if c in KINDS), None)
+    if markup is not None and live_frontend():
+        try:
+            return live_bundle(obj, markup(obj))
+        except ImportError:  # no anywidget: the notebook extra is missing, embed instead
+            pass
+    bundle = obj._repr_mimebundle_() if hasattr(obj, "_repr_mimebundle_") else {"text/plain": repr(obj)}
+    return bundle[0] if isinstance(bundle, tuple) else bundle
+
+
 def register(shell, kinds: dict[type, Callable[[Any], Callable[[Callable], str]]]) -> None:
     """Install an IPython display hook for each type: a live AudioRefs widget with a live front end,
     the embedding mime bundle otherwise."""
     from IPython.display import display
 
+    KINDS.update(kinds)
+
     def show(obj):
-        markup = next((kinds[c] for c in type(obj).__mro__ if c in kinds), None)
-        if markup is not None and live_frontend():
-            try:
-                display(live_bundle(obj, markup(obj)), raw=True)
-                return
-            except ImportError:  # no anywidget: the notebook extra is missing, embed instead
-                pass
-        display(obj._repr_mimebundle_(), raw=True)
+        display(bundle_for(obj), raw=True)
 
     formatter = shell.display_formatter.ipython_display_formatter
     for cls in kinds:

@@ -134,7 +134,13 @@ def test_canvas_edits_in_the_browser_reach_the_pipeline():
         edge = page.locator(".vue-flow__edge-path")
         assert edge.count() == 1 and AUDIO_RGB in edge.get_attribute("style")
 
-        start = widget.auto_positions["gain"]  # gain has no position of its own yet
+        page.wait_for_timeout(800)  # a refit the wiring may start (its animation) must end before the drag
+        # gain has no position of its own yet: it is drawn where it was first auto-placed (wiring it may
+        # give it another auto position, which the canvas need not jump to), so start from where it is drawn
+        start = page.locator('[data-node-id="gain"]').evaluate(
+            "e => { const m = e.closest('.vue-flow__node').style.transform.match(/translate\\(([-\\d.]+)px, ([-\\d.]+)px\\)/);"
+            " return [parseFloat(m[1]), parseFloat(m[2])]; }")
+        assert gain.position is None
         z = zoom(page)
         x, y = center(page, '[data-node-id="gain"] .hs-head')
         drag(page, (x, y), (x + 90, y + 60))
