@@ -200,13 +200,15 @@ class Engine:
     def _beyond_cluster_memory(self, p: Plan) -> list[GraphError]:
         """On a given cluster, the planned memory needs are held against its largest worker (Dask's
         memory_limit), not this machine's: the stage is refused before anything runs."""
-        limits = [int(w.get("memory_limit") or 0) for w in self.client.scheduler_info(n_workers=-1)["workers"].values()]
-        if not limits or 0 in limits:  # a worker without a limit caps nothing
+        from .jobs.workers import capacity_of  # what job admission reads; jobs import this module
+
+        cap = capacity_of(self.client)
+        if not cap.max_memory_mb:  # no worker limit set: nothing caps the stages
             return []
-        top = max(limits) / (1 << 20)
+        top = cap.max_memory_mb
         return [GraphError("memory", f"{p.spec(nid).type} needs about {p.memory_need_mb(nid):,.0f} MB for its "
                                      f"input, but the largest worker of the cluster at {self.scheduler} has "
-                                     f"{top:,.0f} MB (Dask memory_limit, {len(limits)} worker(s)); shorten or split "
+                                     f"{top:,.0f} MB (Dask memory_limit, {cap.workers} worker(s)); shorten or split "
                                      "the audio, or start workers with more memory", node=nid)
                 for nid in p.order() if p.graph.nodes[nid].get("memory_need_mb", 0) > top]
 
