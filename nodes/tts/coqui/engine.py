@@ -137,6 +137,13 @@ def load_synthesizer(files: CoquiFiles, device: str, cache: Path) -> Any:
         return Synthesizer(tts_checkpoint=ckpt, tts_config_path=config, use_cuda=device == "cuda")
 
 
+def language_problem(files: CoquiFiles, language: str) -> str | None:
+    """Why an XTTS model cannot speak `language` ("language: ..."), or None."""
+    if files.model == "xtts" and language and language not in files.languages:
+        return f"language: {language!r} is not one of the model's languages ({', '.join(files.languages)})"
+    return None
+
+
 def speakers_of(synth: Any) -> list[str]:
     manager = getattr(synth.tts_model, "speaker_manager", None)
     if manager is None:
@@ -163,9 +170,9 @@ def synthesize(synth: Any, files: CoquiFiles, text: str, *, speaker: str = "", l
         if temperature is not None:
             kwargs["temperature"] = float(temperature)
         language = language or "en"
-        if language not in files.languages:
-            raise ValueError(f"language: {language!r} is not one of the model's languages "
-                             f"({', '.join(files.languages)})")
+        problem = language_problem(files, language)
+        if problem:
+            raise ValueError(problem)
     elif language and getattr(model, "language_manager", None) is None:
         raise ValueError("language: this model speaks one language; leave language empty")
     if speaker and speaker not in speakers:

@@ -54,9 +54,11 @@ def _check(params: CoquiParams, shapes) -> None:
     files = _files(params)
     if params.temperature is not None and files.model != "xtts":
         raise ValueError("temperature: only XTTS samples; leave it empty for a VITS model")
-    if files.model == "xtts" and params.language and params.language not in files.languages:
-        raise ValueError(f"language: {params.language!r} is not one of the model's languages "
-                         f"({', '.join(files.languages)})")
+    from haysay.nodes.tts.coqui.engine import language_problem
+
+    problem = language_problem(files, params.language)
+    if problem:
+        raise ValueError(problem)
     return None
 
 
