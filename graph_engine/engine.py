@@ -385,6 +385,8 @@ class Engine:
                 work = [(nid, p.spec(nid).type, p.params(nid).model_dump(mode="json"),
                          {port: (keys[src], sp) for port, (src, sp) in p.upstream(nid).items()}, keys[nid])
                         for nid in chain]
+                for nid in chain:  # before submitting: a worker thread may report "running" at once
+                    emit(StageEvent(run_id, nid, "queued"))
                 fut = client.submit(
                     execute_chain, self.settings.artifacts, run_id, work, use_cache, *deps,
                     key=f"haysay-{chain[0]}-{keys[chain[0]][:10]}-{run_id[:8]}", pure=False,
@@ -393,7 +395,6 @@ class Engine:
                 members[fut] = chain
                 for nid in chain:
                     owner[nid] = fut
-                    emit(StageEvent(run_id, nid, "queued"))
             pending = dict(members)
             while pending:
                 if cancel is not None and cancel.is_set():
