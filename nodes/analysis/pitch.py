@@ -1,7 +1,7 @@
 """analysis.pitch: an f0 track from audio (crepe, fcpe, WORLD harvest/dio or Praat)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -11,23 +11,32 @@ from haysay.nodes.analysis.f0 import extract_f0, rmvpe_checkpoint
 from haysay.nodes.vc.resolve import content_digest
 
 
+HopMs = Annotated[float, Field(title="Frame step", ge=1.0, le=100.0, description="Time between frames",
+                               json_schema_extra={"unit": "ms"})]
+Fmin = Annotated[float, Field(title="Lowest pitch", ge=20.0, le=1000.0, description="Lowest pitch to look for",
+                              json_schema_extra={"unit": "Hz"})]
+Fmax = Annotated[float, Field(title="Highest pitch", ge=60.0, le=2000.0, description="Highest pitch to look for",
+                              json_schema_extra={"unit": "Hz"})]
+
+
+def check_f0_range(params):
+    """The shared after-validator of pitch-tracking params: the search range must not be empty."""
+    if params.fmin >= params.fmax:
+        raise ValueError(f"fmin ({params.fmin} Hz) must be below fmax ({params.fmax} Hz)")
+    return params
+
+
 class PitchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["praat", "harvest", "dio", "crepe", "fcpe", "rmvpe"] = Field(
         "praat", description="Estimator: praat (fast, steady), harvest or dio (WORLD), crepe or fcpe (neural), "
                              "rmvpe (neural; needs rmvpe.pt installed)")
     crepe_model: Literal["tiny", "full"] = Field("full", description="CREPE model size (tiny is ~5x faster)")
-    hop_ms: float = Field(10.0, ge=1.0, le=100.0, description="Time between frames", json_schema_extra={"unit": "ms"})
-    fmin: float = Field(50.0, ge=20.0, le=1000.0, description="Lowest pitch to look for",
-                        json_schema_extra={"unit": "Hz"})
-    fmax: float = Field(1100.0, ge=60.0, le=2000.0, description="Highest pitch to look for",
-                        json_schema_extra={"unit": "Hz"})
+    hop_ms: HopMs = 10.0
+    fmin: Fmin = 50.0
+    fmax: Fmax = 1100.0
 
-    @model_validator(mode="after")
-    def _range(self) -> "PitchParams":
-        if self.fmin >= self.fmax:
-            raise ValueError(f"fmin ({self.fmin} Hz) must be below fmax ({self.fmax} Hz)")
-        return self
+    _range = model_validator(mode="after")(check_f0_range)
 
 
 @node("analysis.pitch", inputs={"audio": AUDIO}, outputs={"f0": F0_T}, params=PitchParams, category="analysis",

@@ -11,6 +11,7 @@ from haysay.graph_engine.contract import AUDIO, F0_T, Port, node
 from haysay.graph_engine.values import F0, Audio, Metrics, PortType
 from haysay.nodes.analysis.f0 import _to_grid, extract_f0
 from haysay.nodes.analysis.measure import report
+from haysay.nodes.analysis.pitch import Fmax, Fmin, HopMs, check_f0_range
 
 GROSS_CENTS = 50.0  # a frame further off than a quarter tone (after the expected shift) is a gross error
 
@@ -45,18 +46,11 @@ class PitchErrorParams(BaseModel):
                                   json_schema_extra={"unit": "semitones"})
     method: Literal["praat", "harvest", "dio", "crepe", "fcpe"] = Field(
         "praat", description="Pitch tracker for audio inputs (f0 inputs are used as they are)")
-    hop_ms: float = Field(10.0, ge=1.0, le=100.0, description="Time between compared frames",
-                          json_schema_extra={"unit": "ms"})
-    fmin: float = Field(50.0, ge=20.0, le=1000.0, description="Lowest pitch to look for",
-                        json_schema_extra={"unit": "Hz"})
-    fmax: float = Field(1100.0, ge=60.0, le=2000.0, description="Highest pitch to look for",
-                        json_schema_extra={"unit": "Hz"})
+    hop_ms: HopMs = 10.0
+    fmin: Fmin = 50.0
+    fmax: Fmax = 1100.0
 
-    @model_validator(mode="after")
-    def _range(self) -> "PitchErrorParams":
-        if self.fmin >= self.fmax:
-            raise ValueError(f"fmin ({self.fmin} Hz) must be below fmax ({self.fmax} Hz)")
-        return self
+    _range = model_validator(mode="after")(check_f0_range)
 
 
 def _track(params: PitchErrorParams, audio: Audio | None, f0: F0 | None, audio_port: str, f0_port: str) -> F0:
