@@ -6,7 +6,9 @@
      "inputs": {"text": {"bind": "tts.text", "default": "Hello"}},
      "outputs": {"voice": "gain.audio"}}
 
-Positions are optional fields of the same document: there is no second UI format.
+Positions are optional fields of the same document: there is no second UI format. So are a
+node's `mode` ("bypass": not run, its inputs passed through; "mute": it and what needs it are
+skipped), an edge's reroute points `via`, and `groups` (titled boxes around nodes).
 """
 from __future__ import annotations
 
@@ -41,12 +43,16 @@ class NodeDoc(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     position: Position | None = None
     title: str | None = None
+    mode: Literal["normal", "bypass", "mute"] = Field(
+        "normal", description="normal; bypass: not run, each output fed by its first input of the same "
+                              "type; mute: it and every node that needs it are skipped")
 
 
 class EdgeDoc(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     source: str = Field(alias="from", pattern=r"^[^.]+\.[^.]+$", description="node_id.port")
     target: str = Field(alias="to", pattern=r"^[^.]+\.[^.]+$", description="node_id.port")
+    via: list[Position] | None = Field(None, description="reroute points the wire is drawn through (UI only)")
 
     @property
     def source_node(self) -> str:
@@ -76,6 +82,16 @@ class InputDoc(BaseModel):
     description: str | None = None
 
 
+class GroupDoc(BaseModel):
+    """A titled box around nodes on the canvas; it changes nothing about how the graph runs."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=ID_PATTERN, max_length=64)
+    title: str = ""
+    nodes: list[str] = Field(default_factory=list, description="ids of the nodes in the group")
+    color: str | None = Field(None, max_length=32, description="CSS colour, e.g. #3b82f6")
+
+
 class PipelineDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["haysay.pipeline/1"] = FORMAT
@@ -85,6 +101,7 @@ class PipelineDoc(BaseModel):
     edges: list[EdgeDoc] = Field(default_factory=list)
     inputs: dict[str, InputDoc] = Field(default_factory=dict)
     outputs: dict[str, str] = Field(default_factory=dict, description="output name -> node_id.port")
+    groups: list[GroupDoc] = Field(default_factory=list)
 
     def node(self, node_id: str) -> NodeDoc:
         for n in self.nodes:
