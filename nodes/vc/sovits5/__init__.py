@@ -1,0 +1,1 @@
+"""vc.sovits5: so-vits-svc 5.0 (PlayVoice/whisper-vits-svc)."""
