@@ -115,7 +115,7 @@ class Studio:
     def validate(self, doc: PipelineDoc, inputs: dict | None = None) -> list[GraphError]:
         """The engine's validation, plus the path rule of server mode."""
         errors = self.engine.validate(doc, inputs=inputs)
-        if self.config.server_mode:
+        if self.config.sandboxed:
             errors += path_problems(doc, self.registry, self.roots, inputs)
         return errors
 
@@ -159,11 +159,14 @@ def build(config: StudioConfig) -> Studio:
 
     from .artifact_routes import add_artifact_routes
     from .pages import register_pages
-    from .security import SecurityMiddleware, add_login_routes
+    from nicegui import core
+
+    from .security import HostPolicy, SecurityMiddleware, add_login_routes
 
     config.check()
     studio = Studio(config)
     app.add_middleware(SecurityMiddleware, config=config)
+    core.sio.eio.cors_allowed_origins = HostPolicy(config).socketio_origins  # NiceGUI's default '*' echoes any Origin
     answered = threading.Event()
     app.add_middleware(FirstAnswer, event=answered)
     studio.login_limiter = add_login_routes(app, config)
@@ -184,11 +187,14 @@ def run_studio(config: StudioConfig, open_browser: bool = True) -> None:
         config.port = free_port(config.host if config.host != "localhost" else "127.0.0.1")
     build(config)
     shown = f"[{config.host}]" if ":" in config.host else config.host
-    url = f"http://{shown}:{config.port}/"
+    url = f"{'https' if config.tls_cert else 'http'}://{shown}:{config.port}/"
     print(f"haysay studio: {url}" + ("  (password required)" if config.auth_required else ""), flush=True)
     if config.server_mode and not config.secret_configured:
         print("haysay studio: HAYSAY_STUDIO_SECRET is not set; sessions end when the studio restarts", file=sys.stderr)
     if open_browser:
         webbrowser.open(url)
     ui.run(host=config.host, port=config.port, title="haysay studio", show=False, reload=False,
-           storage_secret=config.secret, show_welcome_message=False, favicon="🎙", uvicorn_logging_level="warning")
+           storage_secret=config.secret, show_welcome_message=False, favicon="🎙", uvicorn_logging_level="warning",
+           # X-Forwarded-* are read by SecurityMiddleware, from --trusted-proxy peers only
+           proxy_headers=False,
+           **({"ssl_certfile": str(config.tls_cert), "ssl_keyfile": str(config.tls_key)} if config.tls_cert else {}))

@@ -1,6 +1,7 @@
 """How a studio instance is started: bind address, access control and limits."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -11,7 +12,11 @@ MiB = 1 << 20
 
 
 class StudioConfigError(ValueError):
-    """The studio refuses to start with this configuration."""
+    """The studio refuses to start with this configuration; `field` names the setting at fault."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -29,6 +34,11 @@ class StudioConfig:
     session_hours: float = 12.0
     allow_url_installs: bool = False
     extra_roots: list[Path] = field(default_factory=list)
+    allowed_hosts: list[str] = field(default_factory=list)  # names (or name:port) the studio is reached by
+    trusted_proxies: list[str] = field(default_factory=list)  # IPs/CIDRs whose X-Forwarded-* are believed
+    requests_per_minute: int = 600  # per client, every request but NiceGUI's static files
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def server_mode(self) -> bool:
@@ -39,15 +49,44 @@ class StudioConfig:
     def auth_required(self) -> bool:
         return self.server_mode or bool(self.password)
 
+    @property
+    def sandboxed(self) -> bool:
+        """Pipelines may touch only the allowed folders: whenever a password guards the studio,
+        since a password on loopback means others reach it through a reverse proxy."""
+        return self.auth_required
+
+    @property
+    def proxy_networks(self) -> list:
+        return [ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies]
+
     def check(self) -> None:
         if self.server_mode and not self.password:
             raise StudioConfigError(
                 f"refusing to listen on {self.host}: binding beyond 127.0.0.1 needs an access password "
-                "(--password or HAYSAY_STUDIO_PASSWORD)")
+                "(--password or HAYSAY_STUDIO_PASSWORD)", field="password")
         if self.password is not None and len(self.password) < 8:
-            raise StudioConfigError("the access password must be at least 8 characters")
+            raise StudioConfigError("the access password must be at least 8 characters", field="password")
         if not 0 <= self.port <= 65535:
-            raise StudioConfigError(f"port must be 0..65535, got {self.port}")
+            raise StudioConfigError(f"port must be 0..65535, got {self.port}", field="port")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise StudioConfigError(f"--trusted-proxy {proxy!r} is not an IP address or CIDR network",
+                                        field="trusted_proxies") from None
+        for host in self.allowed_hosts:
+            if not host or any(c in host for c in "/ @?#") or host.startswith("."):
+                raise StudioConfigError(f"--allowed-host {host!r} is not a host name (name or name:port)",
+                                        field="allowed_hosts")
+        if self.requests_per_minute < 1:
+            raise StudioConfigError("--rate-limit must be at least 1 request per minute", field="requests_per_minute")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise StudioConfigError("TLS needs both --tls-cert and --tls-key",
+                                    field="tls_key" if self.tls_cert else "tls_cert")
+        for name, path in (("tls_cert", self.tls_cert), ("tls_key", self.tls_key)):
+            if path is not None and not (Path(path).is_file() and os.access(path, os.R_OK)):
+                raise StudioConfigError(f"--{name.replace('_', '-')} {Path(path).name!r} is not a readable file",
+                                        field=name)
 
     @classmethod
     def from_env(cls, **overrides) -> "StudioConfig":
@@ -60,6 +99,8 @@ class StudioConfig:
             values["secret"], values["secret_configured"] = env["HAYSAY_STUDIO_SECRET"], True
         if env.get("HAYSAY_STUDIO_MAX_UPLOAD_MB"):
             values["max_upload_bytes"] = int(float(env["HAYSAY_STUDIO_MAX_UPLOAD_MB"]) * MiB)
+        if env.get("HAYSAY_STUDIO_RATE_LIMIT"):
+            values["requests_per_minute"] = int(env["HAYSAY_STUDIO_RATE_LIMIT"])
         if env.get("HAYSAY_STUDIO_ALLOW_URL_INSTALLS") == "1":
             values["allow_url_installs"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -1,28 +1,35 @@
-"""Self-host hardening: login, session cookie, security headers, body size and rate limits.
+"""Self-host hardening: host/origin checks, login, session cookie, security headers, body size and rate limits.
 
 One pure-ASGI middleware guards every HTTP request *and* the websocket, so
 NiceGUI's own routes (pages, uploads, socket.io) are covered as well as ours.
 The login page is plain HTML with no script, served before authentication.
+A Host or Origin the studio does not answer to is refused before anything else,
+which is what defeats DNS rebinding of a password-less studio on loopback.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import html
+import ipaddress
 import secrets
 import threading
 import time
 from collections import deque
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from .config import StudioConfig
 
 COOKIE = "haysay_session"
 PUBLIC_PATHS = {"/login", "/favicon.ico"}
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
+DEFAULT_PORTS = {"http": 80, "https": 443}
+SOCKET_PREFIX = "/_nicegui_ws/"  # socket.io, both its polling and websocket transports
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 CSP = "; ".join([
     "default-src 'self'",
     # NiceGUI writes its import map and start-up code inline and Vue compiles
@@ -111,29 +118,139 @@ def _header(scope, name: bytes) -> str | None:
     return None
 
 
+def _headers(scope, name: bytes) -> list[str]:
+    return [value.decode("latin-1") for key, value in scope.get("headers", []) if key == name]
+
+
+def split_host(value: str) -> tuple[str, int | None]:
+    """'name', 'name:port', '[::1]:port' -> (lower-case name, port or None); ('', None) if malformed."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        name, _, rest = value[1:].partition("]")
+    elif value.count(":") == 1:
+        name, rest = value.split(":")[0], ":" + value.split(":")[1]
+    else:  # a plain name, or a bare IPv6 address
+        name, rest = value, ""
+    if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+        return "", None
+    return name, int(rest[1:]) if rest else None
+
+
+class HostPolicy:
+    """Which Host headers and Origins the studio answers to: the loopback names and the bind host
+    on the bound port, and each --allowed-host (on its own port if given, else the scheme's default
+    port or the bound one, as behind a reverse proxy)."""
+
+    def __init__(self, config: StudioConfig):
+        self.config = config
+        self.local = LOOPBACK_NAMES | {config.host.lower().strip("[]")}
+        self.extra: dict[str, set[int | None]] = {}
+        for entry in config.allowed_hosts:
+            name, port = split_host(entry)
+            self.extra.setdefault(name, set()).add(port)
+
+    def host_ok(self, host: str | None) -> bool:
+        name, _ = split_host(host or "")
+        return bool(name) and (name in self.local or name in self.extra)
+
+    def origin_ok(self, origin: str | None) -> bool:
+        try:
+            parts = urlsplit(origin or "")
+            port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+        except ValueError:
+            return False
+        name = (parts.hostname or "").lower()
+        if parts.scheme not in DEFAULT_PORTS or not name:
+            return False
+        if name in self.extra:
+            ports = self.extra[name]
+            return port in ports or (None in ports and port in (DEFAULT_PORTS[parts.scheme], self.config.port))
+        return name in self.local and port == self.config.port
+
+    def socketio_origins(self, origin, environ=None) -> bool:
+        """python-engineio's `cors_allowed_origins` callable: echo only origins we answer to."""
+        return self.origin_ok(origin)
+
+
+def _in_networks(address: str, networks: list) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def forwarded_client(scope, networks: list) -> tuple[str, str]:
+    """(client address, scheme) of a request: the socket peer and its scheme, unless the peer is a
+    trusted proxy; then the right-most X-Forwarded-For hop that is not itself a trusted proxy
+    (hops further left are whatever the client claimed) and X-Forwarded-Proto."""
+    peer = (scope.get("client") or ("", 0))[0]
+    scheme = scope.get("scheme", "http")
+    if not networks or not _in_networks(peer, networks):
+        return peer, scheme
+    client = peer
+    hops = [h.strip() for value in _headers(scope, b"x-forwarded-for") for h in value.split(",") if h.strip()]
+    for hop in reversed(hops):
+        client = hop
+        if not _in_networks(hop, networks):
+            break
+    proto = next(iter(_headers(scope, b"x-forwarded-proto")), "").split(",")[0].strip().lower()
+    if proto in DEFAULT_PORTS:
+        scheme = proto if scope["type"] == "http" else {"http": "ws", "https": "wss"}[proto]
+    return client, scheme
+
+
+def _static(scope) -> bool:
+    """NiceGUI's own files (bundle, libraries, components): a page load fetches dozens of them."""
+    return scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"].startswith("/_nicegui/")
+
+
 class SecurityMiddleware:
-    """Headers on every response; in auth mode, a valid session for everything but /login;
-    a cap on request bodies (uploads included)."""
+    """Host and Origin checks; a per-client request limit; headers on every response (HSTS over TLS);
+    in auth mode, a valid session for everything but /login; a cap on request bodies (uploads included)."""
 
     def __init__(self, app, config: StudioConfig):
         self.app, self.config = app, config
+        self.hosts = HostPolicy(config)
+        self.networks = config.proxy_networks
+        self.limiter = RateLimiter(config.requests_per_minute, 60.0)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
+        client, scheme = forwarded_client(scope, self.networks)
+        scope = dict(scope, client=(client, (scope.get("client") or ("", 0))[1]), scheme=scheme)
         path = scope.get("path", "")
-        authed = not self.config.auth_required or path in PUBLIC_PATHS \
-            or check_token(self.config.secret, _cookie(scope))
-        if scope["type"] == "websocket":
-            if not authed:
-                return await send({"type": "websocket.close", "code": 1008})
-            return await self.app(scope, receive, send)
+        websocket = scope["type"] == "websocket"
+        extra = [HSTS] if scheme in ("https", "wss") else []
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 names = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [h for h in SECURITY_HEADERS if h[0] not in names]
+                message["headers"] = list(message.get("headers", [])) + [
+                    h for h in SECURITY_HEADERS + extra if h[0] not in names]
             await send(message)
+
+        async def refuse(status: int, text: str, headers: dict | None = None):
+            if websocket:
+                return await send({"type": "websocket.close", "code": 1008, "reason": text})
+            return await _respond(scope, receive, send_with_headers, PlainTextResponse(text, status, headers=headers))
+
+        if not self.hosts.host_ok(_header(scope, b"host")):
+            return await refuse(403, "host not allowed (see --allowed-host)")
+        origin = _header(scope, b"origin")
+        checks_origin = websocket or path.startswith(SOCKET_PREFIX) or scope["method"] not in ("GET", "HEAD", "OPTIONS")
+        if origin is not None and checks_origin and not self.hosts.origin_ok(origin):
+            return await refuse(403, "cross-origin request refused")
+        if not _static(scope) and not self.limiter.allow(client):
+            wait = int(self.limiter.retry_after(client)) + 1
+            return await refuse(429, f"too many requests; try again in {wait} s", {"Retry-After": str(wait)})
+        authed = not self.config.auth_required or path in PUBLIC_PATHS \
+            or check_token(self.config.secret, _cookie(scope))
+        if websocket:
+            if not authed:
+                return await send({"type": "websocket.close", "code": 1008})
+            return await self.app(scope, receive, send)
 
         if not authed:
             if scope["method"] == "GET" and not path.startswith(("/_nicegui", "/artifact")):

@@ -20,6 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="in server mode, a folder pipelines may read/write besides HAYSAY_HOME/uploads and /outputs")
     p.add_argument("--allow-url-installs", action="store_true",
                    help="in server mode, allow installing models from URLs")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME[:PORT]",
+                   help="a host name the studio is reached by besides loopback and --host (e.g. behind a proxy)")
+    p.add_argument("--trusted-proxy", action="append", default=[], metavar="IP/CIDR",
+                   help="a reverse proxy whose X-Forwarded-For/-Proto are believed (default: none)")
+    p.add_argument("--rate-limit", type=int, metavar="N",
+                   help="requests per minute per client, static files aside (default 600)")
+    p.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM; needs --tls-key)")
+    p.add_argument("--tls-key", metavar="FILE", help="private key of --tls-cert (PEM)")
     p.set_defaults(func=cmd_studio)
 
 
@@ -32,7 +40,11 @@ def cmd_studio(args) -> int:
             host=args.host, port=args.port, password=args.password,
             max_upload_bytes=int(args.max_upload_mb * MiB) if args.max_upload_mb else None,
             allow_url_installs=True if args.allow_url_installs else None,
-            extra_roots=[Path(r).expanduser().resolve() for r in args.allow_root] or None)
+            extra_roots=[Path(r).expanduser().resolve() for r in args.allow_root] or None,
+            allowed_hosts=args.allowed_host or None, trusted_proxies=args.trusted_proxy or None,
+            requests_per_minute=args.rate_limit,
+            tls_cert=Path(args.tls_cert).expanduser() if args.tls_cert else None,
+            tls_key=Path(args.tls_key).expanduser() if args.tls_key else None)
         config.check()
     except StudioConfigError as exc:
         print(f"haysay studio: {exc}", file=sys.stderr)
