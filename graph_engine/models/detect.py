@@ -10,7 +10,7 @@ so-vits-svc's feature_and_index.pkl (a pickled {speaker id: faiss index}) is wal
 only faiss index classes may appear in it, and each index's header is read from its serialised bytes.
 
 Architecture ids (the folder under models/): rvc, sovits, content_encoder,
-piper, faiss_index, kmeans, rmvpe, sovits_diffusion, nsf_hifigan, sovits_feature_index, openvoice.
+piper, faiss_index, kmeans, rmvpe, sovits_diffusion, nsf_hifigan, sovits_feature_index, openvoice, demucs.
 File roles in a model: weights, config, index, kmeans, feature_index, diffusion, diffusion_config,
 speaker, voice, voice_config, discriminator, other.
 """
@@ -29,7 +29,7 @@ from .checkpoint_limits import CheckpointError, check_checkpoint
 from .errors import DetectionError
 
 ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans", "rmvpe", "sovits_diffusion",
-                 "nsf_hifigan", "sovits_feature_index", "openvoice", "coqui")
+                 "nsf_hifigan", "sovits_feature_index", "openvoice", "coqui", "demucs")
 LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a so-vits-svc G_*.pth beside its config.json",
               "a content encoder .pt (fairseq HuBERT/ContentVec, HuBERT-Soft, WavLM, Whisper) or a transformers "
@@ -40,7 +40,8 @@ LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "an NSF-HiFiGAN vocoder (`model` beside its config.json)",
               "a so-vits-svc feature_and_index.pkl",
               "an OpenVoice converter (checkpoint.pth with ref_enc weights beside its config.json)",
-              "a Coqui TTS model (config.json naming vits or xtts, with model.pth)")
+              "a Coqui TTS model (config.json naming vits or xtts, with model.pth)",
+              "a Demucs model (SIG-CHECKSUM.th or SIG.safetensors, optionally beside its bag NAME.yaml)")
 COQUI_MODELS = ("vits", "xtts")  # what tts.coqui runs (nodes/tts/coqui/engine.py SUPPORTED_MODELS)
 TRANSFORMERS_ENCODERS = ("hubert", "wav2vec2", "wavlm", "data2vec-audio")
 _PICKLE_CAP = 64 << 20
@@ -99,6 +100,10 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     vocoders = [r for r in rels if Path(r).name == "model" and _is_nsf_config(folder / Path(r).parent / "config.json")]
     if vocoders:
         return _nsf_hifigan(folder, rels, vocoders[0])
+
+    demucs = [r for r in rels if lower[r].endswith((".th", ".safetensors")) and _demucs_class(folder / r)]
+    if demucs:
+        return _demucs(folder, rels, demucs)
 
     checkpoints = {r: _load_checkpoint(folder / r) for r in rels if lower[r].endswith(".pth")}
     rvc = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and "weight" in ck and "config" in ck]
@@ -171,6 +176,76 @@ def _plugin_detections(folder: Path, rels: list[str], label: str):
                 raise DetectionError(f"{label}: detector plug-in {ep.name!r} returned {found!r}, not a Detection "
                                      "of these files")
             yield ep.name, found
+
+
+# Demucs' network classes (nodes/audio/separate.py loads exactly these); a .th is torch.save of
+# demucs.states.serialize_model's {klass, args, kwargs, state, training_args}, its class a pickled global.
+_DEMUCS_CLASSES = ("demucs.htdemucs.HTDemucs", "demucs.hdemucs.HDemucs", "demucs.demucs.Demucs")
+
+
+def _demucs_class(path: Path) -> str | None:
+    """The Demucs network class a model file holds, read without unpickling (pickle opcodes of a .th,
+    the JSON header of a .safetensors), or None."""
+    if path.suffix.lower() == ".safetensors":
+        try:
+            with open(path, "rb") as f:
+                size = int.from_bytes(f.read(8), "little")
+                header = json.loads(f.read(size)) if 0 < size <= _PICKLE_CAP else {}
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        klass = (header.get("__metadata__") or {}).get("klass") if isinstance(header, dict) else None
+        return klass if klass in _DEMUCS_CLASSES else None
+    words = _pickle_words(path) or set()
+    if not {"klass", "kwargs", "state"} <= words:
+        return None
+    return next((k for k in _DEMUCS_CLASSES if k in words), None)
+
+
+def _demucs_bags() -> dict[str, list[str]]:
+    """{bag name: model signatures} of the pretrained bags the installed demucs package lists (its
+    remote/*.yaml, read as text: demucs is not imported)."""
+    import importlib.util
+
+    import yaml
+
+    spec = importlib.util.find_spec("demucs")
+    if spec is None or not spec.origin:
+        return {}
+    bags = {}
+    for path in sorted((Path(spec.origin).parent / "remote").glob("*.yaml")):
+        try:
+            bag = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(bag, dict) and isinstance(bag.get("models"), list):
+            bags[path.stem] = [str(m) for m in bag["models"]]
+    return bags
+
+
+def _demucs(folder: Path, rels: list[str], files: list[str]) -> Detection:
+    """A Demucs model: the bag's name from its NAME.yaml, else the pretrained bag (of the demucs
+    package) made of exactly these signatures (955717e8-*.th is htdemucs)."""
+    import yaml
+
+    sigs = [Path(r).name.rsplit(".", 1)[0].split("-", 1)[0] for r in files]
+    yamls = [r for r in rels if r.lower().endswith((".yaml", ".yml"))]
+    name = None
+    for r in yamls:
+        try:
+            bag = yaml.safe_load((folder / r).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise DetectionError(f"{r}: not a readable Demucs bag ({exc})") from None
+        if isinstance(bag, dict) and isinstance(bag.get("models"), list):
+            missing = [str(m) for m in bag["models"] if str(m) not in sigs]
+            if missing:
+                raise DetectionError(f"{r} lists Demucs models {', '.join(missing)} that are not among "
+                                     f"the files ({', '.join(files)})")
+            name = name or Path(r).stem
+    if name is None:
+        name = next((b for b, members in _demucs_bags().items() if sorted(members) == sorted(set(sigs))), None)
+    classes = sorted({_demucs_class(folder / r).rsplit(".", 1)[1] for r in files})
+    roles = {r: "weights" if r in files else "config" if r in yamls else _generic_role(r) for r in rels}
+    return Detection("demucs", None, roles, {"model": name, "signatures": sigs, "classes": classes})
 
 
 def _coqui(label: str, rels: list[str], config: dict) -> Detection:

@@ -63,16 +63,32 @@ class SeparateParams(BaseModel):
             raise PydanticCustomError("missing_package", "{reason}", {
                 "reason": "audio.separate needs the Python package 'demucs' (pip install 'haysay[separate]')"})
         try:
-            resolve_model(v, "model", ARCHITECTURE)
+            _resolve(v)
         except ModelRefError as exc:
             raise PydanticCustomError("missing_model", "{reason}", {
                 "reason": f"{str(exc).split(': ', 1)[1]}; {INSTALL_HINT}"}) from None
         return v
 
 
+def _resolve(ref: str):
+    """resolve_model, and else the one installed Demucs model detected as `ref` (`haysay models install
+    955717e8-8726e21a.th` is installed under that name but detected as htdemucs: see models/detect.py)."""
+    try:
+        return resolve_model(ref, "model", ARCHITECTURE)
+    except ModelRefError:
+        from haysay.nodes.vc.resolve import _store
+        try:
+            named = [m for m in _store().list() if m.architecture == ARCHITECTURE and m.info.get("model") == ref]
+        except Exception:  # noqa: BLE001 - an unreadable store: report the name as not installed
+            named = []
+        if len(named) != 1:
+            raise
+        return named[0].path, named[0]
+
+
 def model_files(ref: str) -> Path:
     """The folder or file an installed name or path stands for."""
-    path, installed = resolve_model(ref, "model", ARCHITECTURE)
+    path, installed = _resolve(ref)
     return Path(installed.path) if installed is not None else path
 
 
