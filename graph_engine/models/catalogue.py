@@ -28,7 +28,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Iterable
 
 from .archive import STRATEGIES
 from .errors import CatalogueError
@@ -45,6 +45,7 @@ HAYSAY_FOLDERS = {  # Hay Say's architecture folder -> (haysay architecture id, 
 DOWNLOADERS = ("HUGGINGFACE_HUB", "REQUESTS", "GDOWN", "MEGA", "HTTP")
 MULTI_SPEAKER_FILE = "multi_speaker_models.json"
 MAX_CATALOGUE_BYTES = 32 << 20
+CATALOGUE_FOLDER = "catalogues"  # HAYSAY_HOME/catalogues/*.json: browsed by the studio
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class CatalogueEntry:
     license: str | None = None
     creator: str | None = None
     source: str | None = None          # provenance: where the model was first published
+    language: str | None = None
     depends_on: str | None = None      # Hay Say multi-speaker model this one shares files with
     links: tuple[tuple[str, str], ...] = ()  # (file in the dependency, name in this model)
 
@@ -123,7 +125,8 @@ def architecture_from_origin(origin: str) -> tuple[str | None, str | None]:
     for part in reversed(parts[:-1]):
         if part in HAYSAY_FOLDERS:
             return HAYSAY_FOLDERS[part]
-    return None, None
+    stem = parts[-1].rsplit(".", 1)[0]  # a copy saved by its folder's name: catalogues/so_vits_svc_4.json
+    return HAYSAY_FOLDERS.get(stem, (None, None))
 
 
 def multi_speaker_origin(origin: str) -> str:
@@ -179,7 +182,7 @@ def _native_entry(item: dict, where: str, architecture: str | None) -> Catalogue
                                     unzip=_strategy(f.get("unzip"), fw)))
     return CatalogueEntry(name=name, files=tuple(parsed), architecture=item.get("architecture") or architecture,
                           version=item.get("version"), license=item.get("license"), creator=item.get("creator"),
-                          source=item.get("source"))
+                          language=item.get("language"), source=item.get("source"))
 
 
 def _text(obj: dict, key: str, where: str) -> str:
@@ -237,6 +240,28 @@ def load_multi_speaker(catalogue: Catalogue, *, timeout: float = 30.0) -> Catalo
             raise CatalogueError(f"{catalogue.origin}: a model needs a multi-speaker model, but {exc}") from exc
         catalogue.multi_speaker = parse_catalogue(read_json_text(text, origin), origin, catalogue.architecture)
     return catalogue.multi_speaker
+
+
+def catalogue_sources(home: Path, given: Iterable[str] = ()) -> list[str]:
+    """The catalogues to browse: those given, then every *.json in HOME/catalogues/ and one folder
+    down (a copy of Hay Say's architectures/<folder>/), multi-speaker lists aside (entries depend on them)."""
+    folder = Path(home) / CATALOGUE_FOLDER
+    found = sorted([*folder.glob("*.json"), *folder.glob("*/*.json")]) if folder.is_dir() else []
+    sources = [str(s) for s in given] + [str(p) for p in found if p.name != MULTI_SPEAKER_FILE]
+    return list(dict.fromkeys(sources))
+
+
+def load_catalogues(sources: Iterable[str], *, timeout: float = 30.0) -> tuple[list[Catalogue], list[str]]:
+    """Every catalogue that reads, and one message per one that does not (a bad file hides no other)."""
+    catalogues, problems = [], []
+    for source in sources:
+        try:
+            catalogues.append(load_catalogue(source, timeout=timeout))
+        except CatalogueError as exc:
+            problems.append(str(exc))
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{source}: cannot read ({exc.__class__.__name__})")
+    return catalogues, problems
 
 
 def _read_source(origin: str, timeout: float) -> str:

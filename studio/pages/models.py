@@ -12,6 +12,7 @@ from nicegui import run as ng_run
 from nicegui import ui
 
 from . import nav
+from .catalogue_view import browse_tab
 
 MODEL_SUFFIXES = (".pth", ".pt", ".onnx", ".json", ".index", ".zip", ".yaml", ".yml", ".pkl", ".ckpt", ".safetensors",
                   ".bin", ".npy")
@@ -86,7 +87,18 @@ def models_page(studio) -> None:
         return
     url_ok = not studio.config.server_mode or studio.config.allow_url_installs
     batch = UploadBatch(studio.uploads_dir / "models")
+    with ui.tabs().classes("px-4") as tabs:
+        installed_tab = ui.tab("Installed").props('data-testid="tab-installed"')
+        browse = ui.tab("Browse").props('data-testid="tab-browse"')
+    with ui.tab_panels(tabs, value=installed_tab).classes("w-full"):
+        with ui.tab_panel(installed_tab).classes("p-0"):
+            refresh = _installed_tab(studio, store, batch, url_ok)
+        with ui.tab_panel(browse).classes("p-0"):
+            browse_tab(studio, store, on_installed=refresh, hide_paths=lambda m: _no_paths(m, studio))
 
+
+def _installed_tab(studio, store, batch: UploadBatch, url_ok: bool):
+    """The installed table, upload and install-from-source cards; returns the table's refresh."""
     with ui.row().classes("w-full max-w-6xl px-4 pt-4 items-center gap-3"):
         ui.label("Installed models").classes("text-h6")
         count = ui.label("").classes("text-grey-7").props('data-testid="models-count"')
@@ -223,6 +235,7 @@ def models_page(studio) -> None:
 
         ui.button("Install", icon="download", on_click=install)
     refresh()
+    return refresh
 
 
 def _no_paths(message: str, studio) -> str:
