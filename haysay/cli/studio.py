@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="requests per minute per client, static files aside (default 600)")
     p.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM; needs --tls-key)")
     p.add_argument("--tls-key", metavar="FILE", help="private key of --tls-cert (PEM)")
+    p.add_argument("--catalogue", action="append", default=[], metavar="FILE_OR_URL",
+                   help="a model catalogue (haysay's or Hay Say's character_models.json) for the Models page's "
+                        "Browse tab; repeatable; HAYSAY_HOME/catalogues/*.json are browsed too")
     p.set_defaults(func=cmd_studio)
 
 
@@ -49,5 +52,9 @@ def cmd_studio(args) -> int:
     except StudioConfigError as exc:
         print(f"haysay studio: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.catalogue:  # read by the Models page (studio.pages.catalogue_view)
+        import os
+
+        os.environ["HAYSAY_STUDIO_CATALOGUES"] = os.pathsep.join(args.catalogue)
     run_studio(config, open_browser=not args.no_browser)
     return EXIT_OK
