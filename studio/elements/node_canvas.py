@@ -12,7 +12,9 @@ from haysay.studio.bundle import BUNDLE_DIR
 # mismatch is visible before it is refused.
 PORT_COLORS = {"Audio": "#43a047", "Text": "#fb8c00", "F0": "#1e88e5", "Features": "#8e24aa", "Any": "#757575"}
 
-EVENTS = ("connect", "move", "select", "delete", "duplicate", "undo", "redo", "drop", "play", "search", "copy", "paste", "menu")
+EVENTS = ("connect", "move", "select", "delete", "duplicate", "undo", "redo", "drop", "play", "search", "copy", "paste", "menu",
+          "param", "mode")
+MODES = ("bypass", "mute")
 
 
 class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": str(BUNDLE_DIR)}):
@@ -25,7 +27,13 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
     target_port}, move {nodes: [{id, x, y}]}, select {node}, delete {nodes,
     edges}, duplicate {nodes}, undo, redo, drop {type, x, y}, play {node, port}, search {x, y,
     screen_x, screen_y, wire?: {node, port, kind}} (a double click on the empty canvas, or a wire
-    let go there), copy {nodes}, paste {x, y}, menu {node, nodes, screen_x, screen_y} (a right click).
+    let go there), copy {nodes}, paste {x, y}, menu {node, nodes, screen_x, screen_y} (a right click),
+    param {node, field, value} (a valid edit on a card's param input), mode {nodes, mode} (Ctrl+B /
+    Ctrl+M: "bypass", "mute" or null).
+
+    `attach(model, set_param, refresh)` lets the cards show and edit params: `set_graph` then adds each
+    node's stored params, its type's params schema and its mode from the GraphModel, param edits go
+    to `set_param(node, field, value)` (the side panel's path) and mode toggles edit the model.
     """
 
     def __init__(self) -> None:
@@ -36,6 +44,39 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
         self._props["states"] = {}
         self._props["errors"] = {}
         self._props["colors"] = dict(PORT_COLORS)
+        self._model = None
+        self._schemas: dict[str, dict] = {}
+
+    def attach(self, model, set_param: Callable[[str, str, Any], Any], refresh: Callable[[], Any]) -> "NodeCanvas":
+        """Edit `model` (a studio GraphModel) on the cards: params through `set_param`, modes here."""
+        self._model = model
+        self._refresh = refresh
+        self.on_event("param", lambda a: set_param(str(a.get("node")), str(a.get("field")), a.get("value"))
+                      if model.has_node(str(a.get("node"))) else None)
+        self.on_event("mode", self._set_mode)
+        return self
+
+    def _set_mode(self, a: dict[str, Any]) -> None:
+        mode = a.get("mode")
+        nodes = [n for n in a.get("nodes") or [] if self._model.has_node(n)]
+        if mode not in (*MODES, None) or not nodes:
+            return
+        self._model._checkpoint()
+        for nid in nodes:
+            node = self._model.node(nid)
+            if mode is None:
+                node.pop("mode", None)
+            else:
+                node["mode"] = mode
+        self._refresh()
+
+    def _schema(self, node_type: str) -> dict | None:
+        if node_type not in self._schemas:
+            spec = self._model.registry.get(node_type)
+            schema = spec.params.model_json_schema() if spec else {}
+            self._schemas[node_type] = {"properties": schema.get("properties", {}), "defs": schema.get("$defs", {})} \
+                if spec else None
+        return self._schemas[node_type]
 
     def on_event(self, name: str, handler: Callable[[dict[str, Any]], Any]) -> "NodeCanvas":
         if name not in EVENTS:
@@ -44,6 +85,12 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
         return self
 
     def set_graph(self, nodes: list[dict], edges: list[dict]) -> None:
+        if self._model is not None:
+            for n in nodes:
+                if self._model.has_node(n["id"]):
+                    doc = self._model.node(n["id"])
+                    n["data"] = {**n["data"], "params": dict(doc.get("params") or {}),
+                                 "schema": self._schema(doc["type"]), "mode": doc.get("mode")}
         self._props["nodes"] = nodes
         self._props["edges"] = edges
         self.update()

@@ -23,6 +23,7 @@ from ..runs import RunHandle, start_run
 from . import nav
 from .jobs import JobsPanel
 from .panels import ComparePanel, HistoryPanel, InputsPanel, NodePanel
+from .sweep import SweepDialog
 
 POLL_S = 0.3
 # beforeunload asks first while an edit has not been confirmed saved by the server (set on every
@@ -120,6 +121,8 @@ class EditorPage:
                 .props('color=white text-color=green-9 data-testid="run"')
             ui.button("Queue", icon="queue", on_click=self.queue) \
                 .props('outline color=white data-testid="queue"').tooltip("Run as a background job (see Jobs)")
+            ui.button("Sweep…", icon="tune", on_click=lambda: self.sweep.open()) \
+                .props('outline color=white data-testid="sweep"').tooltip("Run over a grid of param values, ranked by a score")
             self.status = ui.label("").classes("text-sm").props('data-testid="run-status"')
             ui.space()
             self.problem_label = ui.label("").classes("text-sm text-red-2").props('data-testid="problems"')
@@ -145,6 +148,7 @@ class EditorPage:
                     self.history = HistoryPanel(self)
                 with ui.tab_panel(self.tab_jobs):
                     self.jobs = JobsPanel(self)
+        self.sweep = SweepDialog(self)
         self.canvas = NodeCanvas().classes("w-full").style("height: calc(100vh - 52px)")
         for name, handler in (("connect", self._on_connect), ("move", self._on_move), ("select", self._on_select),
                               ("delete", self._on_delete), ("duplicate", self._on_duplicate), ("drop", self._on_drop),
@@ -152,6 +156,7 @@ class EditorPage:
                               ("play", self._on_play), ("search", self._on_search), ("copy", self._on_copy),
                               ("paste", self._on_paste), ("menu", self._on_menu)):
             self.canvas.on_event(name, self._touching(handler))
+        self.canvas.attach(self.model, self.set_param, self.refresh)
         ui.timer(POLL_S, self._poll)
 
     def _touching(self, handler):

@@ -3,20 +3,28 @@
 // Whoever mounts it owns the pipeline document. The canvas renders
 // `nodes`/`edges`, lets vue-flow handle pan/zoom/drag/select, and sends
 // intents back (connect, move, select, delete, duplicate, undo, redo, drop,
-// play, search, copy, paste, menu); the owner decides and pushes new props. Only node positions are
-// applied locally first, so dragging stays smooth.
+// play, search, copy, paste, menu, param, mode); the owner decides and pushes new props. Only node
+// positions (and which cards are collapsed, a view matter) are applied locally first.
+//
+// A node's `data` may carry `params` (the stored values), `schema` ({properties, defs}: the
+// type's params JSON Schema) and `mode` ("bypass" | "mute"): the card then shows its first
+// params as inputs (a valid edit is a `param` {node, field, value} intent) and its mode.
 //
 // Written as a render function, not a template: the notebook bundle ships
 // Vue's runtime-only build, which cannot compile templates (and a runtime
 // compiler would need `eval`, which some notebook front ends forbid).
-import { h, ref, getCurrentInstance } from "vue";
+import { h, ref, reactive, getCurrentInstance } from "vue";
 import { VueFlow, Handle, Position, useVueFlow } from "@vue-flow/core";
 import { MiniMap } from "@vue-flow/minimap";
 import { Controls } from "@vue-flow/controls";
 import { Background } from "@vue-flow/background";
+import { fields, paramInput } from "./paramInputs.js";
 
-// at 0.75 a card's 12 px text shows at 9 px: the least that still reads
-export const FIT_MIN_ZOOM = 0.75;
+// a card title is 13 px: fitting never zooms out past 11 px titles (a big graph is centred, and scrolls)
+export const TITLE_PX = 13;
+export const FIT_MIN_ZOOM = 11 / TITLE_PX;
+// a card shows this many params; a longer form shows "more…", which opens the full one (select)
+export const CARD_FIELDS = 5;
 
 export const STATUS_COLORS = {
   queued: "#9e9e9e", running: "#1e88e5", cached: "#8e24aa", done: "#43a047", failed: "#e53935", skipped: "#bdbdbd",
@@ -36,14 +44,44 @@ function portRow(port, kind, color, extra) {
   ]);
 }
 
+function cardParams(props, emit, problems) {
+  const all = fields(props.data.schema);
+  const stored = props.data.params || {};
+  const shown = all.length > CARD_FIELDS + 1 ? all.slice(0, CARD_FIELDS) : all;
+  const rows = shown.map(([name, prop]) => {
+    const has = Object.prototype.hasOwnProperty.call(stored, name);
+    const value = has ? stored[name] : prop.default;
+    const onEdit = (v) => {
+      delete problems[name];
+      if (v !== value) emit("param", { node: props.id, field: name, value: v });
+    };
+    const onInvalid = (msg) => { problems[name] = msg; };
+    return h("label", { class: ["hs-field-row", { "hs-field-bad": problems[name] }], title: prop.description || name }, [
+      h("span", { class: "hs-field-name" }, (prop.title || name) + (prop.unit ? ` (${prop.unit})` : "")),
+      paramInput(name, prop, value, onEdit, onInvalid),
+    ]);
+  });
+  if (!rows.length) return null;
+  const bad = Object.values(problems);
+  if (bad.length) rows.push(h("div", { class: "hs-field-errors" }, bad.map((m) => h("div", { class: "hs-field-error" }, m))));
+  if (shown.length < all.length) {
+    rows.push(h("button", { class: "hs-more nodrag", "data-more": props.id,
+                            onClick: (e) => { e.stopPropagation(); emit("more", { node: props.id }); } },
+                `more… (${all.length} params)`));
+  }
+  return h("div", { class: "hs-params" }, rows);
+}
+
 const StageNode = {
   name: "HaysayStageNode",
-  props: ["id", "data", "selected", "state", "errors", "colors"],
-  emits: ["play"],
+  props: ["id", "data", "selected", "state", "errors", "colors", "collapsed"],
+  emits: ["play", "param", "more", "collapse"],
   setup(props, { emit }) {
+    const problems = reactive({});  // field -> why the text typed there was refused
     return () => {
       const st = props.state || {};
       const errs = props.errors || [];
+      const mode = props.data.mode;
       const color = (t) => (props.colors && props.colors[t]) || "#9e9e9e";
       const playable = st.status === "done" || st.status === "cached";
       const badge = st.status
@@ -51,12 +89,17 @@ const StageNode = {
         : null;
       const children = [
         h("div", { class: "hs-head" }, [
+          h("button", { class: "hs-collapse nodrag", "data-collapse": props.id, title: props.collapsed ? "expand" : "collapse",
+                        onClick: (e) => { e.stopPropagation(); emit("collapse", props.id); } }, props.collapsed ? "▸" : "▾"),
           h("span", { class: "hs-title" }, props.data.title || props.id),
+          mode ? h("span", { class: "hs-mode-tag" }, mode) : null,
           badge,
         ]),
-        h("div", { class: "hs-sub" }, [h("span", { class: "hs-id" }, props.id), " · ", props.data.node_type]),
       ];
-      if (st.status === "running" || (st.progress > 0 && st.progress < 1)) {
+      if (!props.collapsed) {
+        children.push(h("div", { class: "hs-sub" }, [h("span", { class: "hs-id" }, props.id), " · ", props.data.node_type]));
+      }
+      if (!props.collapsed && (st.status === "running" || (st.progress > 0 && st.progress < 1))) {
         children.push(h("div", { class: "hs-progress" }, [
           h("div", { class: "hs-progress-bar", style: { width: Math.round((st.progress || 0) * 100) + "%" } }),
         ]));
@@ -73,12 +116,15 @@ const StageNode = {
         ports.push(portRow(p, "source", color(p.type), play));
       }
       children.push(h("div", { class: "hs-ports" }, ports));
-      if (errs.length) children.push(h("div", { class: "hs-errors" }, errs.map((m) => h("div", { class: "hs-error" }, m))));
-      if (st.status === "failed" && st.message) children.push(h("div", { class: "hs-errors" }, [h("div", { class: "hs-error" }, st.message)]));
+      if (!props.collapsed) {
+        children.push(cardParams(props, emit, problems));
+        if (errs.length) children.push(h("div", { class: "hs-errors" }, errs.map((m) => h("div", { class: "hs-error" }, m))));
+        if (st.status === "failed" && st.message) children.push(h("div", { class: "hs-errors" }, [h("div", { class: "hs-error" }, st.message)]));
+      }
       return h("div", {
-        class: ["hs-node", "hs-cat-" + (props.data.category || "transform"), { "hs-selected": props.selected, "hs-invalid": errs.length > 0 },
-                st.status ? "hs-state-" + st.status : ""],
-        "data-node-id": props.id, "data-status": st.status || "",
+        class: ["hs-node", "hs-cat-" + (props.data.category || "transform"), { "hs-selected": props.selected, "hs-invalid": errs.length > 0,
+                "hs-collapsed": props.collapsed }, st.status ? "hs-state-" + st.status : "", mode ? "hs-mode-" + mode : ""],
+        "data-node-id": props.id, "data-status": st.status || "", "data-mode": mode || "",
       }, children);
     };
   },
@@ -127,6 +173,14 @@ export default {
       nodes: flow.getSelectedNodes.value.map((n) => n.id),
       edges: flow.getSelectedEdges.value.map((e) => e.id).concat(selectedEdge.value ? [selectedEdge.value] : []),
     });
+    // Ctrl+B on cards all bypassed already turns bypass off; otherwise it sets it on every one
+    const toggledMode = (ids, mode) => {
+      const byId = Object.fromEntries(props.nodes.map((n) => [n.id, n]));
+      const all = ids.every((id) => byId[id] && byId[id].data && byId[id].data.mode === mode);
+      return { nodes: ids, mode: all ? null : mode };
+    };
+    const collapsed = reactive({});
+    const toggleCollapse = (id) => { collapsed[id] = !collapsed[id]; };
     const onKey = (e) => {
       if (e.target.closest("input, textarea, [contenteditable]")) return;
       const mod = e.ctrlKey || e.metaKey;
@@ -145,6 +199,9 @@ export default {
         if (sel.nodes.length) { e.preventDefault(); emit("copy", { nodes: sel.nodes }); }
       } else if (mod && e.key.toLowerCase() === "v") {
         e.preventDefault(); emit("paste", flowCenter());
+      } else if (mod && (e.key.toLowerCase() === "b" || e.key.toLowerCase() === "m")) {
+        const sel = selection();
+        if (sel.nodes.length) { e.preventDefault(); emit("mode", toggledMode(sel.nodes, e.key.toLowerCase() === "b" ? "bypass" : "mute")); }
       }
     };
     // a double click on the empty canvas, or a wire let go there, asks for a node to add at that spot
@@ -179,12 +236,14 @@ export default {
       emit("drop", { type, x: Math.round(pos.x), y: Math.round(pos.y) });
     };
     return { flowId, flow, minimapColor, onConnect, onDragStop, onNodeClick, onPaneClick, onEdgeClick, onKey, onDragOver, onDrop, selection,
-             onDblClick, onConnectStart, onConnectEnd, onNodeContextMenu };
+             onDblClick, onConnectStart, onConnectEnd, onNodeContextMenu, collapsed, toggleCollapse };
   },
   render() {
     const stage = (p) => h(StageNode, {
       id: p.id, data: p.data, selected: p.selected, state: this.states[p.id], errors: this.errors[p.id],
-      colors: this.colors, onPlay: (e) => this.$emit("play", e),
+      colors: this.colors, collapsed: !!this.collapsed[p.id], onPlay: (e) => this.$emit("play", e),
+      onParam: (e) => this.$emit("param", e), onMore: (e) => this.$emit("select", { node: e.node, more: true }),
+      onCollapse: this.toggleCollapse,
     });
     return h("div", {
       class: "hs-canvas", tabindex: "0", onKeydown: this.onKey, onDragover: this.onDragOver, onDrop: this.onDrop,

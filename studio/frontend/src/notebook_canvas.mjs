@@ -17,6 +17,7 @@ import minimapCss from "@vue-flow/minimap/dist/style.css";
 import studioCss from "../../pages/studio.css";
 import NodeCanvas from "./NodeCanvas.js";
 import { toFlow } from "./pipelineDoc.js";
+import { fields, paramInput } from "./paramInputs.js";
 
 // The studio's PORT_COLORS (studio/elements/node_canvas.py): one colour per port type.
 const PORT_COLORS = { Audio: "#43a047", Text: "#fb8c00", F0: "#1e88e5", Features: "#8e24aa", Any: "#757575" };
@@ -62,49 +63,12 @@ export function deleteOps({ nodes = [], edges = [] }) {
   return ops;
 }
 
-/** One input for a param, showing the stored value exactly; `onEdit(value)` only on a user's change. */
-function paramInput(name, prop, value, onEdit) {
-  const kind = prop.type;
-  const common = { "data-param": name, title: prop.description || "" };
-  if (prop.enum) {
-    return h("select", { ...common, value: value, onChange: (e) => onEdit(prop.enum[e.target.selectedIndex]) },
-      prop.enum.map((v) => h("option", { value: v, selected: v === value }, String(v))));
-  }
-  if (kind === "boolean") return h("input", { ...common, type: "checkbox", checked: !!value, onChange: (e) => onEdit(e.target.checked) });
-  if (kind === "number" || kind === "integer") {
-    const lo = prop.minimum ?? prop.exclusiveMinimum, hi = prop.maximum ?? prop.exclusiveMaximum;
-    return h("input", {
-      ...common, type: "number", step: kind === "integer" ? 1 : "any", min: lo, max: hi,
-      value: value === null || value === undefined ? "" : String(value),
-      onChange: (e) => {
-        const text = e.target.value.trim();
-        if (text === "") return;
-        onEdit(kind === "integer" ? parseInt(text, 10) : parseFloat(text));
-      },
-    });
-  }
-  if (kind === "string") {
-    return h("input", { ...common, type: "text", value: value ?? "", onChange: (e) => onEdit(e.target.value) });
-  }
-  return h("input", {
-    ...common, type: "text", value: JSON.stringify(value ?? null),
-    onChange: (e) => { try { onEdit(JSON.parse(e.target.value)); } catch (_) { onEdit(e.target.value); } },
-  });
-}
-
 function paramsPanel(view, send) {
   const node = view.doc.nodes && view.doc.nodes.find((n) => n.id === view.selected);
   if (!node) return h("div", { class: "hs-nb-params hs-nb-none" }, [h("span", { class: "hs-nb-hint" }, "select a node to edit its params")]);
   const spec = view.specs[node.type];
-  const props = (spec && spec.params && spec.params.properties) || {};
   const rows = [h("div", { class: "hs-nb-head" }, `${node.id} · ${node.type}`)];
-  for (const [name, prop0] of Object.entries(props)) {
-    // a Literal or nullable field comes as anyOf/$ref: take its first concrete branch
-    let prop = prop0;
-    if (prop.$ref || prop.allOf) {
-      const ref = (prop.$ref || prop.allOf[0].$ref || "").split("/").pop();
-      prop = { ...(spec.params.defs[ref] || {}), ...prop0 };
-    }
+  for (const [name, prop] of fields(spec && spec.params)) {
     const set = node.params && Object.prototype.hasOwnProperty.call(node.params, name);
     const value = set ? node.params[name] : prop.default;
     const lo = prop.minimum ?? prop.exclusiveMinimum, hi = prop.maximum ?? prop.exclusiveMaximum;
@@ -199,6 +163,7 @@ function render({ model, el }) {
       onRedo: () => model.send({ event: "redo" }),
       onDrop: (d) => add(d.type, { x: d.x, y: d.y }),
       onSelect: (s) => { view.selected = s.node; },
+      onParam: (p) => send([{ op: "set", id: p.node, params: { [p.field]: p.value } }]),
       onPlay: (e) => model.send({ event: "play", node: e.node, port: e.port }),
     }),
   });

@@ -18,6 +18,7 @@ export function toFlow(doc, specs, autoPositions, colors) {
         title: n.title || (spec ? spec.title : n.type), node_type: n.type,
         category: spec ? spec.category : "transform",
         inputs: spec ? spec.inputs : [], outputs: spec ? spec.outputs : [],
+        params: n.params || {}, schema: spec ? spec.params : null, mode: n.mode || null,
       },
     };
   });
