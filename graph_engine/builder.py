@@ -246,6 +246,30 @@ class NodeHandle:
         self.pipeline._edit_node(self.id, params={**self.doc.params, **{k: dumped[k] for k in params}})
         return self
 
+    @property
+    def mode(self) -> str:
+        """normal, bypass (not run: its inputs pass through) or mute (it and what needs it are skipped)."""
+        return self.doc.mode
+
+    def bypass(self) -> "NodeHandle":
+        """Leave the node out of runs, each output fed by its first input of the same type."""
+        return self._set_mode("bypass")
+
+    def mute(self) -> "NodeHandle":
+        """Skip the node, and every node that needs it, in runs; the run still succeeds."""
+        return self._set_mode("mute")
+
+    def unmute(self) -> "NodeHandle":
+        """Back to normal from mute or bypass."""
+        return self._set_mode("normal")
+
+    def _set_mode(self, mode: str) -> "NodeHandle":
+        node = self.doc.model_copy(update={"mode": mode})
+        if mode == "normal":  # the default stays absent from the document
+            node.__pydantic_fields_set__.discard("mode")
+        self.pipeline._replace(nodes=[node if n.id == self.id else n for n in self.pipeline.doc.nodes])
+        return self
+
     def reset(self, *names: str) -> "NodeHandle":
         """Forget set values so the model's defaults apply again."""
         self.pipeline._edit_node(self.id, params={k: v for k, v in self.doc.params.items() if k not in names})

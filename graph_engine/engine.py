@@ -239,11 +239,13 @@ class Engine:
         stages: dict[str, StageResult] = {}
         rows: list[dict[str, Any]] = []
 
-        def row(nid: str, res: StageResult, start: float | None = None, end: float | None = None) -> dict:
+        def row(nid: str, res: StageResult, start: float | None = None, end: float | None = None,
+                params: dict | None = None) -> dict:
             from datetime import datetime, timezone
             ts = lambda t: datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None) if t else None  # noqa: E731
+            params = p.params(nid).model_dump(mode="json") if params is None else params
             return {"run_id": run_id, "node_id": nid, "node_type": res.type,
-                    "params_json": json.dumps(p.params(nid).model_dump(mode="json")), "cache_key": res.cache_key,
+                    "params_json": json.dumps(params, default=str), "cache_key": res.cache_key,
                     "cache_hit": res.cache_hit, "worker": res.worker, "status": res.status, "started_at": ts(start),
                     "ended_at": ts(end), "duration_s": res.duration, "error": res.error,
                     "artifact_ref": res.cache_key if res.status in ("done", "cached") else None,
@@ -261,6 +263,11 @@ class Engine:
                 emit(StageEvent(run_id, nid, "cached", 1.0))
             else:
                 to_run.append(nid)
+        for nid, why in p.skipped.items():  # muted, or needing a muted node: not run, and the run goes on
+            node = p.doc.node(nid)
+            res = stages[nid] = StageResult(nid, node.type, "skipped", "", error=why)
+            rows.append(row(nid, res, params=node.params))
+            emit(StageEvent(run_id, nid, "skipped", None, why))
         # The history file is held only in short bursts (a held DuckDB file locks out every other
         # process, e.g. `haysay history` while a long run goes on): start + cached rows, then
         # batched stage rows while running, then the end.

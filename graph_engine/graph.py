@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from .contract import NodeSpec, Registry, default_registry
 from .errors import GraphError
+from .modes import group_errors, resolve_modes
 from .pipeline import NodeDoc, PipelineDoc, describe_path
 from .values import AudioShape, PortType
 
@@ -33,6 +34,8 @@ class Plan:
     errors: list[GraphError] = field(default_factory=list)
     warnings: list[GraphError] = field(default_factory=list)  # worth saying, not worth refusing (a truncated file)
     memory_budget_mb: float | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # muted nodes and what needs them: node id -> why
+    bypassed: list[str] = field(default_factory=list)  # not in `graph`: their wires are joined
 
     def shape(self, node_id: str) -> AudioShape | None:
         """The node's Audio output as validation foresees it (None when unknown before running)."""
@@ -209,8 +212,12 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
     rates flow down the graph, nodes refuse what they cannot take, and a stage whose declared
     memory need passes `memory_budget_mb` (default: `worker_memory_mb()`) is refused."""
     registry = registry or default_registry()
-    inputs = dict(inputs or {})
-    errors: list[GraphError] = []
+    modes = resolve_modes(doc, registry)
+    original, doc = doc, modes.doc
+    inputs = {k: v for k, v in (inputs or {}).items() if k not in modes.dropped_inputs}
+    left_out = set(modes.skipped) | set(modes.bypassed)
+    overrides = [o for o in overrides or [] if o[0] not in left_out]
+    errors: list[GraphError] = modes.errors + group_errors(original)
     g = nx.DiGraph()
     docs: dict[str, NodeDoc] = {}
 
@@ -356,4 +363,5 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
         foresee(g, errors, warnings, budget)
     else:
         budget = memory_budget_mb
-    return Plan(doc=doc, graph=g, outputs=outputs, errors=errors, warnings=warnings, memory_budget_mb=budget)
+    return Plan(doc=original, graph=g, outputs=outputs, errors=errors, warnings=warnings, memory_budget_mb=budget,
+                skipped=modes.skipped, bypassed=modes.bypassed)
