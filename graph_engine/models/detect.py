@@ -329,6 +329,16 @@ def _rvc(folder: Path, rels: list[str], weights: str, ck: dict) -> Detection:
     return Detection("rvc", version, roles, info)
 
 
+def sovits_version(model: dict, data: dict) -> str:
+    """A so-vits-svc config.json's version: 4.1 names its speech encoder or 4.1-only options; 3.0 (32k/48k
+    branches) has 4.0's keys but the 320-sample hop its fixed decoder (upsample 10*8*2*2) gives."""
+    if "speech_encoder" in model or "vol_embedding" in model or "use_automatic_f0_prediction" in model:
+        return "4.1"
+    if data.get("hop_length") == 320 and list(model.get("upsample_rates") or ()) == [10, 8, 2, 2]:
+        return "3.0"
+    return "4.0"
+
+
 def _sovits(folder: Path, label: str, rels: list[str], generators: list[str], config: Any) -> Detection:
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise DetectionError(f"{label}: so-vits-svc generator {generators[0]} needs a config.json with a "
@@ -336,8 +346,7 @@ def _sovits(folder: Path, label: str, rels: list[str], generators: list[str], co
     # Several G_ checkpoints are training snapshots: the latest step is the one to use.
     weights = max(generators, key=lambda r: _step(Path(r).name))
     model = config["model"]
-    version = "4.1" if ("speech_encoder" in model or "vol_embedding" in model
-                        or "use_automatic_f0_prediction" in model) else "4.0"
+    version = sovits_version(model, config.get("data") or {})
     roles = {r: _generic_role(r) for r in rels}
     for r in generators:
         roles[r] = "weights" if r == weights else "other"
@@ -367,7 +376,8 @@ def _sovits(folder: Path, label: str, rels: list[str], generators: list[str], co
         roles[diffusion[latest]] = "diffusion_config"
     info = {"sample_rate": (config.get("data") or {}).get("sampling_rate"),
             "speakers": list((config.get("spk") or {}).keys()),
-            "speech_encoder": model.get("speech_encoder", "vec256l9"), "ssl_dim": model.get("ssl_dim")}
+            "speech_encoder": model.get("speech_encoder", "hubertsoft" if version == "3.0" else "vec256l9"),
+            "ssl_dim": model.get("ssl_dim")}
     if diffusion:
         info["diffusion"] = True
     if warnings:

@@ -1,5 +1,8 @@
-"""so-vits-svc 4.0/4.1 config.json: the network's constructor arguments, rate, hop, speakers and speech
+"""so-vits-svc 3.0/4.0/4.1 config.json: the network's constructor arguments, rate, hop, speakers and speech
 encoder, as plain data (no torch), so the node can resolve and check a model without loading its network.
+
+Which version a config is comes from graph_engine.models.detect.sovits_version (one rule for the model
+manager and the node): 3.0 (32 kHz / 48 kHz, HuBERT-Soft) shares 4.0's keys but has a 320-sample hop.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from haysay.graph_engine.models.checkpoint_limits import CheckpointError
+from haysay.graph_engine.models.detect import sovits_version
 from haysay.nodes.vc.content.encoder_specs import SPEECH_ENCODERS as SPEECH_ENCODER_SPECS
 from haysay.nodes.vc.content.encoder_specs import speech_encoder_spec
 
@@ -42,13 +46,22 @@ class SovitsConfig:
 SPEECH_ENCODERS = {name: (s.layer, s.final_proj, s.dims) for name, s in SPEECH_ENCODER_SPECS.items()}
 # how content frames are stretched onto the f0 grid: upstream's "left" hold, or an F.interpolate mode
 UNIT_INTERPOLATE_MODES = ("left", "nearest", "nearest-exact", "linear", "area")
+# so-vits-svc 3.0's models.py builds its decoder from these, not from config.json (SynthesizerTrn.__init__)
+V3_DECODER = {"inter_channels": 192, "resblock": "1", "resblock_kernel_sizes": (3, 7, 11),
+              "resblock_dilation_sizes": ((1, 3, 5), (1, 3, 5), (1, 3, 5)), "upsample_rates": (10, 8, 2, 2),
+              "upsample_initial_channel": 512, "upsample_kernel_sizes": (16, 16, 4, 4), "gin_channels": 256}
+# what 3.0's SynthesizerTrn(**hps.model) needs (its positional arguments)
+V3_REQUIRED = ("inter_channels", "hidden_channels", "filter_channels", "n_heads", "n_layers", "kernel_size",
+               "p_dropout", "resblock", "resblock_kernel_sizes", "resblock_dilation_sizes", "upsample_rates",
+               "upsample_initial_channel", "upsample_kernel_sizes", "gin_channels", "ssl_dim", "n_speakers")
+V3_RATES = (32000, 48000)
 UNSUPPORTED = {"use_depthwise_conv": True, "use_transformer_flow": True, "flow_share_parameter": True}
 
 
 @dataclass
 class SovitsModelInfo:
     config: SovitsConfig
-    version: str              # "4.0" or "4.1"
+    version: str              # "3.0", "4.0" or "4.1"
     speech_encoder: str
     hop_length: int
     unit_interpolate_mode: str
@@ -76,7 +89,9 @@ def read_sovits_config(path: str | Path) -> SovitsModelInfo:
             raise CheckpointError(path, f"model.{key} = {bad} is not supported by haysay's so-vits adapter yet")
     if model.get("vocoder_name", "nsf-hifigan") != "nsf-hifigan":
         raise CheckpointError(path, f"vocoder {model.get('vocoder_name')!r} is not supported (only nsf-hifigan)")
-    version = "4.1" if "speech_encoder" in model else "4.0"
+    version = sovits_version(model, data)
+    if version == "3.0":
+        return _read_v3(path, raw, model, data)
     encoder = model.get("speech_encoder", "vec256l9")
     try:
         speech_encoder_spec(encoder)
@@ -106,4 +121,43 @@ def read_sovits_config(path: str | Path) -> SovitsModelInfo:
         raise CheckpointError(path, f"data.unit_interpolate_mode {mode!r} is not one of "
                                     f"{', '.join(UNIT_INTERPOLATE_MODES)}")
     return SovitsModelInfo(cfg, version, encoder, hop, mode,
+                           {str(k): int(v) for k, v in speakers.items()})
+
+
+def _read_v3(path: Path, raw: dict, model: dict, data: dict) -> SovitsModelInfo:
+    for key in V3_REQUIRED:
+        if key not in model:
+            raise CheckpointError(path, f"model.{key} is missing (so-vits-svc 3.0's SynthesizerTrn needs it)")
+    for section, key in (("data", "sampling_rate"), ("data", "filter_length"), ("train", "segment_size")):
+        if key not in (raw.get(section) or {}):
+            raise CheckpointError(path, f"{section}.{key} is missing (so-vits-svc 3.0's inference reads it)")
+    rate = data["sampling_rate"]
+    if rate not in V3_RATES:
+        raise CheckpointError(path, f"data.sampling_rate {rate!r}: so-vits-svc 3.0 models are 32000 or 48000 Hz")
+    for key in ("inter_channels", "gin_channels"):  # the fixed decoder reads these sizes from the flow
+        if model[key] != V3_DECODER[key]:
+            raise CheckpointError(path, f"model.{key} {model[key]!r}: so-vits-svc 3.0's decoder is built for "
+                                        f"{V3_DECODER[key]}")
+    if model["ssl_dim"] != 256:
+        raise CheckpointError(path, f"model.ssl_dim {model['ssl_dim']!r}: so-vits-svc 3.0 reads 256-dim "
+                                    "HuBERT-Soft units")
+    ints = {}
+    for key in ("hidden_channels", "filter_channels", "n_heads", "n_speakers"):
+        value = model[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise CheckpointError(path, f"model.{key} must be a positive integer, not {value!r}")
+        ints[key] = value
+    if ints["hidden_channels"] % ints["n_heads"]:
+        raise CheckpointError(path, f"model.n_heads {ints['n_heads']} does not divide model.hidden_channels "
+                                    f"{ints['hidden_channels']}")
+    speakers = raw.get("spk") or {}
+    cfg = SovitsConfig(inter_channels=V3_DECODER["inter_channels"], gin_channels=V3_DECODER["gin_channels"],
+                       ssl_dim=256, sampling_rate=int(rate), vol_embedding=False,
+                       use_automatic_f0_prediction=False, n_flow_layer=4, speakers=dict(speakers),
+                       resblock=V3_DECODER["resblock"], resblock_kernel_sizes=V3_DECODER["resblock_kernel_sizes"],
+                       resblock_dilation_sizes=V3_DECODER["resblock_dilation_sizes"],
+                       upsample_rates=V3_DECODER["upsample_rates"],
+                       upsample_initial_channel=V3_DECODER["upsample_initial_channel"],
+                       upsample_kernel_sizes=V3_DECODER["upsample_kernel_sizes"], **ints)
+    return SovitsModelInfo(cfg, "3.0", "hubertsoft", math.prod(V3_DECODER["upsample_rates"]), "left",
                            {str(k): int(v) for k, v in speakers.items()})

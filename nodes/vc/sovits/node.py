@@ -1,4 +1,4 @@
-"""vc.sovits: convert a voice with a so-vits-svc 4.0/4.1 model (G_*.pth + config.json)."""
+"""vc.sovits: convert a voice with a so-vits-svc 3.0/4.0/4.1 model (G_*.pth + config.json)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -227,10 +227,10 @@ def _post_stages(params: SovitsParams, weights: Path, installed, device: str, re
 
 @node("vc.sovits", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=SovitsParams, category="vc",
       title="so-vits-svc voice conversion", gpu=True, memory_mb=1500, tags=("neural", "sovits"),
-      fingerprint=sovits_models, memory=sovits_memory, lifecycle={"upstream": "svc-develop-team/so-vits-svc", "versions": ("4.0", "4.1-Stable"), "status": "supported", "licence": "AGPL-3.0-only"})
+      fingerprint=sovits_models, memory=sovits_memory, lifecycle={"upstream": "svc-develop-team/so-vits-svc", "versions": ("3.0 (Mera-SVC-32k/48k)", "4.0", "4.1-Stable"), "status": "supported", "licence": "AGPL-3.0-only"})
 def sovits(params: SovitsParams, audio: Audio, ctx):
-    """Convert speech or singing to a so-vits-svc 4.0/4.1 voice as upstream's inference does: the input
-    sliced at silences, ContentVec/HuBERT content, pitch with transpose (or predicted), optional k-means
+    """Convert speech or singing to a so-vits-svc 3.0/4.0/4.1 voice as upstream's inference does: the input
+    sliced at silences, ContentVec/HuBERT (3.0: HuBERT-Soft) content, pitch with transpose (or predicted), optional k-means
     cluster blending or feature retrieval, a speaker by name or a blend of speakers, optional shallow
     diffusion (or diffusion alone) or NSF-HiFiGAN enhancement, optional loudness-envelope matching."""
     from haysay.nodes.vc.backend import ensure_decoder, ensure_encoder
