@@ -90,7 +90,7 @@ def test_security_headers_on_every_response():
         assert "object-src 'none'" in r.headers["content-security-policy"]
         assert r.headers["x-frame-options"] == "DENY"
         assert r.headers["x-content-type-options"] == "nosniff"
-        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["referrer-policy"] == "same-origin"
 
 
 def test_oversized_upload_refused_before_it_is_read():
