@@ -24,6 +24,7 @@ from . import nav
 from .jobs import JobsPanel
 from .panels import ComparePanel, HistoryPanel, InputsPanel, NodePanel
 from .sweep import SweepDialog
+from .sweep import SweepDialog
 
 POLL_S = 0.3
 # beforeunload asks first while an edit has not been confirmed saved by the server (set on every
@@ -123,6 +124,8 @@ class EditorPage:
                 .props('outline color=white data-testid="queue"').tooltip("Run as a background job (see Jobs)")
             ui.button("Sweep…", icon="tune", on_click=lambda: self.sweep.open()) \
                 .props('outline color=white data-testid="sweep"').tooltip("Run over a grid of param values, ranked by a score")
+            ui.button("Sweep…", icon="tune", on_click=lambda: self.sweep.open()) \
+                .props('outline color=white data-testid="sweep"').tooltip("Run over a grid of param values, ranked by a score")
             self.status = ui.label("").classes("text-sm").props('data-testid="run-status"')
             ui.space()
             self.problem_label = ui.label("").classes("text-sm text-red-2").props('data-testid="problems"')
@@ -148,6 +151,7 @@ class EditorPage:
                     self.history = HistoryPanel(self)
                 with ui.tab_panel(self.tab_jobs):
                     self.jobs = JobsPanel(self)
+        self.sweep = SweepDialog(self)
         self.sweep = SweepDialog(self)
         self.canvas = NodeCanvas().classes("w-full").style("height: calc(100vh - 52px)")
         for name, handler in (("connect", self._on_connect), ("move", self._on_move), ("select", self._on_select),
