@@ -66,9 +66,13 @@ class RateLimiter:
         self._events: dict[str, deque] = {}
         self._lock = threading.Lock()
 
+    max_keys = 10_000  # beyond this many clients, those idle for a whole window are forgotten
+
     def allow(self, key: str, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
         with self._lock:
+            if key not in self._events and len(self._events) >= self.max_keys:
+                self._events = {k: q for k, q in self._events.items() if q and now - q[-1] <= self.window_s}
             q = self._events.setdefault(key, deque())
             while q and now - q[0] > self.window_s:
                 q.popleft()

@@ -118,6 +118,15 @@ def test_rate_limiter_window_slides():
     assert rl.allow("a", 10.5)  # the first event left the window
 
 
+def test_rate_limiter_forgets_idle_clients_beyond_its_key_cap():
+    rl = RateLimiter(1, 10.0)
+    rl.max_keys = 3
+    for i, key in enumerate("abc"):
+        assert rl.allow(key, float(i))
+    assert rl.allow("d", 11.5)  # a and b have been idle for a window: dropped, c kept
+    assert set(rl._events) == {"c", "d"} and not rl.allow("c", 11.6)
+
+
 def test_tokens_expire_and_are_bound_to_the_secret():
     token = make_token("s1", hours=1, now=1000.0)
     assert check_token("s1", token, now=1000.0 + 3599)
