@@ -13,6 +13,7 @@ from ..elements import WaveformPlayer
 from ..forms import ParamsForm, field_specs
 from ..measures import Figures, difference, measure
 from ..uploads import UploadRejected, store_upload
+from .evaluation import Evaluation
 
 
 def artifact_url(key: str, port: str, download: bool = False) -> str:
@@ -253,10 +254,11 @@ class InputsPanel:
 
 
 class ComparePanel:
-    """Two stages side by side: players with spectrograms and measured figures."""
+    """Two stages side by side: players with spectrograms, measured figures and evaluation figures."""
 
     def __init__(self, page):
         self.page = page
+        self.evaluation = Evaluation(page)
         self.slots: dict[str, tuple[str, str, str] | None] = {"A": None, "B": None}
         self.choices: dict[str, tuple[str, str, str]] = {}
         with ui.row().classes("w-full gap-2 no-wrap"):
@@ -332,6 +334,7 @@ class ComparePanel:
                     figs.append((slot, None))
             a, b = figs[0][1], figs[1][1]
             figures_table(figs, difference(a, b) if a and b else None)
+            self.evaluation.render(self.slots, self.render)
 
 
 class HistoryPanel:

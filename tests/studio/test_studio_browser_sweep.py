@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 from .conftest import CHROMIUM
-from .test_studio_browser import _import, _shot, browser_page  # noqa: F401
+from .test_studio_browser import _import, _select, _shot, browser_page  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs /usr/bin/chromium")]
 
@@ -102,4 +102,50 @@ def test_sweep_refuses_a_bad_value_at_its_param(start_studio, browser_page):
     problem.get_by_text("shift.semitones").wait_for(timeout=60_000)
     assert "99" in problem.inner_text() and "Traceback" not in problem.inner_text()
     assert page.locator('[data-testid="sweep-table"]').count() == 0
+    assert page_errors == []
+
+
+def test_compare_view_shows_the_graphs_figures_and_measures_dnsmos(start_studio, browser_page):
+    from haysay.graph_engine.values import Audio
+    from haysay.nodes.analysis.measure import mono_at
+    from haysay.nodes.analysis.quality import RATE, dnsmos
+
+    page, page_errors = browser_page
+    page.set_default_timeout(90_000)
+    studio = start_studio()
+    page.goto(studio.url + "/")
+    page.wait_for_selector(".vue-flow")
+    doc = {"format": "haysay.pipeline/1", "name": "compare me",
+           "nodes": [{"id": "tone", "type": "gen.tone", "params": {"frequency": 220.0, "duration": 1.0}},
+                     {"id": "up", "type": "audio.pitch_shift", "params": {"semitones": 2.0, "method": "phase_vocoder"}},
+                     {"id": "err", "type": "analysis.pitch_error"}],
+           "edges": [{"from": "tone.audio", "to": "up.audio"}, {"from": "up.audio", "to": "err.audio"},
+                     {"from": "tone.audio", "to": "err.reference"}]}
+    _import(page, doc)
+    page.click('[data-testid="run"]')
+    page.wait_for_selector('[data-testid="run-status"]:has-text("succeeded")', timeout=180_000)
+    _select(page, "up")
+    page.click('[data-testid="compare-a-up"]')
+    _select(page, "tone")
+    page.click('[data-testid="compare-b-tone"]')
+    page.click('[data-testid="tab-compare"]')
+
+    # A is what err judges: its figures sit in A's column, B (the reference) has none
+    row = page.locator('[data-testid="analysis-figures"] tr[data-figure="err.shift_cents"]')
+    assert float(row.locator('td[data-col="A"]').inner_text()) == pytest.approx(200.0, abs=10.0)
+    assert row.locator('td[data-col="B"]').inner_text() == "–"
+
+    page.click('[data-testid="compare-measure"]')
+    ovrl = page.locator('[data-testid="analysis-figures"] tr[data-figure="quality.ovrl"]')
+    ovrl.wait_for(timeout=180_000)
+    shown = {slot: float(ovrl.locator(f'td[data-col="{slot}"]').inner_text()) for slot in ("A", "B")}
+    # the same figures DNSMOS gives the served stage audio
+    for slot in ("A", "B"):
+        src = page.locator(f'[data-testid="compare-player-{slot}"]').get_attribute("data-src")
+        r = page.request.get(studio.url + src)
+        x, rate = soundfile.read(io.BytesIO(r.body()), dtype="float32", always_2d=True)
+        want = dnsmos(mono_at(Audio(x.T.copy(), rate), RATE))["ovrl"]
+        assert shown[slot] == pytest.approx(want, abs=0.002), slot
+    assert page.locator('[data-testid="compare-measure"]').is_disabled()  # kept: nothing left to measure
+    _shot(page, "sweep-2-compare-figures")
     assert page_errors == []
