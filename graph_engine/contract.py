@@ -18,6 +18,13 @@ the engine then feeds it chunk by chunk from the stored inputs. When a
 stream is given the function body may be omitted (`fn=None`): the whole
 value is simply run through the stream once.
 
+Nodes that need their whole input but can deliver their output piece by
+piece (a voice converter working segment by segment) pass `blocks=`: a
+generator `blocks(params, ctx, **inputs)` yielding the one Audio output as
+consecutive Audio blocks whose concatenation is the output. The function
+still gives the whole value; `graph_engine.streaming` uses the generator to
+feed listeners and downstream `stream=` nodes before the node has finished.
+
 What a node holds in memory is declared, so validation can refuse a stage that
 would not fit a worker before anything runs: a streaming node holds a few
 blocks; any other passes `memory=` as bytes per input sample (frames x
@@ -33,7 +40,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -181,6 +188,7 @@ class NodeSpec:
     # re-installed under the same name, or another default encoder, never serves the old audio.
     fingerprint: Callable[[BaseModel], Mapping[str, str]] | None = None
     lifecycle: Lifecycle | None = None  # adapters of outside architectures: upstream, versions, status, licence
+    blocks: Callable[..., Iterable[Audio]] | None = None  # the output piece by piece (see above)
     wants_ctx: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -191,6 +199,8 @@ class NodeSpec:
             if len(self.outputs) != 1 or next(iter(self.outputs.values())).type is not AUDIO or not audio_in \
                     or len(audio_in) != len(self.inputs):
                 raise ValueError(f"{self.type}: a streaming node takes only Audio inputs and has one Audio output")
+        if self.blocks is not None and (len(self.outputs) != 1 or next(iter(self.outputs.values())).type is not AUDIO):
+            raise ValueError(f"{self.type}: a node delivering blocks has one Audio output")
         if isinstance(self.lifecycle, Mapping):
             self.lifecycle = Lifecycle(**self.lifecycle)
         self.wants_ctx = "ctx" in inspect.signature(self.fn).parameters
@@ -256,7 +266,8 @@ class NodeSpec:
         return {
             "type": self.type, "version": self.version, "category": self.category, "title": self.title,
             "description": self.description, "gpu": self.gpu, "memory_mb": self.memory_mb,
-            "blockwise": self.blockwise, "cacheable": self.cacheable, "memory_declared": self.memory_declared,
+            "blockwise": self.blockwise, "streams_output": self.blocks is not None or self.blockwise,
+            "cacheable": self.cacheable, "memory_declared": self.memory_declared,
             "inputs": [{"name": p.name, "type": p.type.value, "optional": p.optional, "description": p.description}
                        for p in self.inputs.values()],
             "outputs": [{"name": p.name, "type": p.type.value, "description": p.description}
@@ -266,15 +277,15 @@ class NodeSpec:
         }
 
 
-def run_stream(spec: NodeSpec, params: BaseModel, inputs: Mapping[str, Audio],
-               make_sink: Callable[[int, int], AudioSink], block: int = DEFAULT_BLOCK,
-               progress: Callable[[float, str], None] | None = None) -> Audio:
-    """Feed stored or in-memory inputs through a node's stream, block by block, into a sink
-    made by `make_sink(out_rate, out_channels)`."""
+def stream_blocks(spec: NodeSpec, params: BaseModel, inputs: Mapping[str, Audio], block: int = DEFAULT_BLOCK,
+                  progress: Callable[[float, str], None] | None = None,
+                  proc: Any = None) -> Iterator[tuple[np.ndarray, int, int]]:
+    """Feed stored or in-memory inputs through a node's stream (`proc`, or one built here), block by
+    block; yield each non-empty output block with the stream's (out_rate, out_channels), tail last."""
     names = [n for n in spec.inputs if n in inputs]
     audios = [inputs[n] for n in names]
-    proc = spec.stream(params, [a.sample_rate for a in audios], [a.channels for a in audios])
-    sink = make_sink(proc.out_rate, proc.out_channels)
+    if proc is None:
+        proc = spec.stream(params, [a.sample_rate for a in audios], [a.channels for a in audios])
     total = max((a.frames for a in audios), default=0)
     for start in range(0, total, block):
         blocks = []
@@ -286,13 +297,25 @@ def run_stream(spec: NodeSpec, params: BaseModel, inputs: Mapping[str, Audio],
             blocks.append(b)
         out = proc.process(*blocks)
         if out is not None and out.shape[-1]:
-            sink.write(out)
+            yield out, proc.out_rate, proc.out_channels
         if progress is not None and total:
             progress(min(1.0, (start + block) / total), "")
     flush = getattr(proc, "flush", None)  # stateless streams have nothing held back
     tail = flush() if flush is not None else None
     if tail is not None and tail.shape[-1]:
-        sink.write(tail)
+        yield tail, proc.out_rate, proc.out_channels
+
+
+def run_stream(spec: NodeSpec, params: BaseModel, inputs: Mapping[str, Audio],
+               make_sink: Callable[[int, int], AudioSink], block: int = DEFAULT_BLOCK,
+               progress: Callable[[float, str], None] | None = None) -> Audio:
+    """Feed stored or in-memory inputs through a node's stream, block by block, into a sink
+    made by `make_sink(out_rate, out_channels)`."""
+    names = [n for n in spec.inputs if n in inputs]
+    proc = spec.stream(params, [inputs[n].sample_rate for n in names], [inputs[n].channels for n in names])
+    sink = make_sink(proc.out_rate, proc.out_channels)  # made before the first block: an empty input has one
+    for out, _rate, _channels in stream_blocks(spec, params, inputs, block, progress, proc):
+        sink.write(out)
     return sink.finish()
 
 
@@ -352,7 +375,7 @@ def node(type: str, *, inputs: Mapping[str, PortType | Port] | Iterable[Port] = 
          tags: Iterable[str] = (), cacheable: bool = True, memory: float | Memory | None = None,
          shape: Shape | None = None, fingerprint: Callable[[BaseModel], Mapping[str, str]] | None = None,
          lifecycle: Lifecycle | Mapping[str, Any] | None = None,
-         registry: Registry | None = None) -> Callable[[Callable | None], NodeSpec]:
+         blocks: Callable[..., Iterable[Audio]] | None = None, registry: Registry | None = None) -> Callable[[Callable | None], NodeSpec]:
     """Declare a node type around a function `fn(params, [ctx], **inputs)`."""
 
     def ports(decl) -> dict[str, Port]:
@@ -368,7 +391,7 @@ def node(type: str, *, inputs: Mapping[str, PortType | Port] | Iterable[Port] = 
                         description=description or inspect.cleandoc((fn or stream).__doc__ or ""),
                         gpu=gpu, memory_mb=memory_mb, stream=stream, tags=tuple(tags),
                         cacheable=cacheable, memory=memory, shape=shape, fingerprint=fingerprint,
-                        lifecycle=lifecycle)
+                        lifecycle=lifecycle, blocks=blocks)
         ref.append(spec)
         (registry._specs if registry is not None else _DECLARED)[spec.type] = spec
         return spec
