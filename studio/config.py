@@ -97,10 +97,13 @@ class StudioConfig:
             values["password"] = env["HAYSAY_STUDIO_PASSWORD"]
         if env.get("HAYSAY_STUDIO_SECRET"):
             values["secret"], values["secret_configured"] = env["HAYSAY_STUDIO_SECRET"], True
-        if env.get("HAYSAY_STUDIO_MAX_UPLOAD_MB"):
-            values["max_upload_bytes"] = int(float(env["HAYSAY_STUDIO_MAX_UPLOAD_MB"]) * MiB)
-        if env.get("HAYSAY_STUDIO_RATE_LIMIT"):
-            values["requests_per_minute"] = int(env["HAYSAY_STUDIO_RATE_LIMIT"])
+        for var, name, parse in (("HAYSAY_STUDIO_MAX_UPLOAD_MB", "max_upload_bytes", lambda v: int(float(v) * MiB)),
+                                 ("HAYSAY_STUDIO_RATE_LIMIT", "requests_per_minute", int)):
+            if env.get(var):
+                try:
+                    values[name] = parse(env[var])
+                except ValueError:
+                    raise StudioConfigError(f"{var}={env[var]!r} is not a number", field=name) from None
         if env.get("HAYSAY_STUDIO_ALLOW_URL_INSTALLS") == "1":
             values["allow_url_installs"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})

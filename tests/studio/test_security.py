@@ -263,7 +263,7 @@ def test_hsts_only_when_served_over_https():
     assert proxied.headers["strict-transport-security"] == "max-age=31536000"
 
 
-def test_bad_self_host_settings_name_their_field(tmp_path):
+def test_bad_self_host_settings_name_their_field(tmp_path, monkeypatch):
     cert = tmp_path / "cert.pem"
     cert.write_text("x")
     cases = [(dict(trusted_proxies=["10.0.0.0/33"]), "trusted_proxies", "not an IP address"),
@@ -275,6 +275,12 @@ def test_bad_self_host_settings_name_their_field(tmp_path):
         with pytest.raises(StudioConfigError, match=message) as exc:
             StudioConfig(**values).check()
         assert exc.value.field == field and str(tmp_path) not in str(exc.value)
+    monkeypatch.setenv("HAYSAY_STUDIO_RATE_LIMIT", "lots")
+    with pytest.raises(StudioConfigError, match="HAYSAY_STUDIO_RATE_LIMIT='lots' is not a number") as exc:
+        StudioConfig.from_env()
+    assert exc.value.field == "requests_per_minute"
+    monkeypatch.setenv("HAYSAY_STUDIO_RATE_LIMIT", "30")
+    assert StudioConfig.from_env().requests_per_minute == 30
 
 
 def test_password_on_loopback_sandboxes_pipeline_paths(haysay_home):
