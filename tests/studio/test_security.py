@@ -185,7 +185,7 @@ def test_origin_must_match_scheme_host_and_port_on_state_changes_and_socketio():
     assert policy.socketio_origins("http://127.0.0.1:8123", {}) and not policy.socketio_origins("http://evil.example", {})
 
 
-def _ws(config: StudioConfig, headers: dict) -> list[dict]:
+def _ws(config: StudioConfig | SecurityMiddleware, headers: dict) -> list[dict]:
     """Drive SecurityMiddleware with a raw websocket scope; what it sends, plus 'app' if it passed it on."""
     sent: list[dict] = []
 
@@ -201,7 +201,9 @@ def _ws(config: StudioConfig, headers: dict) -> list[dict]:
     scope = {"type": "websocket", "path": "/_nicegui_ws/socket.io/", "query_string": b"EIO=4&transport=websocket",
              "headers": [(k.encode(), v.encode()) for k, v in headers.items()], "client": ("127.0.0.1", 4000),
              "scheme": "ws"}
-    asyncio.run(SecurityMiddleware(inner, config)(scope, receive, send))
+    middleware = config if isinstance(config, SecurityMiddleware) else SecurityMiddleware(inner, config)
+    middleware.app = inner
+    asyncio.run(middleware(scope, receive, send))
     return sent
 
 
@@ -212,6 +214,9 @@ def test_websocket_handshake_checks_host_and_origin():
                     {"host": "127.0.0.1:8123", "origin": "http://evil.example"}):
         sent = _ws(config, headers)
         assert [m["type"] for m in sent] == ["websocket.close"] and sent[0]["code"] == 1008
+    limited = SecurityMiddleware(None, StudioConfig(port=8123, requests_per_minute=2))
+    legit = {"host": "127.0.0.1:8123", "origin": "http://127.0.0.1:8123"}
+    assert [_ws(limited, legit)[0]["type"] for _ in range(3)] == ["app", "app", "websocket.close"]
 
 
 def _scope(peer: str, xff: list[str], proto: str | None = None) -> dict:
