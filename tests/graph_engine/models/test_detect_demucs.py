@@ -3,7 +3,7 @@ save_with_checksum -> SIG-CHECKSUM.th, on a small random-weight HTDemucs), witho
 after their bag, and found by audio.separate under that name."""
 from __future__ import annotations
 
-import pickle
+import json
 from pathlib import Path
 
 import pytest
@@ -113,3 +113,48 @@ def test_th_that_only_mentions_demucs_is_never_run(tmp_path):
     with pytest.raises(ModelRefError, match="not a Demucs model this loader admits"):
         load_demucs(folder)
     assert not marker.exists()
+
+
+def test_hf_safetensors_detected_from_its_header(tmp_path):
+    # the layout demucs.hf.load_safetensors_model reads (Demucs' Hugging Face repositories: one
+    # SIG.safetensors per model, class and JSON init arguments in the metadata); demucs ships no writer
+    # of it, so it is written here from the model demucs' serialize_model exports
+    from demucs.hf import load_safetensors_model
+    from demucs.states import load_model
+    from safetensors.torch import save_file
+
+    th = save_like_demucs(tmp_path / "th", "955717e8")
+    with torch.serialization.safe_globals(_allowed()):
+        package = torch.load(th, map_location="cpu", weights_only=True)
+    kwargs = {k: ({"_type": "fraction", "numerator": v.numerator, "denominator": v.denominator}
+                  if hasattr(v, "denominator") and not isinstance(v, int) else v) for k, v in package["kwargs"].items()}
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in package["state"].items()}, str(folder / "955717e8.safetensors"),
+              metadata={"klass": "demucs.htdemucs.HTDemucs", "args": json.dumps(list(package["args"])),
+                        "kwargs": json.dumps(kwargs)})
+    (folder / "htdemucs.yaml").write_text("models: ['955717e8']\n")
+    found = detect(folder)
+    assert found.architecture == "demucs" and found.info["model"] == "htdemucs"
+    assert found.roles == {"955717e8.safetensors": "weights", "htdemucs.yaml": "config"}
+    ours, theirs = load_demucs(folder).models[0], load_safetensors_model(folder / "955717e8.safetensors")
+    reference = load_model(package)
+    for a, b, c in zip(ours.state_dict().values(), theirs.state_dict().values(), reference.state_dict().values()):
+        assert torch.equal(a, b) and torch.equal(a, c)
+
+
+def test_safetensors_naming_another_class_is_not_demucs(tmp_path):
+    from safetensors.torch import save_file
+    folder = tmp_path / "other"
+    folder.mkdir()
+    save_file({"w": torch.zeros(2)}, str(folder / "x.safetensors"), metadata={"klass": "os.system", "args": "[]",
+                                                                             "kwargs": "{}"})
+    with pytest.raises(DetectionError, match="not a model haysay recognises"):
+        detect(folder)
+
+
+def _allowed():
+    from fractions import Fraction
+
+    from demucs.htdemucs import HTDemucs
+    return [HTDemucs, Fraction]
