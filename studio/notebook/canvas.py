@@ -28,8 +28,20 @@ from haysay.studio.bundle import BUNDLE_DIR
 from .operations import OperationRefused, apply
 
 UNDO_DEPTH = 100
-CARD_W, CARD_H = 220.0, 130.0  # room a node card takes on the canvas (with its gap)
+CARD_W = 220.0  # room a node card takes across the canvas (with its gap)
 DX, DY = 260.0, 160.0
+CARD_H = 130.0  # the least room a card takes down the canvas
+CARD_FIELDS = 5  # NodeCanvas.js's: a card shows this many params, or all of one more
+
+
+def card_height(pipeline: Pipeline, nid: str) -> float:
+    """About how tall a node's card is drawn (with a gap): title, ports and the params it shows."""
+    spec = pipeline.registry.get(pipeline.doc.node(nid).type)
+    if spec is None:
+        return 130.0
+    n = len(spec.params.model_fields)
+    shown = n if n <= CARD_FIELDS + 1 else CARD_FIELDS + 1  # the last row is then "more…"
+    return 70.0 + 24.0 * (len(spec.inputs) + len(spec.outputs)) + (10.0 + 20.0 * shown if n else 0.0)
 
 
 def place_unplaced(pipeline: Pipeline) -> dict[str, tuple[float, float]]:
@@ -40,9 +52,9 @@ def place_unplaced(pipeline: Pipeline) -> dict[str, tuple[float, float]]:
     layered = layered_positions(g, DX, DY)
     if not placed:
         return {nid: layered[nid] for nid in g}
-    taken = list(placed.values())
-    bottom = max(y for _, y in taken) + DY
-    left = min(x for x, _ in taken)
+    taken = [(x, y, card_height(pipeline, nid)) for nid, (x, y) in placed.items()]
+    bottom = max(y + h for _, y, h in taken)
+    left = min(x for x, _, _ in taken)
     out: dict[str, tuple[float, float]] = {}
     import networkx as nx
     order = list(nx.topological_sort(g)) if nx.is_directed_acyclic_graph(g) else list(g)
@@ -58,10 +70,12 @@ def place_unplaced(pipeline: Pipeline) -> dict[str, tuple[float, float]]:
             x, y = min(sx for sx, _ in succs) - DX, min(sy for _, sy in succs)
         else:
             x, y = left + layered[nid][0], bottom
-        while any(abs(x - tx) < CARD_W and abs(y - ty) < CARD_H for tx, ty in taken):
+        h = card_height(pipeline, nid)
+        # a card overlaps one above it by that one's height, one below it by its own
+        while any(abs(x - tx) < CARD_W and (ty <= y < ty + th or y <= ty < y + min(h, CARD_H)) for tx, ty, th in taken):
             y += DY
         out[nid] = (x, y)
-        taken.append((x, y))
+        taken.append((x, y, h))
     return out
 
 
