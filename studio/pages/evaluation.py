@@ -49,8 +49,8 @@ def graph_figures(page, key: str, port: str) -> dict[str, float]:
     return out
 
 
-def measure_quality(page, key: str, port: str) -> dict[str, float]:
-    """DNSMOS of a stage of the current graph, through the engine (upstream stages come from its cache)."""
+def quality_doc(page, key: str, port: str):
+    """The current graph with analysis.quality added on the stage `key`/`port` (read on the event loop)."""
     nid = stage_node(page, key)
     if nid is None:
         raise ValueError("Measure scores stages of the current graph; run it, then pick its stage")
@@ -58,13 +58,18 @@ def measure_quality(page, key: str, port: str) -> dict[str, float]:
     data["nodes"].append({"id": MEASURE_ID, "type": MEASURE_TYPE})
     data["edges"].append({"from": f"{nid}.{port}", "to": f"{MEASURE_ID}.audio"})
     data["outputs"] = {}
-    run = page.studio.engine.run(parse_pipeline(data), dict(page.inputs))
+    return parse_pipeline(data)
+
+
+def measure_quality(engine, doc, inputs: dict[str, Any]) -> dict[str, float]:
+    """DNSMOS of the stage `quality_doc` wired, through the engine (upstream stages come from its cache)."""
+    run = engine.run(doc, inputs)
     stage = run.stages.get(MEASURE_ID)
     ref = stage.outputs.get("metrics") if stage is not None else None
     if not ref:
         raise ValueError(run.error or f"quality stage {stage.status if stage else 'not run'}")
     store_key, _, out_port = ref.rpartition("/")
-    return {f"quality.{k}": float(v) for k, v in page.studio.engine.store.open(store_key)[out_port].values.items()}
+    return {f"quality.{k}": float(v) for k, v in engine.store.open(store_key)[out_port].values.items()}
 
 
 def analysis_table(columns: list[tuple[str, dict[str, float] | None]]) -> None:
@@ -115,7 +120,9 @@ class Evaluation:
             button.disable()
             for label, key, port in pending:
                 try:
-                    self.measured[f"{key}/{port}"] = await ng_run.io_bound(measure_quality, self.page, key, port)
+                    doc = quality_doc(self.page, key, port)
+                    self.measured[f"{key}/{port}"] = await ng_run.io_bound(
+                        measure_quality, self.page.studio.engine, doc, dict(self.page.inputs))
                 except Exception as exc:  # noqa: BLE001 - said beside the button, the view stays
                     ui.notify(f"Cannot measure {label}: {exc}", type="negative", position="bottom")
             rerender()

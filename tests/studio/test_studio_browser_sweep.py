@@ -23,6 +23,17 @@ DOC = {"format": "haysay.pipeline/1", "name": "sweep me",
                  {"from": "tone.audio", "to": "err.reference"}]}
 
 
+def _open(start_studio, browser_page, doc: dict):
+    """A fresh studio with `doc` on its canvas."""
+    page, page_errors = browser_page
+    page.set_default_timeout(90_000)  # a loaded machine
+    studio = start_studio()
+    page.goto(studio.url + "/")
+    page.wait_for_selector(".vue-flow")
+    _import(page, doc)
+    return page, page_errors, studio
+
+
 def _pick(page, select_testid: str, text: str) -> None:
     page.click(f'[data-testid="{select_testid}"]')
     page.locator(".q-menu .q-item", has_text=text).first.click()
@@ -46,12 +57,7 @@ def _exported(page) -> dict:
 
 
 def test_sweep_ranks_three_shifts_plays_them_and_applies_the_best(start_studio, browser_page):
-    page, page_errors = browser_page
-    page.set_default_timeout(90_000)  # a loaded machine
-    studio = start_studio()
-    page.goto(studio.url + "/")
-    page.wait_for_selector(".vue-flow")
-    _import(page, DOC)
+    page, page_errors, studio = _open(start_studio, browser_page, DOC)
 
     page.click('[data-testid="sweep"]')
     page.wait_for_selector('[data-testid="sweep-run"]')
@@ -87,12 +93,7 @@ def test_sweep_ranks_three_shifts_plays_them_and_applies_the_best(start_studio, 
 
 
 def test_sweep_refuses_a_bad_value_at_its_param(start_studio, browser_page):
-    page, page_errors = browser_page
-    page.set_default_timeout(90_000)  # a loaded machine
-    studio = start_studio()
-    page.goto(studio.url + "/")
-    page.wait_for_selector(".vue-flow")
-    _import(page, DOC)
+    page, page_errors, studio = _open(start_studio, browser_page, DOC)
     page.click('[data-testid="sweep"]')
     _pick(page, "sweep-param-0", "shift.semitones")
     page.locator('input[data-testid="sweep-values-0"], [data-testid="sweep-values-0"] input').first.fill("0, 99")
@@ -110,18 +111,13 @@ def test_compare_view_shows_the_graphs_figures_and_measures_dnsmos(start_studio,
     from haysay.nodes.analysis.measure import mono_at
     from haysay.nodes.analysis.quality import RATE, dnsmos
 
-    page, page_errors = browser_page
-    page.set_default_timeout(90_000)
-    studio = start_studio()
-    page.goto(studio.url + "/")
-    page.wait_for_selector(".vue-flow")
     doc = {"format": "haysay.pipeline/1", "name": "compare me",
            "nodes": [{"id": "tone", "type": "gen.tone", "params": {"frequency": 220.0, "duration": 1.0}},
                      {"id": "up", "type": "audio.pitch_shift", "params": {"semitones": 2.0, "method": "phase_vocoder"}},
                      {"id": "err", "type": "analysis.pitch_error"}],
            "edges": [{"from": "tone.audio", "to": "up.audio"}, {"from": "up.audio", "to": "err.audio"},
                      {"from": "tone.audio", "to": "err.reference"}]}
-    _import(page, doc)
+    page, page_errors, studio = _open(start_studio, browser_page, doc)
     page.click('[data-testid="run"]')
     page.wait_for_selector('[data-testid="run-status"]:has-text("succeeded")', timeout=180_000)
     _select(page, "up")
