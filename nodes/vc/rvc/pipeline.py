@@ -32,10 +32,10 @@ class DeviceSettings:
     """Precision and long-input segmenting (seconds: context pad, cut search half-width, cut step, longest
     uncut input), which the WebUI chooses per device; more context costs memory that fp16 frees."""
     half: bool
-    x_pad: int
-    x_query: int
-    x_center: int
-    x_max: int
+    x_pad: float
+    x_query: float
+    x_center: float
+    x_max: float
 
 
 FP32_SETTINGS = DeviceSettings(False, 1, 6, 38, 41)
@@ -126,8 +126,8 @@ def _split_points(audio: np.ndarray, s: DeviceSettings) -> list[int]:
     if padded.size <= SR * s.x_max:
         return []
     energy = np.convolve(np.abs(padded), np.ones(WINDOW), mode="valid")[:audio.size]
-    q = SR * s.x_query
-    return [t - q + int(np.argmin(energy[t - q:t + q])) for t in range(SR * s.x_center, audio.size, SR * s.x_center)]
+    q, step = int(SR * s.x_query), int(SR * s.x_center)  # int: streaming settings may use fractions of a second
+    return [t - q + int(np.argmin(energy[t - q:t + q])) for t in range(step, audio.size, step)]
 
 
 def _segment(model: RVCSynthesizer, version: str, encoder: ContentEncoder, audio: np.ndarray,
@@ -172,10 +172,24 @@ def _resample(x: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
     return np.pad(y, (0, max(0, n - y.size)))[:n].astype(np.float32)
 
 
-def convert_rvc(audio16k: np.ndarray, model: RVCSynthesizer, version: str, encoder: ContentEncoder,
-                opts: RVCOptions, index: FeatureIndex | None = None, device: str = "cpu",
-                settings: DeviceSettings | None = None) -> RVCResult:
-    """Convert mono 16 kHz speech with an RVC model; returns audio at the model's rate (or opts.resample_sr).
+@dataclass
+class Prepared:
+    """The whole-input steps before any segment converts: peak limit, high-pass, quiet-point cuts,
+    reflect padding and the pitch track over the padded input (upstream tracks the whole file at once)."""
+    audio: np.ndarray       # limited, high-passed 16 kHz input (float64)
+    audio_pad: np.ndarray   # the same, reflect-padded by t_pad each side
+    cuts: list[int]
+    pitch: np.ndarray | None
+    pitchf: np.ndarray | None
+    settings: DeviceSettings
+    dtype: torch.dtype
+    t_pad: int
+    t_pad_tgt: int
+
+
+def prepare(audio16k: np.ndarray, model: RVCSynthesizer, opts: RVCOptions, device: str = "cpu",
+            settings: DeviceSettings | None = None) -> Prepared:
+    """Check the request and run the whole-input steps `convert_rvc` and `stream_rvc` share.
 
     `settings` default: the WebUI's for `device` at the model's precision (fp16 if it was built half)."""
     if not 0 <= opts.speaker_id < model.cfg.spk_embed_dim:
@@ -185,9 +199,7 @@ def convert_rvc(audio16k: np.ndarray, model: RVCSynthesizer, version: str, encod
     if settings.half != model_half:
         raise ValueError(f"precision: the model is {'fp16' if model_half else 'fp32'} but the settings ask for "
                          f"{'fp16' if settings.half else 'fp32'}")
-    dtype = torch.float16 if settings.half else torch.float32
-    tgt_sr = model.cfg.sr
-    t_pad, t_pad_tgt = SR * settings.x_pad, tgt_sr * settings.x_pad
+    t_pad, t_pad_tgt = int(SR * settings.x_pad), int(model.cfg.sr * settings.x_pad)
     audio = np.asarray(audio16k)
     if audio.size:
         peak = np.abs(audio).max() / 0.95
@@ -207,21 +219,49 @@ def convert_rvc(audio16k: np.ndarray, model: RVCSynthesizer, version: str, encod
             pitch = vc_pitch.coarse_pitch(pitchf)
         pitch = np.asarray(pitch[:p_len], np.int64)
         pitchf = np.asarray(pitchf[:p_len], np.float32)
-    gen = torch.Generator(device=device).manual_seed(opts.seed)
-    parts, segments, start = [], [], 0
-    for t in cuts + [None]:
+    dtype = torch.float16 if settings.half else torch.float32
+    return Prepared(audio, audio_pad, cuts, pitch, pitchf, settings, dtype, t_pad, t_pad_tgt)
+
+
+def segment_spans(prep: Prepared) -> list[tuple[slice, slice]]:
+    """Per segment: (its samples of the padded input, its 10 ms frames), as upstream's loop cuts them."""
+    p_len, spans, start = prep.audio_pad.size // WINDOW, [], 0
+    for t in prep.cuts + [None]:
         if t is None:
-            seg, sl = audio_pad[start:], slice(start // WINDOW, p_len)
+            spans.append((slice(start, None), slice(start // WINDOW, p_len)))
         else:
             t = t // WINDOW * WINDOW
-            seg, sl = audio_pad[start:t + 2 * t_pad + WINDOW], slice(start // WINDOW, (t + 2 * t_pad) // WINDOW)
-        out = _segment(model, version, encoder, seg, None if pitch is None else pitch[sl],
-                       None if pitchf is None else pitchf[sl], opts, index, device, dtype, gen)
-        segments.append([int(seg.size), len(range(p_len)[sl])])
-        parts.append(out[t_pad_tgt:-t_pad_tgt] if out.size > 2 * t_pad_tgt else out[:0])
-        if t is not None:
+            spans.append((slice(start, t + 2 * prep.t_pad + WINDOW),
+                          slice(start // WINDOW, (t + 2 * prep.t_pad) // WINDOW)))
             start = t
-    result = np.concatenate(parts).astype(np.float32)
+    return spans
+
+
+def convert_segments(prep: Prepared, model: RVCSynthesizer, version: str, encoder: ContentEncoder,
+                     opts: RVCOptions, index: FeatureIndex | None = None, device: str = "cpu"):
+    """Yield each segment's converted audio at the model's rate, context padding cut off, in order; the
+    generator (seeded once) runs the segments in sequence, so their noise is the whole-file run's."""
+    gen = torch.Generator(device=device).manual_seed(opts.seed)
+    for seg_sl, sl in segment_spans(prep):
+        seg = prep.audio_pad[seg_sl]
+        out = _segment(model, version, encoder, seg, None if prep.pitch is None else prep.pitch[sl],
+                       None if prep.pitchf is None else prep.pitchf[sl], opts, index, device, prep.dtype, gen)
+        n = prep.t_pad_tgt
+        yield out[n:-n] if out.size > 2 * n else out[:0]
+
+
+def convert_rvc(audio16k: np.ndarray, model: RVCSynthesizer, version: str, encoder: ContentEncoder,
+                opts: RVCOptions, index: FeatureIndex | None = None, device: str = "cpu",
+                settings: DeviceSettings | None = None) -> RVCResult:
+    """Convert mono 16 kHz speech with an RVC model; returns audio at the model's rate (or opts.resample_sr).
+
+    `settings` default: the WebUI's for `device` at the model's precision (fp16 if it was built half)."""
+    prep = prepare(audio16k, model, opts, device, settings)
+    settings, audio, tgt_sr = prep.settings, prep.audio, model.cfg.sr
+    segments = [[int(prep.audio_pad[a].size), len(range(prep.audio_pad.size // WINDOW)[b])]
+                for a, b in segment_spans(prep)]
+    result = np.concatenate(list(convert_segments(prep, model, version, encoder, opts, index, device)))
+    result = result.astype(np.float32)
     if opts.rms_mix_rate != 1 and result.size:
         result = change_rms(audio, SR, result, tgt_sr, opts.rms_mix_rate)
     out_sr = tgt_sr
@@ -230,6 +270,7 @@ def convert_rvc(audio16k: np.ndarray, model: RVCSynthesizer, version: str, encod
     peak = float(np.max(np.abs(result))) if result.size else 0.0
     if peak / 0.99 > 1:
         result = result / (peak / 0.99)
-    driven = None if pitchf is None else pitchf[t_pad // WINDOW: (audio_pad.size - t_pad) // WINDOW]
+    t_pad, pitchf = prep.t_pad, prep.pitchf
+    driven = None if pitchf is None else pitchf[t_pad // WINDOW: (prep.audio_pad.size - t_pad) // WINDOW]
     info = {"segments": segments, "half": settings.half, "x_pad": settings.x_pad, "x_max": settings.x_max}
     return RVCResult(result.astype(np.float32), out_sr, driven, info)
