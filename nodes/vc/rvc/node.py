@@ -85,20 +85,15 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@node("vc.rvc", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=RVCParams, category="vc",
-      title="RVC voice conversion", gpu=True, memory_mb=1500, tags=("neural", "rvc"), fingerprint=rvc_models,
-      memory=rvc_memory, lifecycle={"upstream": "RVC-Project/Retrieval-based-Voice-Conversion-WebUI", "versions": ("v1", "v2"), "status": "supported", "licence": "MIT"})
-def rvc(params: RVCParams, audio: Audio, ctx):
-    """Convert speech to the voice of an RVC v1/v2 model (.pth from the RVC WebUI), with HuBERT/ContentVec
-    content, pitch tracking and shift, optional .index retrieval, loudness-envelope mixing and resampling.
-    Matches the WebUI's own inference: fp32 on CPU, fp16 with its longer GPU segments on CUDA by default."""
+def _load(params: RVCParams, audio: Audio, ctx):
+    """What a conversion needs, loaded (pooled) once: (converter args, 16 kHz input, settings, run info)."""
     import soxr
 
     from haysay.nodes.vc.backend import ensure_decoder, ensure_encoder
     from haysay.nodes.vc.content.checkpoint import read_content_encoder
     from haysay.nodes.vc.retrieval import read_feature_index
     from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint
-    from haysay.nodes.vc.rvc.pipeline import RVCOptions, convert_rvc, device_settings
+    from haysay.nodes.vc.rvc.pipeline import RVCOptions, device_settings
 
     device = _device()
     settings = device_settings(device, params.precision)
@@ -134,10 +129,40 @@ def rvc(params: RVCParams, audio: Audio, ctx):
                       index_rate=params.index_rate, filter_radius=params.filter_radius,
                       rms_mix_rate=params.rms_mix_rate, protect=params.protect, seed=params.seed,
                       resample_sr=params.resample_sr)
-    result = convert_rvc(x16, model, ckpt.version, encoder, opts, index, device, settings)
     ctx.info["model_load"] = report
-    ctx.info["rvc"] = {"version": ckpt.version, "f0": ckpt.f0, "sample_rate": ckpt.sample_rate, "device": device,
-                      "precision": "fp16" if settings.half else "fp32", "segments": result.info["segments"],
-                      "decoder": decoder_info, "content_encoder": encoder_info}
+    info = {"version": ckpt.version, "f0": ckpt.f0, "sample_rate": ckpt.sample_rate, "device": device,
+            "precision": "fp16" if settings.half else "fp32", "decoder": decoder_info,
+            "content_encoder": encoder_info}
+    return (model, ckpt.version, encoder, opts, index, device), x16, settings, info
+
+
+def rvc_blocks(params: RVCParams, ctx, audio: Audio):
+    """vc.rvc's output segment by segment (nodes.vc.rvc.stream): short segments with upstream's padding,
+    the first delivered after about 4.5 s of input has converted; see stream.py for how it differs from
+    the whole-file run (only where upstream's final peak limit engages)."""
+    from dataclasses import replace
+
+    from haysay.nodes.vc.rvc.stream import STREAM_SETTINGS, stream_rvc
+
+    args, x16, settings, info = _load(params, audio, ctx)
+    for block in stream_rvc(x16, *args, replace(STREAM_SETTINGS, half=settings.half)):
+        ctx.progress(0.2 + 0.8 * block.segment / block.segments, f"segment {block.segment}/{block.segments}")
+        yield Audio(block.audio[None, :], block.sample_rate)
+    ctx.info["rvc"] = dict(info, streamed=True)
+
+
+@node("vc.rvc", inputs={"audio": AUDIO}, outputs={"audio": AUDIO}, params=RVCParams, category="vc",
+      title="RVC voice conversion", gpu=True, memory_mb=1500, tags=("neural", "rvc"), fingerprint=rvc_models,
+      memory=rvc_memory, blocks=rvc_blocks,
+      lifecycle={"upstream": "RVC-Project/Retrieval-based-Voice-Conversion-WebUI", "versions": ("v1", "v2"), "status": "supported", "licence": "MIT"})
+def rvc(params: RVCParams, audio: Audio, ctx):
+    """Convert speech to the voice of an RVC v1/v2 model (.pth from the RVC WebUI), with HuBERT/ContentVec
+    content, pitch tracking and shift, optional .index retrieval, loudness-envelope mixing and resampling.
+    Matches the WebUI's own inference: fp32 on CPU, fp16 with its longer GPU segments on CUDA by default."""
+    from haysay.nodes.vc.rvc.pipeline import convert_rvc
+
+    args, x16, settings, info = _load(params, audio, ctx)
+    result = convert_rvc(x16, *args, settings)
+    ctx.info["rvc"] = dict(info, segments=result.info["segments"])
     ctx.progress(1.0, "done")
     return Audio(result.audio[None, :], result.sample_rate)
