@@ -5,6 +5,7 @@ edit the model; every edit re-renders the canvas and re-validates with the
 engine, so field errors show as you type. Runs go through `runs.start_run`
 and are polled from a UI timer; while one goes, the Run button cancels it.
 Queue hands the pipeline to the studio's job runner instead (the Jobs tab).
+Several workflows stay open as tabs above the canvas (workflow_tabs.py); `model` is the active one's.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from nicegui import ui
 
 from haysay.graph_engine import InvalidPipeline, PipelineFormatError, parse_pipeline
 
-from ..autosave import SESSION_KEY, Autosave, parse_saved
+from ..autosave import SESSION_KEY, TABS_KEY, Autosave, parse_saved, parse_tabs
 from ..elements import PORT_COLORS, NodeCanvas
 from ..graph_model import GraphModel
 from ..runs import RunHandle, start_run
@@ -24,7 +25,7 @@ from . import nav
 from .jobs import JobsPanel
 from .panels import ComparePanel, HistoryPanel, InputsPanel, NodePanel
 from .sweep import SweepDialog
-from .sweep import SweepDialog
+from .workflow_tabs import WorkflowTabs
 
 POLL_S = 0.3
 # beforeunload asks first while an edit has not been confirmed saved by the server (set on every
@@ -59,7 +60,6 @@ class EditorPage:
         self.run_keys: dict[str, str] = {}  # uncacheable stage -> its key in the last run
         self.run_revision = -1
         self.open_run = open_run
-        self.saved_revision = 0  # nothing to save until the restored or new graph changes
         self._touched = False  # a gesture was handled since the last autosave tick
         self._build()
         if open_run:
@@ -70,34 +70,43 @@ class EditorPage:
         """Back to the graph this tab had (sessionStorage), else the workspace's last autosave."""
         if self.open_run:
             return
-        saved = None
+        saved = tabs = None
         try:
             await ui.context.client.connected(timeout=15)
-            saved = parse_saved(await ui.run_javascript(f"sessionStorage.getItem({json.dumps(SESSION_KEY)})",
-                                                        timeout=5))
+            saved, tabs = await ui.run_javascript(
+                f"[sessionStorage.getItem({json.dumps(SESSION_KEY)}), sessionStorage.getItem({json.dumps(TABS_KEY)})]",
+                timeout=5)
+            saved, tabs = parse_saved(saved), parse_tabs(tabs)
         except Exception:  # the browser went away or answered nothing: the server's copy then
-            saved = None
+            saved = tabs = None
         saved = saved or await ng_run.io_bound(self.autosave.load)
-        if not saved or not saved.get("nodes"):
-            return
-        self.model.load_saved(saved)
-        self.saved_revision = self.model.revision
-        self.name_input.value = self.model.doc.get("name") or ""
+        tabs = tabs or await ng_run.io_bound(self.autosave.load_tabs)
+        self.workflows.restore(tabs, saved)
+
+    def activate(self, model: GraphModel) -> None:
+        """Edit `model` (a tab's): the canvas, panels and name show it; selection and run state start afresh."""
+        self.model = model
+        self.canvas._model = model  # the canvas's own edits (node modes) go to the active tab too
+        self.selected, self.states, self.inputs = None, {}, {}
+        self.run_keys, self.run_revision = {}, -1
+        self.name_input.value = model.doc.get("name") or ""
         self.refresh()
         self.canvas.fit_view()
 
     def _autosave_tick(self) -> None:
-        if self.model.revision != self.saved_revision:
-            doc = self.model.doc
+        if self.workflows.unsaved():
+            doc, tabs = self.model.doc, self.workflows.state()
+            keep = (f"sessionStorage.setItem({json.dumps(SESSION_KEY)}, {json.dumps(json.dumps(doc))});"
+                    f" sessionStorage.setItem({json.dumps(TABS_KEY)}, {json.dumps(json.dumps(tabs))});")
             try:
                 self.autosave.save(doc)
+                self.autosave.save_tabs(tabs)
             except OSError as exc:  # the browser copy still goes; the warning on leaving stays up
                 ui.notify(f"Autosave failed: {exc}", type="warning")
-                ui.run_javascript(f"sessionStorage.setItem({json.dumps(SESSION_KEY)}, {json.dumps(json.dumps(doc))})")
+                ui.run_javascript(keep)
                 return
-            self.saved_revision = self.model.revision
-            ui.run_javascript(f"sessionStorage.setItem({json.dumps(SESSION_KEY)}, {json.dumps(json.dumps(doc))});"
-                              " window.haysayUnsaved = false;")
+            self.workflows.mark_saved()
+            ui.run_javascript(keep + " window.haysayUnsaved = false;")
         elif self._touched:
             ui.run_javascript("window.haysayUnsaved = false;")
         self._touched = False
@@ -122,8 +131,6 @@ class EditorPage:
                 .props('color=white text-color=green-9 data-testid="run"')
             ui.button("Queue", icon="queue", on_click=self.queue) \
                 .props('outline color=white data-testid="queue"').tooltip("Run as a background job (see Jobs)")
-            ui.button("Sweep…", icon="tune", on_click=lambda: self.sweep.open()) \
-                .props('outline color=white data-testid="sweep"').tooltip("Run over a grid of param values, ranked by a score")
             ui.button("Sweep…", icon="tune", on_click=lambda: self.sweep.open()) \
                 .props('outline color=white data-testid="sweep"').tooltip("Run over a grid of param values, ranked by a score")
             self.status = ui.label("").classes("text-sm").props('data-testid="run-status"')
@@ -152,8 +159,8 @@ class EditorPage:
                 with ui.tab_panel(self.tab_jobs):
                     self.jobs = JobsPanel(self)
         self.sweep = SweepDialog(self)
-        self.sweep = SweepDialog(self)
-        self.canvas = NodeCanvas().classes("w-full").style("height: calc(100vh - 52px)")
+        self.workflows = WorkflowTabs(self)
+        self.canvas = NodeCanvas().classes("w-full").style("height: calc(100vh - 86px)")
         for name, handler in (("connect", self._on_connect), ("move", self._on_move), ("select", self._on_select),
                               ("delete", self._on_delete), ("duplicate", self._on_duplicate), ("drop", self._on_drop),
                               ("undo", lambda _: self.undo()), ("redo", lambda _: self.redo()),
@@ -417,11 +424,16 @@ class EditorPage:
         self.canvas.fit_view()
 
     def _rename(self, e) -> None:
+        if (e.value or None) == self.model.doc.get("name"):  # shown on a tab switch, not typed
+            return
         self.model.doc["name"] = e.value or None
         self.model.revision += 1
+        self.workflows.render()
 
     def load_doc(self, doc) -> None:
         self.model.load(doc)
+        self.workflows.current.clean_revision = self.model.revision  # as imported: closing it asks nothing
+        self.workflows.render()  # the tab takes the imported pipeline's name
         self.name_input.value = self.model.doc.get("name") or ""
         self.inputs = {}
         self.selected = None
