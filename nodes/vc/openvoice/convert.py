@@ -18,6 +18,36 @@ def split_chunks(x: np.ndarray, sample_rate: int, split_seconds: float = SPLIT_S
     return [x[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+# se_extractor.split_audio_vad calls whisper-timestamped's get_vad_segments(method="silero") with these:
+# 100 ms shortest speech, 1 s shortest silence, and its default 0.5 s widening of each segment
+VAD_MIN_SPEECH_MS, VAD_MIN_SILENCE_MS, VAD_DILATION_S = 100, 1000, 0.5
+
+
+def vad_segments(x16: np.ndarray) -> np.ndarray:
+    """(n, 2) start/end times (s) of the speech in 16 kHz mono samples as upstream's get_se finds it: silero
+    on the signal scaled to peak max(0.1, |x|max), each segment widened by 0.5 s (clipped), overlaps merged."""
+    from haysay.nodes.analysis.vad import RATE, speech_segments
+
+    x = np.asarray(x16, np.float32)
+    found = speech_segments(x / max(0.1, float(np.max(np.abs(x), initial=0.0))),
+                            min_speech_ms=VAD_MIN_SPEECH_MS, min_silence_ms=VAD_MIN_SILENCE_MS)
+    pad = round(VAD_DILATION_S * RATE)
+    merged: list[list[int]] = []
+    for start, end in np.round(found * RATE).astype(int):
+        start, end = max(0, start - pad), min(len(x), end + pad)
+        if merged and merged[-1][1] >= start:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return np.array(merged, dtype=np.float64).reshape(-1, 2) / RATE
+
+
+def speech_only(x: np.ndarray, sample_rate: int, segments: np.ndarray) -> np.ndarray:
+    """The segments (s) of `x` joined, cut at whole milliseconds as upstream's pydub slicing cuts them."""
+    cuts = [x[int(s * 1000) * sample_rate // 1000:int(e * 1000) * sample_rate // 1000] for s, e in segments]
+    return np.concatenate(cuts) if cuts else x[:0]
+
+
 def _spec(model: ToneColourConverter, x: np.ndarray, device: str) -> torch.Tensor:
     cfg = model.cfg
     y = torch.as_tensor(np.asarray(x, np.float32), device=device)[None]

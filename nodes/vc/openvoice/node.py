@@ -29,6 +29,9 @@ class OpenVoiceParams(BaseModel):
     split_seconds: float = Field(10.0, gt=0.5, le=120.0, description="Reference (and source) audio is cut into "
                                  "pieces of about this length; their embeddings are averaged (upstream's get_se)",
                                  json_schema_extra={"unit": "s"})
+    vad: bool = Field(True, title="Speech only (VAD)",
+                      description="Embed only the speech Silero VAD finds in the reference (and source), as "
+                                  "upstream's get_se does (its default); off: the whole clip, silences included")
     seed: int = Field(0, ge=0, description="Noise seed (output is reproducible)")
 
 
@@ -95,6 +98,18 @@ def _at_rate(audio: Audio, rate: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
+def _speech(clip: Audio, x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """`x` (the clip at the model's rate) cut to the speech VAD finds in the clip at 16 kHz, and the
+    segments (s); where it finds none, `x` whole (upstream stops there: its assert on an empty result)."""
+    from haysay.nodes.vc.openvoice.convert import speech_only, vad_segments
+
+    try:
+        segments = vad_segments(_at_rate(clip, 16000))
+    except ModuleNotFoundError as exc:
+        raise ModelRefError("vad", f"needs {exc.name} (install haysay[eval]) or set vad off") from None
+    return (speech_only(x, rate, segments) if len(segments) else x), segments
+
+
 @node("vc.openvoice", inputs=[Port("audio", AUDIO, description="Speech to convert"),
                               Port("reference", AUDIO, optional=True,
                                    description="Speech in the target voice (its tone colour is extracted)")],
@@ -129,17 +144,29 @@ def openvoice(params: OpenVoiceParams, audio: Audio, ctx, reference: Audio | Non
     ctx.progress(0.2, "model loaded")
     rate, gin = model.cfg.sampling_rate, model.cfg.gin_channels
 
+    vad_info: dict = {}
+
     def embedding(field: str, file: str, clip: Audio | None):
         if file:
             try:
                 return read_embedding(file, gin)
             except CheckpointError as exc:
                 raise ModelRefError(field, str(exc)) from None
+
+        def pieces(x: np.ndarray, what: str) -> list[np.ndarray]:
+            chunks = split_chunks(x, rate, params.split_seconds)
+            if min(len(c) for c in chunks) < min_samples(model):
+                raise ModelRefError(field, f"{what} is too short: {len(x) / rate:.3f} s "
+                                           f"(at least {min_samples(model) / rate:.3f} s)")
+            return chunks
+
+        what = "reference audio" if clip is reference else "source audio"
         x = _at_rate(clip, rate)
-        chunks = split_chunks(x, rate, params.split_seconds)
-        if min(len(c) for c in chunks) < min_samples(model):
-            raise ModelRefError(field, f"{'reference' if clip is reference else 'source'} audio is too short: "
-                                       f"{len(x) / rate:.3f} s (at least {min_samples(model) / rate:.3f} s)")
+        chunks = pieces(x, what)
+        if params.vad:
+            speech, segments = _speech(clip, x, rate)
+            vad_info[what] = segments.round(3).tolist() or "no speech found: embedded whole"
+            chunks = pieces(speech, f"the speech in the {what}")
         return extract_embedding(model, chunks, device)
 
     x = _at_rate(audio, rate)
@@ -150,6 +177,7 @@ def openvoice(params: OpenVoiceParams, audio: Audio, ctx, reference: Audio | Non
     ctx.progress(0.4, "embeddings extracted")
     y = convert(model, x, src, tgt, params.tau, params.seed, device)
     ctx.info["model_load"] = report
-    ctx.info["openvoice"] = {"version": model.cfg.version, "sample_rate": rate, "device": device}
+    ctx.info["openvoice"] = {"version": model.cfg.version, "sample_rate": rate, "device": device,
+                             **({"vad_segments_s": vad_info} if vad_info else {})}
     ctx.progress(1.0, "done")
     return Audio(y[None, :], rate)
