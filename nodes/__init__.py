@@ -28,6 +28,7 @@ BUILTIN_MODULES = [
     "haysay.nodes.vc.rvc.node",
     "haysay.nodes.vc.sovits.node",
     "haysay.nodes.vc.openvoice.node",
+    "haysay.nodes.vc.sovits5.node",
     "haysay.nodes.analysis.pitch",
     "haysay.nodes.analysis.transcribe",
     "haysay.nodes.analysis.quality",
