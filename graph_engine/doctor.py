@@ -88,6 +88,7 @@ COMPONENTS = (
     Component("vc.rvc", ("torch", "faiss"), extra="rvc", architectures=("rvc", "content_encoder")),
     Component("vc.sovits", ("torch", "sklearn"), extra="sovits", architectures=("sovits", "content_encoder")),
     Component("vc.openvoice", ("torch", "soxr"), architectures=("openvoice",)),
+    Component("vc.sovits5", ("torch", "torchcrepe", "yaml", "soxr"), architectures=("sovits5", "content_encoder")),
     Component("tts.coqui", ("torch", "TTS"), extra="coqui", architectures=("coqui",)),
     # so-vits 4.1's extra stages: the NSF-HiFiGAN computes its mels with librosa's filters, configs are YAML
     Component("vc.sovits shallow diffusion", ("torch", "yaml", "librosa"), extra="sovits",

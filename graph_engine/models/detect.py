@@ -10,7 +10,7 @@ so-vits-svc's feature_and_index.pkl (a pickled {speaker id: faiss index}) is wal
 only faiss index classes may appear in it, and each index's header is read from its serialised bytes.
 
 Architecture ids (the folder under models/): rvc, sovits, content_encoder,
-piper, faiss_index, kmeans, rmvpe, sovits_diffusion, nsf_hifigan, sovits_feature_index, openvoice, demucs.
+piper, faiss_index, kmeans, rmvpe, sovits_diffusion, nsf_hifigan, sovits_feature_index, openvoice, demucs, sovits5.
 File roles in a model: weights, config, index, kmeans, feature_index, diffusion, diffusion_config,
 speaker, voice, voice_config, discriminator, other.
 """
@@ -29,7 +29,8 @@ from .checkpoint_limits import CheckpointError, check_checkpoint
 from .errors import DetectionError
 
 ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans", "rmvpe", "sovits_diffusion",
-                 "nsf_hifigan", "sovits_feature_index", "openvoice", "coqui", "demucs")
+                 "nsf_hifigan", "sovits_feature_index", "openvoice", "coqui", "demucs",
+                 "sovits5")
 LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a so-vits-svc G_*.pth beside its config.json",
               "a content encoder .pt (fairseq HuBERT/ContentVec, HuBERT-Soft, WavLM, Whisper) or a transformers "
@@ -41,7 +42,8 @@ LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a so-vits-svc feature_and_index.pkl",
               "an OpenVoice converter (checkpoint.pth with ref_enc weights beside its config.json)",
               "a Coqui TTS model (config.json naming vits or xtts, with model.pth)",
-              "a Demucs model (SIG-CHECKSUM.th or SIG.safetensors, optionally beside its bag NAME.yaml)")
+              "a Demucs model (SIG-CHECKSUM.th or SIG.safetensors, optionally beside its bag NAME.yaml)",
+              "a so-vits-svc 5.0 sovits5.0.pth ('model_g' with dec.adapter weights) beside its config .yaml")
 COQUI_MODELS = ("vits", "xtts")  # what tts.coqui runs (nodes/tts/coqui/engine.py SUPPORTED_MODELS)
 TRANSFORMERS_ENCODERS = ("hubert", "wav2vec2", "wavlm", "data2vec-audio")
 _PICKLE_CAP = 64 << 20
@@ -114,6 +116,12 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     openvoice = [r for r, ck in checkpoints.items() if _is_openvoice(ck)]
     if openvoice:
         return _openvoice(folder, label, rels, openvoice, checkpoints)
+    sovits5 = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and isinstance(ck.get("model_g"), dict)
+               and "dec.adapter.W_scale.weight" in ck["model_g"]]
+    if sovits5:  # whisper-vits-svc svc_export.save_model: {'model_g': SynthesizerInfer state}
+        roles = {r: "weights" if r == sovits5[0] else "other" if r in checkpoints
+                 else "speaker" if lower[r].endswith(".spk.npy") else _generic_role(r) for r in rels}
+        return Detection("sovits5", "5.0", roles, {"sample_rate": 32000})
     generators = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and "model" in ck
                   and Path(r).name.upper().startswith("G_")]
     if generators:
