@@ -173,6 +173,24 @@ def main() -> None:
         print(f"{name}: decoder {({k: v for k, v in dec.items() if k != 'graph'})}; encoder "
               f"{({k: v for k, v in enc.items() if k != 'layers'})} "
               f"{[{k: v for k, v in layer.items() if k != 'graph'} for layer in enc.get('layers', {}).values()]}")
+    sovits5(args.seconds, dev, args.runs)
+
+
+def sovits5(seconds: float, dev: str, runs: int) -> None:
+    """vc.sovits5's synthesizer (full-size base.yaml network, random weights) on `seconds` of random
+    Whisper/HuBERT features at 100 frames/s: torch eager only (no exported backend for it yet)."""
+    from haysay.nodes.vc.sovits5.models import Sovits5Config, Sovits5Synthesizer
+    from haysay.nodes.vc.sovits5.pipeline import synthesize
+
+    cfg = Sovits5Config()
+    model = Sovits5Synthesizer(cfg).eval().to(dev)
+    n = int(seconds * 100)
+    g = np.random.default_rng(0)
+    feats = (g.standard_normal((n, cfg.ppg_dim)), g.standard_normal((n, cfg.vec_dim)), np.full(n, 200.0),
+             g.standard_normal(cfg.spk_dim))
+    best = min(timed(lambda: synthesize(model, *feats), dev)[1] for _ in range(runs + 1))
+    print(f"so-vits-svc 5.0 32k synthesizer ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params), "
+          f"torch eager, {seconds:.1f} s: warm {best:.2f} s, RTF {best / seconds:.2f}")
 
 
 if __name__ == "__main__":
