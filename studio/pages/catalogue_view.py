@@ -91,15 +91,20 @@ def given_catalogues() -> list[str]:
     return [s for s in os.environ.get(ENV_CATALOGUES, "").split(os.pathsep) if s.strip()]
 
 
-def _row(i: int, entry, catalogue, installed: set[tuple[str, str]], registry) -> dict[str, Any]:
+def _row(i: int, entry, catalogue, installed: dict[str, str], registry) -> dict[str, Any]:
+    """A table row; `installed` maps installed names (case-folded) to their architecture, as detected."""
     arch = entry.architecture or catalogue.architecture or "?"
     size = entry.size
+    model_arch = installed.get(entry.name.casefold())  # names are unique in the store, across architectures
     return {"key": i, "name": entry.name, "architecture": arch,
             "size": "?" if size is None else f"{size / 2**20:.1f} MiB",
             "license": entry.license or "not stated", "creator": entry.creator or "–",
             "language": entry.language or "–", "catalogue": Path(catalogue.origin.split("?")[0]).name,
-            "installed": (arch, entry.name.casefold()) in installed or ("*", entry.name.casefold()) in installed,
-            "usable": arch in ADAPTERS and ADAPTERS[arch][0] in registry}
+            "installed": model_arch is not None, "model_arch": model_arch or "",
+            "usable": model_arch in ADAPTERS and ADAPTERS[model_arch][0] in registry}
+
+
+SEARCHED = ("name", "architecture", "size", "license", "creator", "language", "catalogue")
 
 
 BROWSE_ACTIONS = '''
@@ -149,8 +154,7 @@ def browse_tab(studio, store, on_installed, hide_paths) -> None:
     table.add_slot("body-cell-actions", BROWSE_ACTIONS)
 
     def rows() -> list[dict]:
-        installed = {(m.architecture, m.name.casefold()) for m in store.list()}
-        installed |= {("*", name) for _, name in installed}  # an entry of unknown architecture: by name
+        installed = {m.name.casefold(): m.architecture for m in store.list()}
         return [_row(i, e, c, installed, studio.registry) for i, (c, e) in enumerate(loaded)]
 
     def refresh() -> None:
@@ -159,7 +163,7 @@ def browse_tab(studio, store, on_installed, hide_paths) -> None:
         shown = [r for r in all_rows
                  if arch_filter.value in (ALL, r["architecture"]) and creator_filter.value in (ALL, r["creator"])
                  and lang_filter.value in (ALL, r["language"])
-                 and (not text or text in " ".join(str(v) for k, v in r.items() if k != "key").casefold())]
+                 and (not text or text in " ".join(r[k] for k in SEARCHED).casefold())]
         table.rows = shown
         table.update()
         count.text = f"{len(shown)} of {len(all_rows)} catalogue models"
@@ -216,7 +220,7 @@ def browse_tab(studio, store, on_installed, hide_paths) -> None:
         except Exception:  # no answer from the tab: the workspace's copy then
             saved = None
         saved = saved or await ng_run.io_bound(autosave.load)
-        doc, node_id = add_model_node(studio.registry, saved, row["architecture"], row["name"])
+        doc, _ = add_model_node(studio.registry, saved, row["model_arch"], row["name"])
         await ng_run.io_bound(autosave.save, doc)
         ui.run_javascript(f"sessionStorage.setItem({json.dumps(SESSION_KEY)}, {json.dumps(json.dumps(doc))})")
         ui.navigate.to("/")
