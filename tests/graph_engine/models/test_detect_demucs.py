@@ -70,6 +70,17 @@ def test_lone_th_is_htdemucs_by_its_signature_and_separate_finds_it(store, tmp_p
     assert list(net.sources) == SOURCES and net.samplerate == 44100
 
 
+def test_cli_install_lists_the_detected_demucs(store, tmp_path, capsys):
+    from haysay.cli import main
+    th = save_like_demucs(tmp_path / "dl", "955717e8")
+    assert main(["models", "install", str(th), "--name", "song-splitter"]) == 0
+    capsys.readouterr()
+    assert main(["models", "list", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["name"] == "song-splitter" and listed["architecture"] == "demucs"
+    assert model_files("song-splitter") == model_files("htdemucs")  # by its name or as what it was detected
+
+
 def test_bag_folder_is_named_by_its_yaml(tmp_path):
     folder = tmp_path / "mine"
     a = save_like_demucs(folder, "0badcafe", seed=1)
