@@ -81,13 +81,24 @@ def browser_page(width: int = 1600, height: int = 900, timeout_ms: int = 120_000
             browser.close()
 
 
-def import_doc(page, doc: dict) -> None:
-    """Load a pipeline through the editor's import dialog; wait until every node is drawn."""
-    page.click('[data-testid="import"]')
-    page.locator('textarea[data-testid="import-json"]').fill(json.dumps(doc))
-    page.click('[data-testid="import-load"]')
-    for n in doc["nodes"]:
-        page.wait_for_selector(f'[data-node-id="{n["id"]}"]', state="attached")
+def import_doc(page, doc: dict, attempts: int = 2) -> None:
+    """Load a pipeline through the editor's import dialog; wait until every node is drawn. On a loaded
+    machine NiceGUI may reload a page whose websocket lagged, dropping the import: then once more."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(attempts):
+        try:
+            page.click('[data-testid="import"]')
+            page.locator('textarea[data-testid="import-json"]').fill(json.dumps(doc))
+            page.click('[data-testid="import-load"]')
+            for n in doc["nodes"]:
+                page.wait_for_selector(f'[data-node-id="{n["id"]}"]', state="attached", timeout=60_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.reload()
+            page.wait_for_selector(".vue-flow")
 
 
 def renamed(doc: dict, suffix: str) -> dict:
@@ -163,7 +174,8 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="haysay-bench-studio-"))
     env = {**os.environ, "HAYSAY_HOME": str(home / "starts")}
     env.pop("HAYSAY_SCHEDULER", None)
-    rows = [("studio start → first page served", [studio_first_page(env)[0] for _ in range(args.starts)], 3.0, "s")]
+    starts = [studio_first_page(env) for _ in range(args.starts)]
+    rows = [("studio start → first page served", [wall for wall, _ in starts], 3.0, "s")]
 
     hello = json.loads((ROOT / "examples" / "hello.json").read_text())
     with running_studio(home / "editor") as url, browser_page() as page:
@@ -190,6 +202,8 @@ def main() -> int:
         med = statistics.median(values)
         lines.append(f"| {name} | {med:.2f} {unit} | {min(values):.2f} {unit} | {len(values)} | < {target:g} {unit} | "
                      f"{'PASS' if med < target else 'FAIL'} |")
+    lines += ["", f"The studio process's own CPU seconds to its first page (what a loaded machine cannot inflate): "
+                  f"median {statistics.median(cpu for _, cpu in starts):.2f} s."]
     print("\n".join(lines))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
