@@ -13,7 +13,8 @@ from haysay.studio.bundle import BUNDLE_DIR
 PORT_COLORS = {"Audio": "#43a047", "Text": "#fb8c00", "F0": "#1e88e5", "Features": "#8e24aa", "Any": "#757575"}
 
 EVENTS = ("connect", "move", "select", "delete", "duplicate", "undo", "redo", "drop", "play", "search", "copy", "paste", "menu",
-          "param", "mode")
+          "param", "mode", "group")
+GROUP_COLORS = ("#7e57c2", "#26a69a", "#ef6c00", "#1e88e5", "#c0ca33", "#8d6e63")
 MODES = ("bypass", "mute")
 
 
@@ -29,11 +30,13 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
     screen_x, screen_y, wire?: {node, port, kind}} (a double click on the empty canvas, or a wire
     let go there), copy {nodes}, paste {x, y}, menu {node, nodes, screen_x, screen_y} (a right click),
     param {node, field, value} (a valid edit on a card's param input), mode {nodes, mode} (Ctrl+B /
-    Ctrl+M: "bypass", "mute" or null).
+    Ctrl+M: "bypass", "mute" or null), group {op: "create", nodes} (Ctrl+G) | {op: "rename", id,
+    title} | {op: "ungroup", id} (the frame's buttons).
 
     `attach(model, set_param, refresh)` lets the cards show and edit params: `set_graph` then adds each
     node's stored params, its type's params schema and its mode from the GraphModel, param edits go
-    to `set_param(node, field, value)` (the side panel's path) and mode toggles edit the model.
+    to `set_param(node, field, value)` (the side panel's path), and mode toggles and groups (the
+    document's top-level "groups": [{id, title, nodes, color}]) edit the model here.
     """
 
     def __init__(self) -> None:
@@ -44,6 +47,7 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
         self._props["states"] = {}
         self._props["errors"] = {}
         self._props["colors"] = dict(PORT_COLORS)
+        self._props["groups"] = []
         self._model = None
         self._schemas: dict[str, dict] = {}
 
@@ -54,7 +58,36 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
         self.on_event("param", lambda a: set_param(str(a.get("node")), str(a.get("field")), a.get("value"))
                       if model.has_node(str(a.get("node"))) else None)
         self.on_event("mode", self._set_mode)
+        self.on_event("group", self._group)
         return self
+
+    def _group(self, a: dict[str, Any]) -> None:
+        groups = [dict(g) for g in self._model.doc.get("groups") or []]
+        op = a.get("op")
+        if op == "create":
+            nodes = [n for n in a.get("nodes") or [] if self._model.has_node(n)]
+            if not nodes:
+                return
+            taken = {g.get("id") for g in groups}
+            i = 1
+            while f"group_{i}" in taken:
+                i += 1
+            groups.append({"id": f"group_{i}", "title": f"Group {i}", "nodes": nodes,
+                           "color": GROUP_COLORS[(i - 1) % len(GROUP_COLORS)]})
+        elif op == "rename":
+            for g in groups:
+                if g.get("id") == a.get("id"):
+                    g["title"] = str(a.get("title") or "")[:200]
+        elif op == "ungroup":
+            groups = [g for g in groups if g.get("id") != a.get("id")]
+        else:
+            return
+        self._model._checkpoint()
+        if groups:
+            self._model.doc["groups"] = groups
+        else:
+            self._model.doc.pop("groups", None)
+        self._refresh()
 
     def _set_mode(self, a: dict[str, Any]) -> None:
         mode = a.get("mode")
@@ -91,6 +124,7 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
                     doc = self._model.node(n["id"])
                     n["data"] = {**n["data"], "params": dict(doc.get("params") or {}),
                                  "schema": self._schema(doc["type"]), "mode": doc.get("mode")}
+            self._props["groups"] = list(self._model.doc.get("groups") or [])
         self._props["nodes"] = nodes
         self._props["edges"] = edges
         self.update()

@@ -118,3 +118,48 @@ def test_fit_keeps_titles_at_least_11px_on_a_30_node_graph(start_studio, browser
     # and the title is drawn that tall on screen
     assert page.locator('[data-node-id="g0"] .hs-title').bounding_box()["height"] >= 11
     assert page_errors == []
+
+
+def test_group_from_selection_drags_its_members_rename_ungroup(start_studio, browser_page):
+    page, page_errors = browser_page
+    doc = {**PIPE, "nodes": [*PIPE["nodes"], {"id": "solo", "type": "audio.gain", "params": {}}]}
+    _open(start_studio, page, doc)
+    page.click('[data-node-id="tone"] .hs-head')
+    page.click('[data-node-id="gain"] .hs-head', modifiers=["Control"])
+    page.wait_for_selector('[data-node-id="gain"].hs-selected')
+    page.locator(".hs-canvas").press("Control+g")
+    page.wait_for_selector('[data-group-id="group_1"]')
+    saved = _saved_doc(page, "!!d.groups")
+    assert saved["groups"] == [{"id": "group_1", "title": "Group 1", "nodes": ["tone", "gain"], "color": "#7e57c2"}]
+    before = {n["id"]: n["position"] for n in saved["nodes"]}
+    # the frame encloses its members, not the third node
+    frame = page.locator('[data-group-id="group_1"]').bounding_box()
+    for nid in ("tone", "gain"):
+        b = page.locator(f'[data-node-id="{nid}"]').bounding_box()
+        assert frame["x"] < b["x"] and frame["y"] < b["y"] and b["x"] + b["width"] < frame["x"] + frame["width"]
+        assert b["y"] + b["height"] < frame["y"] + frame["height"]
+
+    style = page.locator(".vue-flow__transformationpane").get_attribute("style")
+    z = float(re.search(r"scale\(([\d.]+)\)", style).group(1))
+    head = page.locator('[data-group-id="group_1"] .hs-group-title').bounding_box()
+    x, y = head["x"] + 10, head["y"] + head["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 60, y + 40, steps=5)
+    page.mouse.move(x + 120, y + 80, steps=5)
+    page.mouse.up()
+    saved = _saved_doc(page, f"d.nodes.find((n) => n.id === 'tone').position.x !== {before['tone']['x']}")
+    after = {n["id"]: n["position"] for n in saved["nodes"]}
+    for nid in ("tone", "gain"):
+        assert after[nid]["x"] - before[nid]["x"] == pytest.approx(120 / z, abs=12)  # 12: the snap grid
+        assert after[nid]["y"] - before[nid]["y"] == pytest.approx(80 / z, abs=12)
+    assert after["solo"] == before["solo"]
+
+    page.once("dialog", lambda d: d.accept("Voice chain"))
+    page.click('[data-group-rename="group_1"]')
+    page.wait_for_selector('[data-group-id="group_1"] .hs-group-title:has-text("Voice chain")')
+    assert _saved_doc(page, "d.groups && d.groups[0].title === 'Voice chain'")["groups"][0]["nodes"] == ["tone", "gain"]
+    page.click('[data-group-ungroup="group_1"]')
+    page.wait_for_selector('[data-group-id="group_1"]', state="detached")
+    assert "groups" not in _saved_doc(page, "!d.groups")
+    assert page_errors == []

@@ -13,7 +13,7 @@
 // Written as a render function, not a template: the notebook bundle ships
 // Vue's runtime-only build, which cannot compile templates (and a runtime
 // compiler would need `eval`, which some notebook front ends forbid).
-import { h, ref, reactive, getCurrentInstance } from "vue";
+import { h, ref, reactive, computed, getCurrentInstance } from "vue";
 import { VueFlow, Handle, Position, useVueFlow } from "@vue-flow/core";
 import { MiniMap } from "@vue-flow/minimap";
 import { Controls } from "@vue-flow/controls";
@@ -130,6 +130,38 @@ const StageNode = {
   },
 };
 
+// Groups (`groups` prop, the pipeline's [{id, title, nodes, color}]) are drawn as a titled,
+// coloured frame around their nodes: a vue-flow node of its own ("group:" + id) behind the cards.
+// Dragging the frame drags its members; the frame's buttons rename or ungroup (a `group` intent).
+export const GROUP_PREFIX = "group:";
+const GROUP_PAD = 24, GROUP_HEAD = 26;
+
+const GroupFrame = {
+  name: "HaysayGroupFrame",
+  props: ["id", "data"],
+  emits: ["group"],
+  setup(props, { emit }) {
+    return () => {
+      const g = props.data.group;
+      return h("div", { class: "hs-group", "data-group-id": g.id,
+                        style: { width: props.data.width + "px", height: props.data.height + "px",
+                                 borderColor: g.color || "#90a4ae", background: (g.color || "#90a4ae") + "1f" } }, [
+        h("div", { class: "hs-group-head", style: { background: (g.color || "#90a4ae") + "55" } }, [
+          h("span", { class: "hs-group-title" }, g.title || g.id),
+          h("button", { class: "hs-group-btn nodrag", "data-group-rename": g.id, title: "rename",
+                        onClick: (e) => {
+                          e.stopPropagation();
+                          const title = window.prompt("Group title", g.title || "");
+                          if (title !== null && title !== g.title) emit("group", { op: "rename", id: g.id, title });
+                        } }, "✎"),
+          h("button", { class: "hs-group-btn nodrag", "data-group-ungroup": g.id, title: "ungroup",
+                        onClick: (e) => { e.stopPropagation(); emit("group", { op: "ungroup", id: g.id }); } }, "✕"),
+        ]),
+      ]);
+    };
+  },
+};
+
 export default {
   name: "HaysayNodeCanvas",
   props: {
@@ -138,6 +170,7 @@ export default {
     states: { type: Object, default: () => ({}) },
     errors: { type: Object, default: () => ({}) },
     colors: { type: Object, default: () => ({}) },
+    groups: { type: Array, default: () => [] },
   },
   setup(props, { emit }) {
     const instance = getCurrentInstance();
@@ -151,13 +184,66 @@ export default {
     const onConnect = (c) => emit("connect", {
       source: c.source, source_port: c.sourceHandle, target: c.target, target_port: c.targetHandle,
     });
-    const onDragStop = (e) => emit("move", {
-      nodes: (e.nodes || [e.node]).map((n) => ({ id: n.id, x: Math.round(n.position.x), y: Math.round(n.position.y) })),
-    });
-    const onNodeClick = (e) => { selectedEdge.value = null; emit("select", { node: e.node.id }); };
+    // a frame is the box around its members where the owner has them, with their measured sizes (a card not
+    // measured yet counts 200 x 120); it reads no live drag position: a re-render mid-drag would reset the cards
+    const sizes = new Map();
+    const measured = ref(0);
+    const onNodesChange = (changes) => {
+      let grew = false;
+      for (const c of changes) {
+        if (c.type === "dimensions" && c.dimensions && !String(c.id).startsWith(GROUP_PREFIX)) {
+          const old = sizes.get(c.id);
+          if (!old || old.width !== c.dimensions.width || old.height !== c.dimensions.height) {
+            sizes.set(c.id, { width: c.dimensions.width, height: c.dimensions.height });
+            grew = true;
+          }
+        }
+      }
+      if (grew && (props.groups || []).length) measured.value += 1;
+    };
+    const frames = computed(() => { measured.value; return (props.groups || []).map((g) => {
+      const members = props.nodes.filter((n) => (g.nodes || []).includes(n.id));
+      if (!members.length) return null;
+      let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (const n of members) {
+        const dim = sizes.get(n.id) || { width: 200, height: 120 };
+        x0 = Math.min(x0, n.position.x); y0 = Math.min(y0, n.position.y);
+        x1 = Math.max(x1, n.position.x + dim.width); y1 = Math.max(y1, n.position.y + dim.height);
+      }
+      return { id: GROUP_PREFIX + g.id, type: "group-frame", position: { x: x0 - GROUP_PAD, y: y0 - GROUP_PAD - GROUP_HEAD },
+               zIndex: -1, connectable: false, selectable: false,
+               data: { group: g, width: x1 - x0 + 2 * GROUP_PAD, height: y1 - y0 + 2 * GROUP_PAD + GROUP_HEAD } };
+    }).filter(Boolean); });
+    const allNodes = computed(() => [...frames.value, ...props.nodes]);
+    let frameDrag = null;  // {start: frame position, members: {id: position at start}}
+    const onDragStart = (e) => {
+      const n = e.node;
+      if (!n || !n.id.startsWith(GROUP_PREFIX)) return;
+      const g = n.data.group;
+      frameDrag = { start: { ...n.position }, members: {} };
+      for (const id of g.nodes || []) { const m = flow.findNode(id); if (m) frameDrag.members[id] = { ...m.position }; }
+    };
+    const onDrag = (e) => {
+      if (!frameDrag || !e.node || !e.node.id.startsWith(GROUP_PREFIX)) return;
+      const dx = e.node.position.x - frameDrag.start.x, dy = e.node.position.y - frameDrag.start.y;
+      for (const [id, p] of Object.entries(frameDrag.members)) flow.updateNode(id, { position: { x: p.x + dx, y: p.y + dy } });
+    };
+    const onDragStop = (e) => {
+      let moved = (e.nodes || [e.node]).filter((n) => !n.id.startsWith(GROUP_PREFIX));
+      if (frameDrag && e.node && e.node.id.startsWith(GROUP_PREFIX)) {
+        moved = Object.keys(frameDrag.members).map((id) => flow.findNode(id)).filter(Boolean);
+      }
+      frameDrag = null;
+      if (moved.length) emit("move", { nodes: moved.map((n) => ({ id: n.id, x: Math.round(n.position.x), y: Math.round(n.position.y) })) });
+    };
+    const onNodeClick = (e) => {
+      selectedEdge.value = null;
+      if (!e.node.id.startsWith(GROUP_PREFIX)) emit("select", { node: e.node.id });
+    };
     const onNodeContextMenu = (e) => {
       const ev = e.event;
       if (ev && ev.preventDefault) ev.preventDefault();
+      if (e.node.id.startsWith(GROUP_PREFIX)) return;
       const sel = flow.getSelectedNodes.value.map((n) => n.id);
       emit("menu", { node: e.node.id, nodes: sel.includes(e.node.id) ? sel : [e.node.id],
                      screen_x: Math.round(ev ? ev.clientX : 0), screen_y: Math.round(ev ? ev.clientY : 0) });
@@ -170,7 +256,7 @@ export default {
       return { x: Math.round(p.x), y: Math.round(p.y) };
     };
     const selection = () => ({
-      nodes: flow.getSelectedNodes.value.map((n) => n.id),
+      nodes: flow.getSelectedNodes.value.map((n) => n.id).filter((id) => !id.startsWith(GROUP_PREFIX)),
       edges: flow.getSelectedEdges.value.map((e) => e.id).concat(selectedEdge.value ? [selectedEdge.value] : []),
     });
     // Ctrl+B on cards all bypassed already turns bypass off; otherwise it sets it on every one
@@ -199,6 +285,9 @@ export default {
         if (sel.nodes.length) { e.preventDefault(); emit("copy", { nodes: sel.nodes }); }
       } else if (mod && e.key.toLowerCase() === "v") {
         e.preventDefault(); emit("paste", flowCenter());
+      } else if (mod && e.key.toLowerCase() === "g") {
+        const sel = selection();
+        if (sel.nodes.length) { e.preventDefault(); emit("group", { op: "create", nodes: sel.nodes }); }
       } else if (mod && (e.key.toLowerCase() === "b" || e.key.toLowerCase() === "m")) {
         const sel = selection();
         if (sel.nodes.length) { e.preventDefault(); emit("mode", toggledMode(sel.nodes, e.key.toLowerCase() === "b" ? "bypass" : "mute")); }
@@ -236,7 +325,7 @@ export default {
       emit("drop", { type, x: Math.round(pos.x), y: Math.round(pos.y) });
     };
     return { flowId, flow, minimapColor, onConnect, onDragStop, onNodeClick, onPaneClick, onEdgeClick, onKey, onDragOver, onDrop, selection,
-             onDblClick, onConnectStart, onConnectEnd, onNodeContextMenu, collapsed, toggleCollapse };
+             onDblClick, onConnectStart, onConnectEnd, onNodeContextMenu, collapsed, toggleCollapse, allNodes, onDragStart, onDrag, onNodesChange };
   },
   render() {
     const stage = (p) => h(StageNode, {
@@ -250,12 +339,13 @@ export default {
       onDblclick: this.onDblClick,
     }, [
       h(VueFlow, {
-        id: this.flowId, nodes: this.nodes, edges: this.edges, deleteKeyCode: null, minZoom: 0.2, maxZoom: 2.5,
+        id: this.flowId, nodes: this.allNodes, edges: this.edges, deleteKeyCode: null, minZoom: 0.2, maxZoom: 2.5,
         defaultViewport: { zoom: 0.9 }, snapToGrid: true, snapGrid: [10, 10], zoomOnDoubleClick: false,
-        onConnect: this.onConnect, onConnectStart: this.onConnectStart, onConnectEnd: this.onConnectEnd, onNodeDragStop: this.onDragStop, onNodeClick: this.onNodeClick,
+        onConnect: this.onConnect, onConnectStart: this.onConnectStart, onConnectEnd: this.onConnectEnd, onNodesChange: this.onNodesChange, onNodeDragStart: this.onDragStart, onNodeDrag: this.onDrag, onNodeDragStop: this.onDragStop, onNodeClick: this.onNodeClick,
         onPaneClick: this.onPaneClick, onEdgeClick: this.onEdgeClick, onNodeContextMenu: this.onNodeContextMenu,
       }, {
         "node-stage": stage,
+        "node-group-frame": (p) => h(GroupFrame, { id: p.id, data: p.data, onGroup: (e) => this.$emit("group", e) }),
         default: () => [
           h(MiniMap, { pannable: true, zoomable: true, nodeColor: this.minimapColor }),
           h(Controls),
@@ -267,8 +357,9 @@ export default {
   methods: {
     fit_view(options = {}) {
       // new nodes are measured a frame or two after the props land; fitting earlier sees no bounds
-      // never below FIT_MIN_ZOOM: a big graph is then centred, not shrunk to unreadable cards
-      return new Promise((resolve) => setTimeout(() => resolve(this.flow.fitView({ padding: 0.2, duration: 200, minZoom: FIT_MIN_ZOOM, ...options })), 120));
+      // never below FIT_MIN_ZOOM: a big graph is then centred, not shrunk to unreadable cards; never above 1:
+      // one or two cards are not blown up to fill the canvas
+      return new Promise((resolve) => setTimeout(() => resolve(this.flow.fitView({ padding: 0.2, duration: 200, minZoom: FIT_MIN_ZOOM, maxZoom: 1, ...options })), 120));
     },
     flow_center() {
       // where a node added by clicking the palette should go: the middle of what is on screen
