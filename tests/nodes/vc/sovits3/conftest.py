@@ -16,27 +16,9 @@ from haysay.nodes.vc.sovits.checkpoint import save_sovits_files
 from haysay.nodes.vc.sovits.config import SovitsConfig
 from haysay.nodes.vc.sovits.models_v3 import SovitsV3Synthesizer
 
-TINY_CONV = ((32, 10, 5),) + ((32, 3, 2),) * 4 + ((32, 2, 2),) * 2
+from ..adapters.conftest import TINY_CONV, make_source_transparent, measured_f0  # noqa: F401  (re-exported)
+
 SPEAKERS = {"nen": 0, "paimon": 1, "yunhao": 2}
-
-
-def make_source_transparent(dec: torch.nn.Module) -> None:
-    """Weights that make an NSF decoder output its sine source, so the output's pitch is the f0 it got."""
-    with torch.no_grad():
-        for p in dec.parameters():
-            p.zero_()
-        dec.m_source.l_linear.weight[0, 0] = 1.0
-        dec.noise_convs[-1].weight.fill_(1.0)
-        dec.conv_post.weight[0, :, 3] = 1.0 / dec.conv_post.weight.shape[1]
-
-
-def measured_f0(samples: np.ndarray, rate: int) -> float:
-    """Median Praat pitch of the voiced frames (0 if none)."""
-    import parselmouth
-
-    hz = parselmouth.Sound(samples.astype(np.float64), rate).to_pitch_ac(
-        pitch_floor=50, pitch_ceiling=1100).selected_array["frequency"]
-    return float(np.median(hz[hz > 0])) if (hz > 0).any() else 0.0
 
 
 def tiny_v3(rate: int) -> SovitsV3Synthesizer:
