@@ -147,3 +147,19 @@ def test_node_refuses_missing_encoders_and_speaker_by_field(model_dir, encoders,
     with pytest.raises(ModelRefError, match="16 float values") as exc:
         _run({**base, "whisper_encoder": str(encoders["whisper"]), "speaker": str(bad)}, speech)
     assert exc.value.field == "speaker"
+
+
+def test_whisper_ppg_matches_upstream_pred_ppg():
+    """Upstream drops the encoder's last quarter of blocks, runs 15 s pieces unpadded and dithers the mel."""
+    from haysay.nodes.vc.content.speech_encoders import read_speech_encoder
+    from haysay.nodes.vc.sovits5.pipeline import whisper_ppg
+
+    ref = np.load(DATA / "whisper_ppg.npz")
+    encoder = read_speech_encoder(DATA / "whisper_tiny.pt", "whisper-ppg-large")
+    torch.manual_seed(3)
+    ppg = whisper_ppg(encoder, ref["wav16k"])
+    assert ppg.shape == ref["ppg"].shape == (len(ref["wav16k"]) // 320, 32)
+    assert np.abs(ppg - ref["ppg"]).max() < 5e-3  # measured 6.9e-4
+    assert np.corrcoef(ppg.ravel(), ref["ppg"].ravel())[0, 1] > 0.99999
+    full = encoder.features(torch.from_numpy(ref["wav16k"])[None])[0].numpy()  # so-vits 4.1's whole encoder
+    assert np.abs(full - ref["ppg"]).max() > 0.1
