@@ -187,8 +187,8 @@ def browse_tab(studio, store, on_installed, hide_paths) -> None:
         if job and job[0].state == "running":
             ui.notify("one install at a time: wait for it or cancel it", type="warning")
             return
-        if studio.config.server_mode and not studio.config.allow_url_installs:
-            ui.notify("Installing from URLs is disabled in server mode (HAYSAY_STUDIO_ALLOW_URL_INSTALLS=1 "
+        if studio.config.sandboxed and not studio.config.allow_url_installs:
+            ui.notify("Installing from URLs is disabled on a shared studio (HAYSAY_STUDIO_ALLOW_URL_INSTALLS=1 "
                       "enables it)", type="negative")
             return
         catalogue, entry = loaded[row["key"]]

@@ -85,7 +85,7 @@ def models_page(studio) -> None:
     if store is None:
         ui.label("The model store is not available in this build.").classes("text-negative")
         return
-    url_ok = not studio.config.server_mode or studio.config.allow_url_installs
+    url_ok = not studio.config.sandboxed or studio.config.allow_url_installs
     batch = UploadBatch(studio.uploads_dir / "models")
     with ui.tabs().classes("px-4") as tabs:
         installed_tab = ui.tab("Installed").props('data-testid="tab-installed"')
@@ -126,7 +126,7 @@ def _installed_tab(studio, store, batch: UploadBatch, url_ok: bool):
         rows = [_row(m) for m in models]
         table.rows = [r for r in rows if not text or text in " ".join(str(v) for v in r.values()).casefold()]
         table.update()
-        count.text = f"{len(models)} installed" + ("" if studio.config.server_mode else f" in {store.root}")
+        count.text = f"{len(models)} installed" + ("" if studio.config.sandboxed else f" in {store.root}")
 
     def confirm_remove(name: str, size: str) -> None:
         with ui.dialog() as dialog, ui.card().props('data-testid="confirm-remove"'):
@@ -223,10 +223,10 @@ def _installed_tab(studio, store, batch: UploadBatch, url_ok: bool):
                 return
             remote = source.startswith(("http://", "https://", "hf://"))
             if remote and not url_ok:
-                ui.notify("Installing from URLs is disabled in server mode (HAYSAY_STUDIO_ALLOW_URL_INSTALLS=1 "
+                ui.notify("Installing from URLs is disabled on a shared studio (HAYSAY_STUDIO_ALLOW_URL_INSTALLS=1 "
                           "enables it)", type="negative")
                 return
-            if not remote and studio.config.server_mode:
+            if not remote and studio.config.sandboxed:
                 real = Path(source).expanduser().resolve()
                 if not any(real == r.resolve() or r.resolve() in real.parents for r in studio.roots):
                     ui.notify("that path is outside the allowed folders", type="negative")
