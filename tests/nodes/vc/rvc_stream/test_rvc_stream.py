@@ -48,3 +48,21 @@ def test_resampled_stream_matches_within_soxr_chunking(speech16k, tiny_rvc, tiny
 
 def test_default_stream_settings_split_short_and_keep_upstream_padding():
     assert STREAM_SETTINGS.x_pad == 1 and STREAM_SETTINGS.x_center < 5 and not STREAM_SETTINGS.half
+
+
+def test_a_loud_output_is_limited_by_the_running_peak(speech16k, tiny_rvc, tiny_encoder):
+    import copy
+
+    import torch
+
+    loud = copy.deepcopy(tiny_rvc)
+    with torch.no_grad():
+        loud.dec.conv_post.weight.mul_(1000.0)  # saturates the decoder's tanh past upstream's 0.99 limit
+    whole, blocks = _both(speech16k, loud, tiny_encoder, RVCOptions(rms_mix_rate=1.0))
+    got = np.concatenate([b.audio for b in blocks])
+    assert np.max(np.abs(whole.audio)) == pytest.approx(0.99, abs=1e-6) and np.max(np.abs(got)) <= 0.99 + 1e-6
+    # whole = raw / (P / 0.99); a block delivered before the peak P arrived is raw scaled by its running peak
+    first = blocks[0].audio
+    scale = np.max(np.abs(first)) / np.max(np.abs(whole.audio[:first.size]))
+    np.testing.assert_allclose(first, whole.audio[:first.size] * scale, rtol=1e-4, atol=1e-6)
+    assert scale >= 1.0 - 1e-6 and all(np.max(np.abs(b.audio)) <= 0.99 + 1e-6 for b in blocks)
