@@ -83,12 +83,16 @@ class EditorPage:
         tabs = tabs or await ng_run.io_bound(self.autosave.load_tabs)
         self.workflows.restore(tabs, saved)
 
-    def activate(self, model: GraphModel) -> None:
-        """Edit `model` (a tab's): the canvas, panels and name show it; selection and run state start afresh."""
+    def activate(self, model: GraphModel, fresh: bool = True) -> None:
+        """Edit `model` (a tab's): the canvas, panels and name show it. `fresh` (another tab): selection
+        and run state start afresh; else (the same work restored) a selected node stays selected."""
         self.model = model
         self.canvas._model = model  # the canvas's own edits (node modes) go to the active tab too
-        self.selected, self.states, self.inputs = None, {}, {}
-        self.run_keys, self.run_revision = {}, -1
+        if fresh or not (self.selected and model.has_node(self.selected)):
+            self.selected = None
+        if fresh:
+            self.states, self.inputs = {}, {}
+            self.run_keys, self.run_revision = {}, -1
         self.name_input.value = model.doc.get("name") or ""
         self.refresh()
         self.canvas.fit_view()

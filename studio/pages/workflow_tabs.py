@@ -150,5 +150,5 @@ class WorkflowTabs:
             self.items.append(Workflow(model, modified=tab["modified"]))
         self.active = active
         self.mark_saved()
-        self.page.activate(self.current.model)
+        self.page.activate(self.current.model, fresh=False)
         self.render()
