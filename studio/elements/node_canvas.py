@@ -13,7 +13,7 @@ from haysay.studio.bundle import BUNDLE_DIR
 PORT_COLORS = {"Audio": "#43a047", "Text": "#fb8c00", "F0": "#1e88e5", "Features": "#8e24aa", "Any": "#757575"}
 
 EVENTS = ("connect", "move", "select", "delete", "duplicate", "undo", "redo", "drop", "play", "search", "copy", "paste", "menu",
-          "param", "mode", "group")
+          "param", "mode", "group", "via")
 GROUP_COLORS = ("#7e57c2", "#26a69a", "#ef6c00", "#1e88e5", "#c0ca33", "#8d6e63")
 MODES = ("bypass", "mute")
 
@@ -31,7 +31,8 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
     let go there), copy {nodes}, paste {x, y}, menu {node, nodes, screen_x, screen_y} (a right click),
     param {node, field, value} (a valid edit on a card's param input), mode {nodes, mode} (Ctrl+B /
     Ctrl+M: "bypass", "mute" or null), group {op: "create", nodes} (Ctrl+G) | {op: "rename", id,
-    title} | {op: "ungroup", id} (the frame's buttons).
+    title} | {op: "ungroup", id} (the frame's buttons), via {edge, via: [{x, y}]} (a wire's reroute
+    points after a double click on it, a point dragged or right-clicked away).
 
     `attach(model, set_param, refresh)` lets the cards show and edit params: `set_graph` then adds each
     node's stored params, its type's params schema and its mode from the GraphModel, param edits go
@@ -59,7 +60,23 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
                       if model.has_node(str(a.get("node"))) else None)
         self.on_event("mode", self._set_mode)
         self.on_event("group", self._group)
+        self.on_event("via", self._set_via)
         return self
+
+    def _set_via(self, a: dict[str, Any]) -> None:
+        edge = next((e for e in self._model.doc["edges"] if f"{e['from']}->{e['to']}" == a.get("edge")), None)
+        try:
+            via = [{"x": float(p["x"]), "y": float(p["y"])} for p in a.get("via") or []]
+        except (KeyError, TypeError, ValueError):
+            return
+        if edge is None or via == (edge.get("via") or []):
+            return
+        self._model._checkpoint()
+        if via:
+            edge["via"] = via
+        else:
+            edge.pop("via", None)
+        self._refresh()
 
     def _group(self, a: dict[str, Any]) -> None:
         groups = [dict(g) for g in self._model.doc.get("groups") or []]
@@ -125,6 +142,10 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
                     n["data"] = {**n["data"], "params": dict(doc.get("params") or {}),
                                  "schema": self._schema(doc["type"]), "mode": doc.get("mode")}
             self._props["groups"] = list(self._model.doc.get("groups") or [])
+            via = {f"{e['from']}->{e['to']}": e["via"] for e in self._model.doc["edges"] if e.get("via")}
+            for e in edges:
+                if e["id"] in via:
+                    e["data"] = {**e.get("data", {}), "via": via[e["id"]]}
         self._props["nodes"] = nodes
         self._props["edges"] = edges
         self.update()

@@ -163,3 +163,37 @@ def test_group_from_selection_drags_its_members_rename_ungroup(start_studio, bro
     page.wait_for_selector('[data-group-id="group_1"]', state="detached")
     assert "groups" not in _saved_doc(page, "!d.groups")
     assert page_errors == []
+
+
+def test_reroute_point_on_a_wire_is_stored_dragged_and_removed(start_studio, browser_page):
+    page, page_errors = browser_page
+    _open(start_studio, page, PIPE)
+    page.wait_for_timeout(800)  # the viewport stands still (a loaded machine animates the fit slowly)
+    wire = page.locator(".vue-flow__edge-path").first.bounding_box()
+    # an S-shaped wire passes through the middle of its bounding box
+    page.mouse.dblclick(wire["x"] + wire["width"] / 2, wire["y"] + wire["height"] / 2)
+    saved = _saved_doc(page, "!!d.edges[0].via")
+    (point,) = saved["edges"][0]["via"]
+    assert page.locator(".vue-flow__node").count() == 2  # no node search opened, nothing added
+    dot = page.locator('[data-via="tone.audio->gain.audio#0"]')
+    dot.wait_for()
+    # the wire is drawn through the point
+    assert f"L {point['x']:g} {point['y']:g}" in page.locator(".vue-flow__edge-path").first.get_attribute("d").replace(".0 ", " ")
+
+    style = page.locator(".vue-flow__transformationpane").get_attribute("style")
+    z = float(re.search(r"scale\(([\d.]+)\)", style).group(1))
+    b = dot.bounding_box()
+    x, y = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x, y + 50, steps=4)
+    page.mouse.move(x, y + 100, steps=4)
+    page.mouse.up()
+    saved = _saved_doc(page, f"d.edges[0].via && d.edges[0].via[0].y !== {point['y']}")
+    (moved,) = saved["edges"][0]["via"]
+    assert moved["y"] - point["y"] == pytest.approx(100 / z, abs=3) and moved["x"] == pytest.approx(point["x"], abs=3)
+
+    dot.click(button="right")
+    assert "via" not in _saved_doc(page, "!d.edges[0].via")["edges"][0]
+    page.wait_for_selector('[data-via="tone.audio->gain.audio#0"]', state="detached")
+    assert page_errors == []

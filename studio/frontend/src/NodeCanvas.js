@@ -14,7 +14,7 @@
 // Vue's runtime-only build, which cannot compile templates (and a runtime
 // compiler would need `eval`, which some notebook front ends forbid).
 import { h, ref, reactive, computed, getCurrentInstance } from "vue";
-import { VueFlow, Handle, Position, useVueFlow } from "@vue-flow/core";
+import { VueFlow, Handle, Position, useVueFlow, BaseEdge } from "@vue-flow/core";
 import { MiniMap } from "@vue-flow/minimap";
 import { Controls } from "@vue-flow/controls";
 import { Background } from "@vue-flow/background";
@@ -162,6 +162,65 @@ const GroupFrame = {
   },
 };
 
+// A wire with reroute points (`data.via`, the edge's [{x, y}]) is drawn through them. A point is dragged
+// to move it and right-clicked to remove it; either is a `via` {edge, via} intent (the whole new list).
+const ViaEdge = {
+  name: "HaysayViaEdge",
+  props: ["id", "sourceX", "sourceY", "targetX", "targetY", "data", "style", "markerEnd"],
+  emits: ["via"],
+  setup(props, { emit }) {
+    const drag = ref(null);  // {index, x, y} while a point is dragged
+    return () => {
+      const via = (props.data && props.data.via) || [];
+      const pts = via.map((p, i) => (drag.value && drag.value.index === i ? drag.value : p));
+      const all = [{ x: props.sourceX, y: props.sourceY }, ...pts, { x: props.targetX, y: props.targetY }];
+      const path = all.map((p, i) => `${i ? "L" : "M"} ${p.x} ${p.y}`).join(" ");
+      const dots = pts.map((p, i) => h("circle", {
+        class: "hs-via nodrag nopan", cx: p.x, cy: p.y, r: 6, "data-via": `${props.id}#${i}`,
+        // the edge layer takes pointer events on strokes only: a point takes them on its whole disc
+        style: { fill: (props.style && props.style.stroke) || "#757575", pointerEvents: "all", cursor: "move" },
+        onPointerdown: (e) => {
+          if (e.button !== 0) return;
+          e.stopPropagation();
+          const svg = e.target.ownerSVGElement;
+          const toFlow = (ev) => {
+            const m = e.target.getScreenCTM().inverse();
+            const pt = svg.createSVGPoint(); pt.x = ev.clientX; pt.y = ev.clientY;
+            const q = pt.matrixTransform(m);
+            return { x: Math.round(q.x), y: Math.round(q.y) };
+          };
+          const move = (ev) => { drag.value = { index: i, ...toFlow(ev) }; };
+          const up = (ev) => {
+            window.removeEventListener("pointermove", move);
+            window.removeEventListener("pointerup", up);
+            const at = toFlow(ev);
+            drag.value = null;
+            emit("via", { edge: props.id, via: via.map((q, j) => (j === i ? at : q)) });
+          };
+          window.addEventListener("pointermove", move);
+          window.addEventListener("pointerup", up);
+        },
+        onContextmenu: (e) => { e.preventDefault(); e.stopPropagation(); emit("via", { edge: props.id, via: via.filter((_, j) => j !== i) }); },
+      }));
+      return [h(BaseEdge, { id: props.id, path, style: props.style, markerEnd: props.markerEnd }), ...dots];
+    };
+  },
+};
+
+/** `via` with a point at `at` put into the segment of the wire it is nearest to. */
+export function insertVia(via, source, target, at) {
+  const all = [source, ...via, target];
+  let best = 0, bestD = Infinity;
+  for (let i = 0; i < all.length - 1; i++) {
+    const a = all[i], b = all[i + 1];
+    const dx = b.x - a.x, dy = b.y - a.y, len = dx * dx + dy * dy || 1;
+    const t = Math.max(0, Math.min(1, ((at.x - a.x) * dx + (at.y - a.y) * dy) / len));
+    const d = (a.x + t * dx - at.x) ** 2 + (a.y + t * dy - at.y) ** 2;
+    if (d < bestD) { bestD = d; best = i; }
+  }
+  return [...via.slice(0, best), at, ...via.slice(best)];
+}
+
 export default {
   name: "HaysayNodeCanvas",
   props: {
@@ -250,6 +309,17 @@ export default {
     };
     const onPaneClick = () => { selectedEdge.value = null; emit("select", { node: null }); };
     const onEdgeClick = (e) => { selectedEdge.value = e.edge.id; };
+    // a double click on a wire puts a reroute point there
+    const onEdgeDoubleClick = (e) => {
+      const ev = e.event, edge = e.edge;
+      if (!ev || !edge) return;
+      const p = flow.screenToFlowCoordinate({ x: ev.clientX, y: ev.clientY });
+      const at = { x: Math.round(p.x), y: Math.round(p.y) };
+      const via = (edge.data && edge.data.via) || [];
+      const src = { x: edge.sourceX, y: edge.sourceY }, dst = { x: edge.targetX, y: edge.targetY };
+      emit("via", { edge: edge.id, via: insertVia(via, src, dst, at) });
+    };
+    const allEdges = computed(() => props.edges.map((e) => (e.data && e.data.via && e.data.via.length ? { ...e, type: "via" } : e)));
     const flowCenter = () => {
       const r = instance.proxy.$el.getBoundingClientRect();
       const p = flow.screenToFlowCoordinate({ x: r.left + r.width / 2, y: r.top + r.height / 2 });
@@ -325,7 +395,7 @@ export default {
       emit("drop", { type, x: Math.round(pos.x), y: Math.round(pos.y) });
     };
     return { flowId, flow, minimapColor, onConnect, onDragStop, onNodeClick, onPaneClick, onEdgeClick, onKey, onDragOver, onDrop, selection,
-             onDblClick, onConnectStart, onConnectEnd, onNodeContextMenu, collapsed, toggleCollapse, allNodes, onDragStart, onDrag, onNodesChange };
+             onDblClick, onConnectStart, onConnectEnd, onNodeContextMenu, collapsed, toggleCollapse, allNodes, onDragStart, onDrag, onNodesChange, onEdgeDoubleClick, allEdges };
   },
   render() {
     const stage = (p) => h(StageNode, {
@@ -339,12 +409,14 @@ export default {
       onDblclick: this.onDblClick,
     }, [
       h(VueFlow, {
-        id: this.flowId, nodes: this.allNodes, edges: this.edges, deleteKeyCode: null, minZoom: 0.2, maxZoom: 2.5,
+        id: this.flowId, nodes: this.allNodes, edges: this.allEdges, deleteKeyCode: null, minZoom: 0.2, maxZoom: 2.5,
         defaultViewport: { zoom: 0.9 }, snapToGrid: true, snapGrid: [10, 10], zoomOnDoubleClick: false,
         onConnect: this.onConnect, onConnectStart: this.onConnectStart, onConnectEnd: this.onConnectEnd, onNodesChange: this.onNodesChange, onNodeDragStart: this.onDragStart, onNodeDrag: this.onDrag, onNodeDragStop: this.onDragStop, onNodeClick: this.onNodeClick,
-        onPaneClick: this.onPaneClick, onEdgeClick: this.onEdgeClick, onNodeContextMenu: this.onNodeContextMenu,
+        onPaneClick: this.onPaneClick, onEdgeClick: this.onEdgeClick, onEdgeDoubleClick: this.onEdgeDoubleClick, onNodeContextMenu: this.onNodeContextMenu,
       }, {
         "node-stage": stage,
+        "edge-via": (p) => h(ViaEdge, { id: p.id, sourceX: p.sourceX, sourceY: p.sourceY, targetX: p.targetX, targetY: p.targetY,
+                                        data: p.data, style: p.style, markerEnd: p.markerEnd, onVia: (e) => this.$emit("via", e) }),
         "node-group-frame": (p) => h(GroupFrame, { id: p.id, data: p.data, onGroup: (e) => this.$emit("group", e) }),
         default: () => [
           h(MiniMap, { pannable: true, zoomable: true, nodeColor: this.minimapColor }),
