@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +32,9 @@ class Sovits5Params(BaseModel):
                                               "256 values); used when no speaker features are connected")
     shift: float = Field(0.0, ge=-24.0, le=24.0, title="Pitch shift", description="Transposition (upstream "
                          "--shift)", json_schema_extra={"unit": "semitones"})
+    f0_method: Literal["crepe", "pm", "harvest", "dio", "rmvpe", "fcpe"] = Field(
+        "crepe", title="Pitch tracker", description="crepe = upstream's (torchcrepe full, 20 ms hop, 5-frame mean); "
+        "the others are haysay's generic trackers at 10 ms (upstream has only crepe)")
     whisper_encoder: str = Field("", title="Whisper encoder", description="Installed content encoder name or "
                                  "path of Whisper large-v2.pt (whisper_pretrain/); default: the installed one")
     hubert_encoder: str = Field("", title="HuBERT-Soft encoder", description="Installed content encoder name or "
@@ -147,6 +150,7 @@ def sovits5(params: Sovits5Params, audio: Audio, ctx, speaker: Features | None =
     import soxr
     import torch
 
+    from haysay.nodes.vc.pitch import track_f0
     from haysay.nodes.vc.safe_load import CheckpointError
     from haysay.nodes.vc.sovits5.checkpoint import build_sovits5_model, read_sovits5_checkpoint
     from haysay.nodes.vc.sovits5.pipeline import (crepe_f0, hubert_units, repeat_frames, shift_f0, synthesize,
@@ -178,7 +182,11 @@ def sovits5(params: Sovits5Params, audio: Audio, ctx, speaker: Features | None =
     ppg = repeat_frames(whisper_ppg(whisper, wav, gen))
     vec = repeat_frames(hubert_units(hubert, wav))
     ctx.progress(0.5, "content extracted")
-    f0 = shift_f0(crepe_f0(wav, device, gen), params.shift)
+    if params.f0_method == "crepe":
+        f0 = crepe_f0(wav, device, gen)
+    else:
+        f0 = track_f0(wav, 16000, params.f0_method, 0.01, len(wav) // 320 * 2, device)
+    f0 = shift_f0(f0, params.shift)
     ctx.progress(0.6, "pitch extracted")
     y = synthesize(model, ppg, vec, f0, spk, gen)
     ctx.info["model_load"] = report

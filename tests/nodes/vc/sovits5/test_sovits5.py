@@ -123,6 +123,9 @@ def test_node_converts_speech_at_32k(model_dir, encoders, speakers, speech):
     up = _run({**params, "shift": 12}, speech, ctx12).mono()
     assert abs(ctx12.info["sovits5"]["median_f0_hz"] / tracked - 2) < 0.02
     assert np.sqrt(np.mean((up - y) ** 2)) > 0.1 * np.sqrt(np.mean(y ** 2))
+    ctx_pm = NodeContext()
+    _run({**params, "f0_method": "pm"}, speech, ctx_pm)  # haysay's Praat tracker instead of upstream's crepe
+    assert abs(ctx_pm.info["sovits5"]["median_f0_hz"] / f_in - 1) < 0.1
     other = _run({**params, "speaker": str(speakers[1])}, speech).mono()
     assert np.sqrt(np.mean((other - y) ** 2)) > 0.1 * np.sqrt(np.mean(y ** 2))
 
