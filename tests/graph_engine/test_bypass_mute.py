@@ -141,3 +141,24 @@ def test_cli_validate_and_run_honour_modes(tmp_path, haysay_home, capsys):
     assert main(["run", str(tmp_path / "muted.json"), "-o", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
     assert "gain" in err and "skipped" in err
+
+
+def test_bypass_of_a_node_fed_by_a_pipeline_input(engine, tmp_path):
+    from haysay.graph_engine.audiofile import write_audio
+    from haysay.graph_engine.values import Audio
+
+    t = np.arange(16000) / 16000
+    wav = write_audio(tmp_path / "in.wav", Audio((0.1 * np.sin(2 * np.pi * 440 * t))[None].astype(np.float32), 16000))
+    doc = {"format": "haysay.pipeline/1",
+           "nodes": [{"id": "gain", "type": "audio.gain", "params": {"gain_db": -12.0}, "mode": "bypass"},
+                     {"id": "norm", "type": "audio.peak_normalize"}],
+           "edges": [{"from": "gain.audio", "to": "norm.audio"}],
+           "inputs": {"voice": {"bind": "gain.audio"}}, "outputs": {"out": "norm.audio", "raw": "gain.audio"}}
+    errors = plan(parse_pipeline(doc), inputs={"voice": str(wav)}).errors
+    assert [(e.code, e.node, e.port) for e in errors] == [("bypass", "gain", "audio")]  # two users, one input
+    del doc["outputs"]["raw"]
+    result = engine.run(parse_pipeline(doc), inputs={"voice": str(wav)})  # the input now feeds norm itself
+    assert result.ok and set(result.stages) == {"input:voice", "norm"}
+    assert result.stages["norm"].cache_key == engine.run(parse_pipeline({
+        **doc, "nodes": doc["nodes"][1:], "edges": [], "inputs": {"voice": {"bind": "norm.audio"}}}),
+        inputs={"voice": str(wav)}).stages["norm"].cache_key
