@@ -51,6 +51,8 @@ class F0Decoder(nn.Module):
 
 
 class SovitsSynthesizer(nn.Module):
+    upstream_noise_scale = 0.4  # 4.x inference_main.py's --noice_scale default
+
     def __init__(self, cfg: SovitsConfig):
         super().__init__()
         self.cfg = cfg

@@ -33,6 +33,7 @@ def coarse_v3(f0: torch.Tensor) -> torch.Tensor:
 
 class SovitsV3Synthesizer(SovitsSynthesizer):
     """Shares 4.x's speaker embedding (and so its speaker mixing); the rest of the network is 3.0's."""
+    upstream_noise_scale = 1.0  # 3.0's TextEncoder noise scale, which its infer never changes
 
     def __init__(self, cfg: SovitsConfig):
         nn.Module.__init__(self)

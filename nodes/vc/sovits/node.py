@@ -50,7 +50,9 @@ class SovitsParams(BaseModel):
                                                                   "frames but more muted ones")
     f0_filter: bool = Field(False, description="Stop with an error when a chunk has no voiced frame instead of "
                                                "converting it on a flat pitch")
-    noise_scale: float = Field(0.4, ge=0.0, le=2.0, description="Prior noise scale (variation in timbre)")
+    noise_scale: float | None = Field(None, ge=0.0, le=2.0, title="Noise scale",
+                                      description="Prior noise scale (variation in timbre); empty: upstream's for "
+                                                  "the model's version (0.4 for 4.x, 1.0 for 3.0)")
     auto_predict_f0: bool = Field(False, description="Let the model predict the pitch (speech only; off for "
                                                      "singing, where it goes badly off key; transpose then has no "
                                                      "effect)")

@@ -33,7 +33,7 @@ class SovitsOptions:
     f0_method: str = "pm"
     cr_threshold: float = 0.05
     f0_filter: bool = False
-    noise_scale: float = 0.4
+    noise_scale: float | None = None  # None: the model version's upstream value
     auto_predict_f0: bool = False
     cluster_ratio: float = 0.0
     loudness_envelope_adjustment: float = 1.0
@@ -191,7 +191,8 @@ def infer_piece(wav: np.ndarray, model: SovitsSynthesizer | None, info: SovitsMo
     if model is None:
         audio, used = wav_t, f0_t
     else:
-        audio, used = model.infer(c[None], f0_t, uv_t, speaker, opts.noise_scale, opts.auto_predict_f0, vol, gen)
+        noise = model.upstream_noise_scale if opts.noise_scale is None else opts.noise_scale
+        audio, used = model.infer(c[None], f0_t, uv_t, speaker, noise, opts.auto_predict_f0, vol, gen)
         audio = audio[0, 0].float()
     if post is not None:  # where upstream runs shallow diffusion / the NSF-HiFiGAN enhancer
         audio = post(SynthOutput(audio, wav, c[None], used, uv_t, vol, speaker, sr, hop, gen))

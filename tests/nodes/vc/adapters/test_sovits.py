@@ -235,5 +235,5 @@ def test_every_option_is_a_param():
     for name in vars(Slicing()):
         assert getattr(opts.slicing, name) != getattr(default.slicing, name), name
     defaults = sovits_options(SovitsParams(model="m"))
-    assert (defaults.slicing, defaults.noise_scale, defaults.cr_threshold, defaults.seed) == (Slicing(), 0.4, 0.05, 52468)
+    assert (defaults.slicing, defaults.noise_scale, defaults.cr_threshold, defaults.seed) == (Slicing(), None, 0.05, 52468)
     assert defaults.loudness_envelope_adjustment == 1.0 and defaults.resampler == "torchaudio"

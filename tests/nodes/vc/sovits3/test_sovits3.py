@@ -111,3 +111,22 @@ def test_3_0_weights_under_a_4_0_config_are_refused(v3_files, tmp_path):
     info = read_sovits_config(folder / "config.json")
     with pytest.raises(CheckpointError, match=r"describes a so-vits-svc 4\.0 model but the weights are 3\.0"):
         build_sovits_model(folder / v3_files[32000].name, info)
+
+
+
+def test_noise_scale_defaults_to_the_versions_upstream_value(v3_files, soft_file, tone, monkeypatch):
+    """3.0's SynthesizerTrn.infer never passes a noise scale: its TextEncoder's 1.0 is what upstream runs
+    (4.x's inference_main.py passes 0.4). The fixture's decoder passes the NSF source through, so the
+    scale that reaches the network is read where it enters."""
+    seen = []
+    infer = SovitsV3Synthesizer.infer
+
+    def spy(self, c, f0, uv, sid, noise_scale, *rest):
+        seen.append(noise_scale)
+        return infer(self, c, f0, uv, sid, noise_scale, *rest)
+
+    monkeypatch.setattr(SovitsV3Synthesizer, "infer", spy)
+    _convert(v3_files[32000], soft_file, tone)
+    n = len(seen)
+    _convert(v3_files[32000], soft_file, tone, noise_scale=0.25)
+    assert n > 0 and set(seen[:n]) == {1.0} and set(seen[n:]) == {0.25}
