@@ -12,7 +12,9 @@ class GraphError:
     unknown_port, bad_edge, port_type_mismatch, cycle, unconnected_input,
     invalid_param, missing_file, unknown_input, missing_input, unknown_output,
     invalid_input (a node refuses what its inputs' headers say: too many channels, too short),
-    memory (a stage would need more memory than a worker has). Warnings, which do not stop
+    memory (a stage would need more memory than a worker has), bypass (a bypassed node has no
+    same-type input to pass an output through), unknown_node (a group names a node that is not
+    in the graph). Warnings, which do not stop
     a run, use input_warning (a truncated file).
     """
 
