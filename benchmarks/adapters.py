@@ -1,8 +1,9 @@
 """Speed of the neural voice-conversion adapters: haysay vs a plain-torch reference of the same networks.
 
 Full-size networks with random weights, written in the upstream file formats:
-RVC v2 40 kHz (the WebUI's v2 config), so-vits-svc 4.1 (44.1 kHz, vec768l12), and a
-HuBERT-base content encoder (12 layers x 768, fairseq form). Input: 10 s of espeak speech. The reference
+RVC v2 40 kHz (the WebUI's v2 config), so-vits-svc 4.1 (44.1 kHz, vec768l12), so-vits-svc 3.0 (32 kHz, its
+fixed decoder, HuBERT-Soft), a HuBERT-base content encoder (12 layers x 768, fairseq form) and a HuBERT-Soft
+one (the same size, bshall's hubert-soft-0d54a1f4.pt form). Input: 10 s of espeak speech. The reference
 is what upstream runs (fp32 torch eager under no_grad); haysay runs its chosen decoder backend (auto: the
 ONNX Runtime graph on CPU, exported on first load, which "load" includes), and both outputs are compared.
 
@@ -23,13 +24,16 @@ import torch
 from haysay.nodes.tts.espeak import synthesize_espeak
 from haysay.nodes.vc.backend import BACKENDS, attach_decoder, attach_encoder
 from haysay.nodes.vc.content.checkpoint import read_content_encoder, save_fairseq_checkpoint
-from haysay.nodes.vc.content.hubert import hubert_base_encoder
+from haysay.nodes.vc.content.hubert import HubertConfig, hubert_base_encoder
+from haysay.nodes.vc.content.soft import SoftHubert, encoder_state_to_soft
+from haysay.nodes.vc.content.speech_encoders import read_speech_encoder
 from haysay.nodes.vc.resolve import content_digest
 from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint, save_rvc_checkpoint
 from haysay.nodes.vc.rvc.models import V2_40K, rvc_synthesizer
 from haysay.nodes.vc.rvc.pipeline import RVCOptions, convert_rvc
 from haysay.nodes.vc.sovits.checkpoint import build_sovits_model, read_sovits_config, save_sovits_files
 from haysay.nodes.vc.sovits.models import SovitsConfig, SovitsSynthesizer
+from haysay.nodes.vc.sovits.models_v3 import SovitsV3Synthesizer
 from haysay.nodes.vc.sovits.pipeline import SovitsOptions, convert_sovits
 
 
@@ -120,7 +124,14 @@ def main() -> None:
         sovits_model = SovitsSynthesizer(SovitsConfig(speakers={"speaker0": 0}))
         sovits_weights, sovits_cfg = save_sovits_files(root / "sovits", sovits_model, "4.1", "vec768l12")
         del sovits_model
-        sizes = {p: p.stat().st_size / 2 ** 20 for p in (enc_path, rvc_path, sovits_weights)}
+        v3_model = SovitsV3Synthesizer(SovitsConfig(gin_channels=256, ssl_dim=256, sampling_rate=32000,
+                                                    use_automatic_f0_prediction=False, speakers={"speaker0": 0}))
+        v3_weights, v3_cfg = save_sovits_files(root / "sovits3", v3_model, "3.0")
+        del v3_model
+        soft_path = root / "hubert-soft-0d54a1f4.pt"  # bshall/hubert v0.1's bare DDP state dict
+        torch.save({"module." + k: v for k, v in encoder_state_to_soft(SoftHubert(HubertConfig())).items()},
+                   soft_path)
+        sizes = {p: p.stat().st_size / 2 ** 20 for p in (enc_path, rvc_path, sovits_weights, v3_weights)}
 
         x16 = soxr.resample(x.astype(np.float64), rate, 16000)
         (encoder, t_enc) = timed(lambda: read_content_encoder(enc_path).to(dev), dev)
@@ -150,6 +161,20 @@ def main() -> None:
         rows.append(("so-vits-svc 4.1 44k", sizes[sovits_weights], load, load + first, ref_warm, warm,
                      rel_l2(out, ref)))
         backends.append(choice)
+        model = encoder = None
+
+        info = read_sovits_config(v3_cfg)
+        x32 = soxr.resample(x.astype(np.float64), rate, info.config.sampling_rate)
+        (model, t_load) = timed(lambda: build_sovits_model(v3_weights, info, dev), dev)
+        (encoder, t_enc) = timed(lambda: read_speech_encoder(soft_path, "hubertsoft").to(dev), dev)
+        ref, out, first, ref_warm, warm, choice = race(
+            lambda: convert_sovits(x32, model, info, encoder, sopts, None, dev).audio, model, encoder,
+            lambda: (attach_decoder(model, content_digest(v3_weights), args.backend, dev),
+                     attach_encoder(encoder, content_digest(soft_path), args.backend, dev)), args.runs, dev)
+        load = t_enc + t_load
+        rows.append(("so-vits-svc 3.0 32k", sizes[v3_weights], load, load + first, ref_warm, warm,
+                     rel_l2(out, ref)))
+        backends.append(choice)
 
     threads = torch.get_num_threads()
     print(f"\nLoad average before / after: {load_before} / {os.getloadavg()[0]:.1f}")
@@ -166,7 +191,7 @@ def main() -> None:
     for (name, mib, load, cold, ref_warm, warm, rel), (dec, enc), (rc, fc) in zip(rows, backends, CPU_SECONDS):
         print(f"| {name} | {mib:.0f} | {load:.2f} | {cold:.2f} | {ref_warm:.2f} | {warm:.2f} | "
               f"{ref_warm / warm:.2f}x | {ref_warm / duration:.2f} | {warm / duration:.2f} | "
-              f"{PREVIOUS_CPU_RTF[name] if dev == 'cpu' else '-'} | {dec['backend']} / {enc['backend']} | "
+              f"{PREVIOUS_CPU_RTF.get(name, '-') if dev == 'cpu' else '-'} | {dec['backend']} / {enc['backend']} | "
               f"{rel:.1e} | {rc:.1f} / {fc:.1f} | {rc / fc:.2f}x |")
     print()
     for (name, *_), (dec, enc) in zip(rows, backends):
