@@ -14,8 +14,12 @@ import torch
 
 from haysay.nodes.vc.content.checkpoint import fairseq_model_config, fairseq_state_dict, save_transformers_folder
 from haysay.nodes.vc.content.hubert import ContentEncoder, HubertConfig
+from haysay.nodes.vc.content.soft import SoftHubert, encoder_state_to_soft
 from haysay.nodes.vc.rvc.checkpoint import save_rvc_checkpoint
 from haysay.nodes.vc.rvc.models import RVCConfig, rvc_synthesizer
+
+# so-vits-svc 5.0's upstream-written model and its Whisper / HuBERT-Soft encoders and speaker files
+from ..sovits5.conftest import encoders, sovits5_files, speakers  # noqa: F401
 
 TINY_CONV = ((32, 10, 5),) + ((32, 3, 2),) * 4 + ((32, 2, 2),) * 2
 # RVC's positional config with tiny widths; upsampling 10*10*2*2 = 400 samples per 10 ms frame at 40 kHz.
@@ -194,3 +198,44 @@ def sovits_files(tmp_path_factory) -> dict[str, Path]:
     torch.save(kmeans, root / "4.1" / "kmeans_10000.pt")
     out["kmeans"] = root / "4.1" / "kmeans_10000.pt"
     return out
+
+
+V3_SPEAKERS = {"nen": 0, "paimon": 1, "yunhao": 2}
+
+
+def tiny_v3(rate: int):
+    """3.0's decoder and 192/256 widths are fixed upstream; the prior encoder and flow are narrow here."""
+    from haysay.nodes.vc.sovits.config import SovitsConfig
+    from haysay.nodes.vc.sovits.models_v3 import SovitsV3Synthesizer
+
+    torch.manual_seed(7)
+    cfg = SovitsConfig(inter_channels=192, hidden_channels=32, filter_channels=48, n_heads=2, gin_channels=256,
+                       ssl_dim=256, n_speakers=3, sampling_rate=rate, use_automatic_f0_prediction=False,
+                       speakers=dict(V3_SPEAKERS))
+    model = SovitsV3Synthesizer(cfg).eval()
+    make_source_transparent(model.dec)
+    return model
+
+
+@pytest.fixture(scope="session")
+def v3_files(tmp_path_factory) -> dict[int, Path]:
+    """so-vits-svc 3.0 folders (32k and 48k): G_*.pth as upstream 3.0's `utils.save_checkpoint` writes it
+    ({"model": state dict with weight-norm g/v pairs, "iteration", "optimizer", "learning_rate"}) and the
+    config.json its `preprocess_flist_config.py` writes, via haysay's `save_sovits_files(..., version="3.0")`."""
+    from haysay.nodes.vc.sovits.checkpoint import save_sovits_files
+
+    root = tmp_path_factory.mktemp("sovits3")
+    return {rate: save_sovits_files(root / str(rate), tiny_v3(rate), version="3.0")[0] for rate in (32000, 48000)}
+
+
+@pytest.fixture(scope="session")
+def soft_file(tmp_path_factory):
+    """bshall/hubert v0.1's layout (hubert-soft-0d54a1f4.pt): a bare DDP state dict."""
+    torch.manual_seed(11)
+    soft = SoftHubert(HubertConfig(embed_dim=48, num_layers=2, num_heads=12, ff_dim=32, conv_layers=TINY_CONV,
+                                   pos_conv_kernel=16, pos_conv_groups=4, final_proj_dim=256)).eval()
+    state = encoder_state_to_soft(soft)
+    state["label_embedding.weight"] = torch.randn(100, 256)
+    path = tmp_path_factory.mktemp("soft") / "hubert-soft-0d54a1f4.pt"
+    torch.save({"module." + k: v for k, v in state.items()}, path)
+    return path

@@ -1,6 +1,7 @@
 """Tiny so-vits-svc 5.0 models and content encoders in their upstream file layouts."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,14 @@ TINY_CONV = ((32, 10, 5),) + ((32, 3, 2),) * 4 + ((32, 2, 2),) * 2
 @pytest.fixture(scope="session")
 def features() -> dict[str, np.ndarray]:
     return dict(np.load(DATA / "features.npz"))
+
+
+@pytest.fixture(scope="session")
+def sovits5_files(tmp_path_factory) -> dict[str, Path]:
+    """data/sovits5.0.pth (upstream svc_export.save_model) in a model folder with its config.yaml beside it."""
+    root = tmp_path_factory.mktemp("sovits5_model")
+    shutil.copy(DATA / "small.yaml", root / "config.yaml")
+    return {"5.0": Path(shutil.copy(DATA / "sovits5.0.pth", root / "sovits5.0.pth"))}
 
 
 @pytest.fixture(scope="session")
