@@ -21,6 +21,7 @@ MAX_PICKLE_BYTES = 64 << 20        # a model's data.pkl is kilobytes; its weight
 MAX_PICKLE_OBJECTS = 2_000_000     # containers and calls the pickle may build (real ones: a few thousand)
 MAX_EXPANSION = 1.5                # torch writes records stored; deflated ones barely shrink float weights
 MAX_CHECKPOINT_BYTES = 16 << 30    # declared tensor bytes, whatever the file size
+MAX_CONFIG_BYTES = 1 << 20         # a model's config.json / YAML is a few kilobytes
 _BUILDING_OPS = {"EMPTY_DICT", "EMPTY_LIST", "EMPTY_TUPLE", "EMPTY_SET", "DICT", "LIST", "TUPLE", "TUPLE1",
                  "TUPLE2", "TUPLE3", "FROZENSET", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "OBJ", "INST", "BUILD"}
 
@@ -31,6 +32,20 @@ class CheckpointError(ValueError):
     def __init__(self, path: str | Path, problem: str):
         self.path, self.problem = str(path), problem
         super().__init__(f"{self.path}: {problem}")
+
+
+def read_config_text(path: str | Path, missing: str) -> str:
+    """A model's config file as text: refused as `missing` when absent, and when too large or not UTF-8,
+    before a parser sees it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, missing)
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(path, f"{path.stat().st_size} bytes is far too large for a config")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(path, f"not a text config ({exc})") from None
 
 
 def _py3_name(module: str, name: str) -> str:

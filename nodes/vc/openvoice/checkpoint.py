@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from haysay.nodes.vc.openvoice.models import OpenVoiceConfig, ToneColourConverter
+from haysay.graph_engine.models.checkpoint_limits import read_config_text
 from haysay.nodes.vc.safe_load import CheckpointError, build_checked, safe_torch_load
 
-MAX_CONFIG_BYTES = 1 << 20
 _INT_FIELDS = ("inter_channels", "hidden_channels", "upsample_initial_channel", "gin_channels")
 # parts of a TTS SynthesizerTrn a converter never builds (upstream loads with strict=False)
 _TTS_PREFIXES = ("enc_p.", "sdp.", "dp.", "emb_g.")
@@ -55,14 +55,11 @@ def _ints(path: Path, name: str, value: Any, depth: int = 1) -> tuple:
 def read_openvoice_config(path: str | Path) -> OpenVoiceConfig:
     """Parse and check a converter `config.json`."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(path, "config.json not found (an OpenVoice converter folder holds checkpoint.pth "
-                                    "and config.json)")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise CheckpointError(path, f"{path.stat().st_size} bytes is far too large for a config.json")
+    text = read_config_text(path, "config.json not found (an OpenVoice converter folder holds checkpoint.pth "
+                                  "and config.json)")
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise CheckpointError(path, f"not valid JSON ({exc})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("data"), dict) or not isinstance(obj.get("model"), dict):
         raise CheckpointError(path, "expected 'data' and 'model' sections: not an OpenVoice config")

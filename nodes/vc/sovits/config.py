@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from haysay.graph_engine.models.checkpoint_limits import CheckpointError
+from haysay.graph_engine.models.checkpoint_limits import CheckpointError, read_config_text
 from haysay.graph_engine.models.detect import sovits_version
 from haysay.nodes.vc.content.encoder_specs import SPEECH_ENCODERS as SPEECH_ENCODER_SPECS
 from haysay.nodes.vc.content.encoder_specs import speech_encoder_spec
@@ -74,12 +74,11 @@ class SovitsModelInfo:
 
 def read_sovits_config(path: str | Path) -> SovitsModelInfo:
     path = Path(path)
+    text = read_config_text(path, "config.json not found (so-vits-svc models need the config.json they were "
+                                  "trained with, beside G_*.pth or given as `config`)")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(path, "config.json not found (so-vits-svc models need the config.json they were "
-                                    "trained with, beside G_*.pth or given as `config`)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise CheckpointError(path, f"not valid JSON ({exc})") from None
     model, data = raw.get("model"), raw.get("data")
     if not isinstance(model, dict) or not isinstance(data, dict):

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from haysay.graph_engine.models.checkpoint_limits import read_config_text
 from haysay.nodes.vc.safe_load import CheckpointError, build_checked, safe_torch_load
 from haysay.nodes.vc.sovits5.models import Sovits5Config, Sovits5Synthesizer
 
-MAX_CONFIG_BYTES = 1 << 20
 # SynthesizerTrn parts inference never runs (speaker projection, GRL speaker classifier, posterior encoder)
 TRAINING_PREFIXES = ("emb_g.", "speaker_classifier.", "enc_q.")
 _SECTIONS = {"data": ("sampling_rate", "hop_length"),
@@ -54,13 +54,10 @@ def read_sovits5_config(path: str | Path) -> Sovits5Config:
     import yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(path, "config file not found (so-vits-svc 5.0 models come with configs/base.yaml)")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise CheckpointError(path, f"{path.stat().st_size} bytes is far too large for a config")
+    text = read_config_text(path, "config file not found (so-vits-svc 5.0 models come with configs/base.yaml)")
     try:
-        obj = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        obj = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise CheckpointError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(path, "expected data / vits / gen sections: not a so-vits-svc 5.0 config")
