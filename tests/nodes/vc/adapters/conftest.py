@@ -18,9 +18,6 @@ from haysay.nodes.vc.content.soft import SoftHubert, encoder_state_to_soft
 from haysay.nodes.vc.rvc.checkpoint import save_rvc_checkpoint
 from haysay.nodes.vc.rvc.models import RVCConfig, rvc_synthesizer
 
-# so-vits-svc 5.0's upstream-written model and its Whisper / HuBERT-Soft encoders and speaker files
-from ..sovits5.conftest import encoders, sovits5_files, speakers  # noqa: F401
-
 TINY_CONV = ((32, 10, 5),) + ((32, 3, 2),) * 4 + ((32, 2, 2),) * 2
 # RVC's positional config with tiny widths; upsampling 10*10*2*2 = 400 samples per 10 ms frame at 40 kHz.
 TINY_RVC = [1025, 32, 16, 16, 32, 2, 2, 3, 0, "1", [3, 5], [[1, 3], [1, 3]], [10, 10, 2, 2], 32, [16, 16, 4, 4],
