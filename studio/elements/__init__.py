@@ -5,6 +5,7 @@ Both share one ES module bundle, `studio/bundle/index.js`, mapped to the import 
 studio/frontend/build.sh.
 """
 from .node_canvas import PORT_COLORS, NodeCanvas
+from .node_palette import NodePalette
 from .waveform_player import WaveformPlayer
 
-__all__ = ["NodeCanvas", "WaveformPlayer", "PORT_COLORS"]
+__all__ = ["NodeCanvas", "NodePalette", "WaveformPlayer", "PORT_COLORS"]

@@ -24,6 +24,7 @@ import traitlets
 
 from haysay.graph_engine.builder import Pipeline, layered_positions
 from haysay.studio.bundle import BUNDLE_DIR
+from haysay.studio.palette import palette_entries
 
 from .operations import OperationRefused, apply
 
@@ -83,7 +84,7 @@ class CanvasWidget(anywidget.AnyWidget):
     _esm = BUNDLE_DIR / "notebook_canvas.js"
     doc_json = traitlets.Unicode("{}").tag(sync=True)   # the pipeline document, sent from Python only
     specs = traitlets.Dict().tag(sync=True)          # node type -> {title, category, inputs, outputs, params}
-    palette = traitlets.List().tag(sync=True)        # every node type: {type, title, category}
+    palette = traitlets.List().tag(sync=True)        # every node type: studio.palette.palette_entries
     auto_positions = traitlets.Dict().tag(sync=True) # where nodes without a position are drawn
     problems = traitlets.List().tag(sync=True)       # GraphError dicts of the current document
     error = traitlets.Unicode("").tag(sync=True)     # why the last canvas operation was refused
@@ -102,7 +103,7 @@ class CanvasWidget(anywidget.AnyWidget):
         self._output = None
         self._ids: set[str] = set()
         self._applying = False
-        self.palette = [{"type": s.type, "title": s.title, "category": s.category} for s in pipeline.registry]
+        self.palette = palette_entries(pipeline.registry)
         self._push(pipeline)
         self._unsubscribe = pipeline.subscribe(self._push)
         self.on_msg(self._message)

@@ -18,7 +18,7 @@ from nicegui import ui
 from haysay.graph_engine import InvalidPipeline, PipelineFormatError, parse_pipeline
 
 from ..autosave import SESSION_KEY, TABS_KEY, Autosave, parse_saved, parse_tabs
-from ..elements import PORT_COLORS, NodeCanvas
+from ..elements import PORT_COLORS, NodeCanvas, NodePalette
 from ..graph_model import GraphModel
 from ..runs import RunHandle, start_run
 from . import nav
@@ -182,34 +182,8 @@ class EditorPage:
 
     def _palette(self) -> None:
         ui.label("Nodes").classes("text-subtitle2")
-        search = ui.input(placeholder="search…").props('dense clearable data-testid="palette-search"').classes("w-full")
-        groups: dict[str, list] = {}
-        for spec in self.studio.registry:
-            groups.setdefault(spec.category, []).append(spec)
-        items = []
-        with ui.column().classes("w-full gap-0"):
-            for category, specs in groups.items():
-                with ui.expansion(category, value=True).props("dense").classes("w-full") as exp:
-                    for spec in specs:
-                        hint = (spec.description or "").split("\n")[0]
-                        item = ui.item(on_click=lambda _, t=spec.type: self.add_node(t)).props(
-                            f'dense draggable data-node-type="{spec.type}"').classes("hs-palette-item")
-                        item.on("dragstart", js_handler="(e) => e.dataTransfer.setData("
-                                f"'application/x-haysay-node', {json.dumps(spec.type)})")
-                        with item:
-                            with ui.item_section():
-                                ui.item_label(spec.title)
-                                ui.item_label(spec.type).props("caption")
-                        if hint:
-                            item.tooltip(hint)
-                        items.append((exp, item, f"{spec.title} {spec.type} {spec.description}".lower()))
-
-        def filter_items(e) -> None:
-            text = (e.value or "").lower().strip()
-            for exp, item, hay in items:
-                item.set_visibility(not text or text in hay)
-
-        search.on_value_change(filter_items)
+        NodePalette(self.studio.registry).on_add(lambda t: self.add_node(t) if self.studio.registry.get(t) else None) \
+            .classes("w-full")
 
     # -- model -> view -----------------------------------------------------------------
     def refresh(self) -> None:

@@ -12,6 +12,8 @@ import pytest
 import soundfile
 
 from haysay.graph_engine import Engine, Settings, parse_pipeline
+from haysay.graph_engine.contract import default_registry
+from haysay.studio.palette import palette_entries
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS
 
@@ -105,8 +107,20 @@ def test_build_validate_run_listen_compare_export(start_studio, browser_page, ha
     page.wait_for_selector('[data-node-id="value"]')
     page.click(".vue-flow__pane", position={"x": 20, "y": 20})
     page.locator('input[data-testid="palette-search"]').fill("gain")  # palette search filters
-    page.wait_for_selector('[data-node-type="gen.tone"]', state="hidden")  # filtered by the server: polled
+    page.wait_for_selector('[data-node-type="gen.tone"]', state="hidden")  # filtered in the browser
     page.locator('input[data-testid="palette-search"]').fill("")
+    # every node type, grouped by category: the same entries (and component) as the notebook canvas's palette
+    entries = palette_entries(default_registry())
+    categories = list(dict.fromkeys(e["category"] for e in entries))
+    grouped = [e["type"] for c in categories for e in entries if e["category"] == c]
+    assert page.locator(".hs-palette-item").evaluate_all("els => els.map((e) => e.dataset.nodeType)") == grouped
+    # dragged onto the canvas, a type lands where it was dropped
+    before = page.locator(".vue-flow__node").count()
+    page.locator('.hs-palette-item[data-node-type="audio.fade"]').drag_to(
+        page.locator(".vue-flow__pane"), target_position={"x": 200, "y": 420})
+    page.wait_for_function(f"document.querySelectorAll('.vue-flow__node').length === {before + 1}", timeout=15000)
+    page.click('[data-testid="undo"]')
+    page.wait_for_function(f"document.querySelectorAll('.vue-flow__node').length === {before}", timeout=15000)
     page.click('[data-testid="layout"]')
     page.wait_for_timeout(500)
     _drag_connect(page, "value", "text", "gain", "audio")

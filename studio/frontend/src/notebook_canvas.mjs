@@ -1,5 +1,5 @@
 // anywidget front end of haysay's CanvasWidget: the studio's node canvas
-// (NodeCanvas.js) in a notebook, with a palette on its left and the selected
+// (NodeCanvas.js) in a notebook, with the studio's palette (NodePalette.js) on its left and the selected
 // node's params under it. One self-contained ES module: Vue, vue-flow and the
 // stylesheets are bundled, nothing is fetched.
 //
@@ -16,6 +16,7 @@ import controlsCss from "@vue-flow/controls/dist/style.css";
 import minimapCss from "@vue-flow/minimap/dist/style.css";
 import studioCss from "../../pages/studio.css";
 import NodeCanvas from "./NodeCanvas.js";
+import NodePalette from "./NodePalette.js";
 import { toFlow } from "./pipelineDoc.js";
 import { fields, paramInput } from "./paramInputs.js";
 
@@ -28,11 +29,7 @@ const CSS = [flowCss, themeCss, controlsCss, minimapCss, studioCss, `
 .hs-nb-row { display: flex; gap: 6px; font-family: system-ui, sans-serif; }
 .hs-nb-host { flex: 1; border: 1px solid #ddd; border-radius: 6px; overflow: hidden; }
 .hs-nb-host.hs-nb-small .vue-flow__minimap { display: none; }
-.hs-nb-palette { width: 170px; border: 1px solid #ddd; border-radius: 6px; overflow-y: auto; font-size: 12px; }
-.hs-nb-palette input { width: calc(100% - 12px); margin: 4px; font-size: 12px; box-sizing: border-box; }
-.hs-nb-cat { font-weight: 600; color: #666; padding: 4px 6px 0; text-transform: uppercase; font-size: 10px; }
-.hs-nb-item { padding: 2px 6px; cursor: grab; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.hs-nb-item:hover { background: #eef3fb; }
+.hs-nb-palette { width: 170px; border: 1px solid #ddd; border-radius: 6px; overflow-y: auto; padding: 4px; box-sizing: border-box; }
 .hs-nb-params { font: 12px system-ui, sans-serif; padding: 4px 0; display: grid;
   grid-template-columns: max-content 220px 1fr; gap: 3px 8px; align-items: center; }
 .hs-nb-params .hs-nb-head { grid-column: 1 / -1; font-weight: 600; }
@@ -84,28 +81,6 @@ function paramsPanel(view, send) {
   return h("div", { class: "hs-nb-params", "data-node": node.id }, rows);
 }
 
-function palette(view, add) {
-  const q = view.search.toLowerCase();
-  const groups = {};
-  for (const t of view.palette) {
-    if (q && !(t.type.toLowerCase().includes(q) || (t.title || "").toLowerCase().includes(q))) continue;
-    (groups[t.category] = groups[t.category] || []).push(t);
-  }
-  const items = [];
-  for (const [cat, types] of Object.entries(groups)) {
-    items.push(h("div", { class: "hs-nb-cat" }, cat));
-    for (const t of types) {
-      items.push(h("div", {
-        class: "hs-nb-item", draggable: "true", "data-type": t.type, title: `${t.type}: drag onto the canvas, or click`,
-        onDragstart: (e) => { e.dataTransfer.setData("application/x-haysay-node", t.type); e.dataTransfer.effectAllowed = "copy"; },
-        onClick: () => add(t.type),
-      }, t.title || t.type));
-    }
-  }
-  return [h("input", { type: "search", placeholder: "search nodes", value: view.search,
-                       onInput: (e) => { view.search = e.target.value; } }), ...items];
-}
-
 function render({ model, el }) {
   const style = document.createElement("style");
   style.textContent = CSS;
@@ -128,7 +103,7 @@ function render({ model, el }) {
   el.replaceChildren(style, root);
 
   const view = reactive({ nodes: [], edges: [], states: {}, errors: {}, colors: PORT_COLORS,
-                          doc: {}, specs: {}, palette: [], search: "", selected: null });
+                          doc: {}, specs: {}, palette: [], selected: null });
   const send = (ops) => { if (ops && ops.length) model.send({ event: "ops", ops }); };
 
   function sync() {
@@ -167,7 +142,7 @@ function render({ model, el }) {
       onPlay: (e) => model.send({ event: "play", node: e.node, port: e.port }),
     }),
   });
-  const sideApp = createApp({ render: () => h("div", palette(view, add)) });
+  const sideApp = createApp({ render: () => h(NodePalette, { types: view.palette, onAdd: (e) => add(e.type) }) });
   const paramsApp = createApp({ render: () => paramsPanel(view, send) });
   sync();
   app.mount(host);

@@ -122,7 +122,7 @@ def test_canvas_edits_in_the_browser_reach_the_pipeline():
         assert page.locator(".vue-flow__node").count() == 2
         assert not page.locator(".vue-flow__minimap").is_visible()  # 420 px: it would cover the last ports
         assert "audio" in page.locator('[data-node-id="gain"] .hs-errors').inner_text()
-        assert page.locator('.hs-nb-item[data-type="tts.espeak"]').count() == 1  # the palette
+        assert page.locator('.hs-nb-palette .hs-palette-item[data-node-type="tts.espeak"]').count() == 1  # the palette
         page.wait_for_timeout(500)  # the initial fit-view animation
 
         drag(page, center(page, handle("tone", "out", "audio")), center(page, handle("gain", "in", "audio")))
@@ -191,13 +191,14 @@ def test_canvas_edits_in_the_browser_reach_the_pipeline():
         assert "already fed" in page.locator(".hs-nb-error").inner_text()
 
         # the palette: drag a type onto the canvas, or click it
-        page.locator('.hs-nb-item[data-type="audio.gain"]').drag_to(page.locator(".vue-flow__pane"), target_position={"x": 120, "y": 300})
+        page.locator('.hs-nb-palette .hs-palette-item[data-node-type="audio.gain"]').drag_to(page.locator(".vue-flow__pane"), target_position={"x": 120, "y": 300})
         deliver(page, widget)
         assert "audio_gain_1" in p and p["audio_gain_1"].position is not None
-        page.click('.hs-nb-palette input[type="search"]')
-        page.keyboard.type("loud")
-        assert page.locator(".hs-nb-item").count() == 1
-        page.click(".hs-nb-item")
+        page.click('.hs-nb-palette input[data-testid="palette-search"]')
+        page.keyboard.type("loudness_normalize")
+        shown = page.locator(".hs-nb-palette .hs-palette-item").evaluate_all("els => els.map((e) => e.dataset.nodeType)")
+        assert shown == ["audio.loudness_normalize"], (shown, page.locator('.hs-nb-palette input').input_value())
+        page.click(".hs-nb-palette .hs-palette-item")
         deliver(page, widget)
         assert p.node_ids[-1].startswith("audio_loudness_normalize")
 
