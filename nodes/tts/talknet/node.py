@@ -1,0 +1,183 @@
+"""tts.talknet: ControllableTalkNet (SortAnon/ControllableTalkNet) speech from NeMo TalkNet 2 models,
+run natively in torch (NeMo itself is not needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from haysay.graph_engine.contract import AUDIO, TEXT, FileParam, Port, node
+from haysay.graph_engine.values import Audio
+from haysay.nodes.vc.resolve import ModelRefError, content_digest, file_size, pooled, resolve_model
+
+ARCHITECTURE = "talknet"
+
+
+class TalkNetParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(..., min_length=1, title="Model",
+                       description="An installed TalkNet character, or its folder (TalkNetSpect.nemo, "
+                                   "TalkNetDurs.nemo, TalkNetPitch.nemo, hifiganmodel) or its TalkNetSpect.nemo")
+    vocoder: Annotated[str, FileParam(())] = Field(
+        "", title="HiFi-GAN vocoder", description="The character's HiFi-GAN checkpoint ({'generator': ...}); "
+                                                  "empty: hifiganmodel beside the .nemo files")
+    superres: Annotated[str, FileParam(())] = Field(
+        "", title="Super-resolution HiFi-GAN", description="Upstream's hifisr checkpoint (config_32k): output at "
+                                                           "32 kHz with its added high band; empty: 22.05 kHz")
+    dictionary: Annotated[str, FileParam((".clean", ".txt", ".dict"))] = Field(
+        "", title="Word dictionary", description="Extra pronunciations, 'WORD  AH1 R P AH0' lines "
+                                                 "(upstream's horsewords.clean); checked before CMUdict")
+    pitch_shift: int = Field(0, ge=-11, le=11, title="Pitch shift", json_schema_extra={"unit": "semitones"},
+                             description="Upstream's 'Change input pitch': moves the reference pitch (heard "
+                                         "through auto-tune); without reference audio the output is re-pitched")
+    auto_tune: bool = Field(False, title="Auto-tune output",
+                            description="Lay the reference's pitch over the output with PSOLA (upstream's "
+                                        "'Auto-tune output', nearest-octave matched); needs reference audio")
+    f0_method: Literal["crepe", "crepe-tiny", "fcpe", "praat", "harvest"] = Field(
+        "crepe", title="Pitch tracker", description="Tracker of the reference's (and auto-tune's) pitch; "
+                                                    "upstream uses CREPE")
+
+
+def model_files(params: TalkNetParams) -> dict[str, Path]:
+    """The files a run reads: spect/durs/pitch .nemo, the vocoder, and the optional hifisr and dictionary."""
+    from haysay.nodes.tts.talknet.synthesis import DURS, PITCH, SPECT, VOCODER
+
+    path, installed = resolve_model(params.model, "model", ARCHITECTURE)
+    spect = path / SPECT if path.is_dir() else path
+    if not spect.is_file():
+        raise ModelRefError("model", f"no {SPECT} in {path}")
+    files = {"spect": spect, "durs": spect.with_name(DURS), "pitch": spect.with_name(PITCH)}
+    for kind in ("durs", "pitch"):
+        if not files[kind].is_file():
+            raise ModelRefError("model", f"no {files[kind].name} beside {spect.name}: TalkNet needs the "
+                                         "duration and pitch models too")
+    files["vocoder"] = Path(params.vocoder).expanduser() if params.vocoder else spect.with_name(VOCODER)
+    if not files["vocoder"].is_file():
+        raise ModelRefError("vocoder", f"no HiFi-GAN checkpoint {files['vocoder'].name} "
+                                       f"{'beside the model' if not params.vocoder else 'there'}")
+    for field in ("superres", "dictionary"):
+        value = getattr(params, field)
+        if value:
+            files[field] = Path(value).expanduser()
+            if not files[field].is_file():
+                raise ModelRefError(field, f"{files[field].name} does not exist")
+    return files
+
+
+def talknet_fingerprint(params: TalkNetParams) -> dict[str, str]:
+    return {k: content_digest(p) for k, p in model_files(params).items()}
+
+
+def talknet_check(params: TalkNetParams, shapes) -> None:
+    """At validation: the files exist, and auto-tune has a reference to follow."""
+    model_files(params)
+    if params.auto_tune and "reference" not in shapes:
+        raise ModelRefError("auto_tune", "auto-tune follows the reference audio's pitch: connect reference "
+                                         "audio or turn auto_tune off")
+    return None
+
+
+# The networks' activations are (channels x frames) floats: ~1024 x 4 B per 256-sample frame in the spect
+# encoder, HiFi-GAN's widest stage ~256 channels x 4 B per output sample; declared with a margin.
+BYTES_PER_SAMPLE = 2400.0
+
+
+def talknet_memory(params: TalkNetParams, shapes) -> float:
+    return BYTES_PER_SAMPLE * 22050 * 20  # text length is unknown at planning: a 20 s utterance
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _load(files: dict[str, Path], device: str):
+    from haysay.nodes.tts.talknet.archive import read_hifigan
+    from haysay.nodes.tts.talknet.synthesis import load_voice
+    from haysay.nodes.tts.talknet.vocoder import CONFIG_32K, CONFIG_V1, Vocoder, read_hifi_config
+
+    voice = load_voice(files["spect"], device)
+    hifi = {}
+    for kind, default in (("vocoder", CONFIG_V1), ("superres", CONFIG_32K)):
+        if kind in files:
+            h = read_hifi_config(files[kind].with_name("config.json"), default)
+            hifi[kind] = Vocoder(read_hifigan(files[kind]), h, files[kind]).to(device)
+    return voice, hifi
+
+
+@node("tts.talknet", inputs=[Port("text", TEXT),
+                             Port("reference", AUDIO, optional=True,
+                                  description="Sung or spoken reference: its pitch contour and length are followed")],
+      outputs={"audio": AUDIO}, params=TalkNetParams, category="tts", title="ControllableTalkNet (TalkNet 2)",
+      gpu=True, memory_mb=900, tags=("tts", "neural", "talknet", "singing"), shape=talknet_check,
+      memory=talknet_memory, fingerprint=talknet_fingerprint,
+      lifecycle={"upstream": "SortAnon/ControllableTalkNet (NVIDIA NeMo TalkNet 2)", "versions": ("TalkNet 2",),
+                 "status": "deprecated", "licence": "AGPL-3.0-only AND Apache-2.0 AND MIT",
+                 "note": "NeMo removed TalkNet in 1.9 (2022) and ControllableTalkNet is unmaintained since 2023"})
+def talknet(params: TalkNetParams, text: str, ctx, reference: Audio | None = None) -> Audio:
+    """Speak text with a ControllableTalkNet character (the Pony Preservation Project's TalkNet 2 voices).
+    ARPAbet in curly braces ({HH AH0 L OW1}) is read as written. With reference audio the reference's
+    pitch contour drives the spectrogram and the speech is stretched to its length; auto-tune then lays
+    that pitch over the output. Output is 22.05 kHz, or 32 kHz through the super-resolution HiFi-GAN.
+    Upstream's ASR-aligned reference timing and its VQGAN "reduce metallic noise" step are not done."""
+    from haysay.nodes.tts.talknet import frontend, synthesis, vocoder
+    from haysay.nodes.vc.safe_load import CheckpointError
+
+    if not text or not text.strip():
+        raise ModelRefError("text", "nothing to say (empty text)")
+    if params.auto_tune and reference is None:
+        raise ModelRefError("auto_tune", "auto-tune follows reference audio: connect reference audio")
+    files = model_files(params)
+    device = _device()
+    report: dict = {}
+    size = sum(file_size(p) for p in files.values()) * 2
+    try:
+        voice, hifi = pooled("talknet", files["spect"].parent, device, lambda: _load(files, device), size, report)
+    except CheckpointError as exc:
+        field = next((k for k, p in files.items() if str(p) == exc.path), "model")
+        raise ModelRefError("superres" if field == "superres" else "vocoder" if field == "vocoder" else "model",
+                            str(exc)) from None
+    try:
+        words = frontend.read_dictionary(files["dictionary"]) if "dictionary" in files else None
+    except (OSError, ValueError) as exc:
+        raise ModelRefError("dictionary", str(exc)) from None
+    try:
+        ids = frontend.tokens(text, voice.vocab, words)
+    except frontend.TextError as exc:
+        raise ModelRefError("text", str(exc).removeprefix("text: ")) from None
+    ctx.progress(0.2, "model loaded")
+    factor = 2.0 ** (params.pitch_shift / 12.0)  # upstream: exp(0.0577623 * semitones)
+    f0_ref = target = None
+    if reference is not None:
+        f0_ref, target = synthesis.reference_f0(reference.mono(), reference.sample_rate, params.f0_method, device)
+        if not (f0_ref > 0).any():
+            raise ModelRefError("reference", "no pitch found in the reference audio")
+        f0_ref, target = f0_ref * factor, target * factor
+    mel, durs, f0 = synthesis.spectrogram(voice, ids, f0_ref)
+    ctx.progress(0.5, "spectrogram")
+    audio = hifi["vocoder"].vocode(mel)
+    info = {"phonemes": frontend.to_arpa(ids, voice.vocab), "frames": int(mel.shape[-1]), "device": device}
+    if params.auto_tune:
+        audio, octave = synthesis.auto_tune(audio, target, params.f0_method, device)
+        info["auto_tune_octave"] = octave
+    elif reference is None and params.pitch_shift:
+        # upstream has no pitch control without a reference: the output's own pitch is moved
+        from haysay.nodes.analysis.f0 import extract_f0
+        from haysay.nodes.vc.pitch import interpolate_unvoiced
+
+        own = extract_f0(audio / 32768.0, synthesis.RATE, params.f0_method, hop_seconds=0.01, device=device)
+        hz, _ = interpolate_unvoiced(np.asarray(own.hz))
+        if hz.any():
+            audio = synthesis.psola(audio / 32768.0, synthesis.RATE, hz * factor) * 32768.0
+    rate = synthesis.RATE
+    if "superres" in hifi:
+        ctx.progress(0.8, "super-resolution")
+        audio, rate = vocoder.superres(hifi["superres"], audio, rate)
+    ctx.info["model_load"] = report
+    ctx.info["talknet"] = {**info, "sample_rate": rate, "reference_frames": None if f0_ref is None else len(f0_ref)}
+    ctx.progress(1.0, "done")
+    y = np.clip(np.asarray(audio, np.float64) / 32768.0, -1.0, 1.0).astype(np.float32)
+    return Audio.from_mono(y, rate)
