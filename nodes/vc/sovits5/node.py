@@ -135,11 +135,25 @@ def _problem(exc) -> str:
     return f"{Path(exc.path).name}: {exc.problem}"
 
 
+# Measured peak RSS of a CPU run (base.yaml synthesizer, HuBERT-Soft and a width-1280 Whisper of 4 layers, random
+# weights; /proc ru_maxrss, 2026-12-03): +2673 MiB on 10 s of 16 kHz input, +2740 MiB on 30 s, +3513 MiB on 60 s.
+# The steepest stretch (30 -> 60 s) is ~1700 B per 16 kHz input sample (whole-input PPG, units, f0 and excitation;
+# Whisper, HuBERT and synthesis go in bounded pieces). The fixed part adds the 28 Whisper large-v2 layers the
+# measurement left out (551 M params, 2.1 GiB in fp32) to the ~2.4 GiB measured.
+SOVITS5_FIXED_MB = 5500
+BYTES_PER_16K_SAMPLE = 1700.0
+
+
+def sovits5_memory(params: Sovits5Params, shapes) -> float:
+    return BYTES_PER_16K_SAMPLE * sum(s.frames * 16000 / s.sample_rate for s in shapes.values())
+
+
 @node("vc.sovits5", inputs=[Port("audio", AUDIO, description="Speech or singing to convert"),
                             Port("speaker", FEATURES, optional=True,
                                  description="Speaker embedding frames (256 dims, averaged) instead of a .spk.npy")],
       outputs={"audio": AUDIO}, params=Sovits5Params, category="vc", title="so-vits-svc 5.0 conversion",
-      gpu=True, memory_mb=3000, tags=("neural", "sovits5"), fingerprint=sovits5_models, shape=sovits5_shape,
+      gpu=True, memory_mb=SOVITS5_FIXED_MB, memory=sovits5_memory, tags=("neural", "sovits5"),
+      fingerprint=sovits5_models, shape=sovits5_shape,
       lifecycle={"upstream": "PlayVoice/whisper-vits-svc", "versions": ("5.0",), "status": "supported",
                  "licence": "MIT"})
 def sovits5(params: Sovits5Params, audio: Audio, ctx, speaker: Features | None = None):
