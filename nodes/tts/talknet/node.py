@@ -94,17 +94,31 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _load(files: dict[str, Path], device: str):
+def _load_vocoder(path: Path, kind: str):
     from haysay.nodes.tts.talknet.archive import read_hifigan
-    from haysay.nodes.tts.talknet.synthesis import load_voice
     from haysay.nodes.tts.talknet.vocoder import CONFIG_32K, CONFIG_V1, Vocoder, read_hifi_config
 
-    voice = load_voice(files["spect"], device)
-    hifi = {}
-    for kind, default in (("vocoder", CONFIG_V1), ("superres", CONFIG_32K)):
-        if kind in files:
-            h = read_hifi_config(files[kind].with_name("config.json"), default)
-            hifi[kind] = Vocoder(read_hifigan(files[kind]), h, files[kind]).to(device)
+    h = read_hifi_config(path.with_name("config.json"), CONFIG_32K if kind == "superres" else CONFIG_V1)
+    return Vocoder(read_hifigan(path), h, path)
+
+
+def _load(files: dict[str, Path], device: str, report: dict):
+    """The voice and its vocoders, each through the warm pool under its own file."""
+    from haysay.nodes.tts.talknet.synthesis import load_voice
+    from haysay.nodes.vc.safe_load import CheckpointError
+
+    field = "model"
+    try:
+        voice = pooled("talknet", files["spect"].parent, device, lambda: load_voice(files["spect"], device),
+                       sum(file_size(files[k]) for k in ("spect", "durs", "pitch")) * 2, report)
+        hifi = {}
+        for field in ("vocoder", "superres"):
+            if field in files:
+                hifi[field] = pooled(f"talknet_{field}", files[field], device,
+                                     lambda: _load_vocoder(files[field], field).to(device),
+                                     file_size(files[field]) * 2, report)
+    except CheckpointError as exc:
+        raise ModelRefError(field, str(exc)) from None
     return voice, hifi
 
 
@@ -124,7 +138,6 @@ def talknet(params: TalkNetParams, text: str, ctx, reference: Audio | None = Non
     that pitch over the output. Output is 22.05 kHz, or 32 kHz through the super-resolution HiFi-GAN.
     Upstream's ASR-aligned reference timing and its VQGAN "reduce metallic noise" step are not done."""
     from haysay.nodes.tts.talknet import frontend, synthesis, vocoder
-    from haysay.nodes.vc.safe_load import CheckpointError
 
     if not text or not text.strip():
         raise ModelRefError("text", "nothing to say (empty text)")
@@ -133,13 +146,7 @@ def talknet(params: TalkNetParams, text: str, ctx, reference: Audio | None = Non
     files = model_files(params)
     device = _device()
     report: dict = {}
-    size = sum(file_size(p) for p in files.values()) * 2
-    try:
-        voice, hifi = pooled("talknet", files["spect"].parent, device, lambda: _load(files, device), size, report)
-    except CheckpointError as exc:
-        field = next((k for k, p in files.items() if str(p) == exc.path), "model")
-        raise ModelRefError("superres" if field == "superres" else "vocoder" if field == "vocoder" else "model",
-                            str(exc)) from None
+    voice, hifi = _load(files, device, report)
     try:
         words = frontend.read_dictionary(files["dictionary"]) if "dictionary" in files else None
     except (OSError, ValueError) as exc:

@@ -1,0 +1,175 @@
+"""tts.talknet on tiny characters (conftest.py): rate, length, text handling, reference pitch and timing,
+PSOLA pitch moves measured with Praat, and refused files on their fields."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from haysay.graph_engine.contract import NodeContext, default_registry
+from haysay.graph_engine.values import Audio
+from haysay.nodes.analysis.f0 import extract_f0
+from haysay.nodes.tts.espeak import synthesize_espeak
+from haysay.nodes.tts.talknet import frontend, synthesis
+from haysay.nodes.tts.talknet.models import Vocab
+from haysay.nodes.vc.resolve import ModelRefError
+
+from .conftest import FRAMES_PER_TOKEN, TINY_HIFI, write_character
+
+VOCAB = Vocab(punct=True, stresses=False, add_blank_at="last")
+
+
+def speak(character, text, ctx=None, **params):
+    ctx = ctx or NodeContext()
+    inputs = {"text": text, **({"reference": params.pop("reference")} if "reference" in params else {})}
+    return default_registry()["tts.talknet"].call({"model": str(character), **params}, ctx=ctx, **inputs)["audio"]
+
+
+def glide(seconds=1.5, lo=140.0, hi=260.0, rate=22050) -> Audio:
+    t = np.arange(int(seconds * rate)) / rate
+    f = lo + (hi - lo) * t / seconds
+    x = 0.5 * np.sin(2 * np.pi * np.cumsum(f) / rate) + 0.2 * np.sin(4 * np.pi * np.cumsum(f) / rate)
+    return Audio.from_mono(x.astype(np.float32), rate)
+
+
+def praat_hz(x, rate):
+    track = extract_f0(np.asarray(x, np.float64), rate, "praat")
+    return np.asarray(track.times), np.asarray(track.hz)
+
+
+def test_speaks_at_22k_and_length_follows_the_phonemes(character):
+    ctx = NodeContext()
+    short = speak(character, "Hello.", ctx)
+    assert short.sample_rate == 22050 and short.channels == 1
+    n_ids = len(frontend.tokens("Hello.", VOCAB))  # HH AH L OW | .
+    frames = (2 * n_ids + 1) * FRAMES_PER_TOKEN   # blanks interleaved, 6 frames each
+    assert ctx.info["talknet"]["frames"] == frames and short.frames == frames * TINY_HIFI.hop_size
+    longer = speak(character, "Hello there, how are you today?")
+    assert longer.duration > 3 * short.duration
+    assert np.sqrt(np.mean(longer.mono() ** 2)) > 1e-3 and np.isfinite(longer.mono()).all()
+
+
+def test_arpabet_braces_are_read_as_written(character):
+    assert frontend.tokens("{HH AH0 L OW1}", VOCAB) == frontend.tokens("hello", VOCAB)
+    ids = frontend.tokens("{HH AH0 L QQ OW1 _ W ER1} {W_ER1}", VOCAB)  # QQ, W_ER are no symbols: skipped
+    assert frontend.to_arpa(ids, VOCAB) == "HH AH L OW | W ER"  # "_" alone is a space
+    ctx = NodeContext()
+    speak(character, "{T EH1 S T}", ctx)
+    assert ctx.info["talknet"]["phonemes"] == "T EH S T"
+
+
+def test_words_upstream_g2p_reads(character):
+    assert frontend.to_arpa(frontend.tokens("Dogs, ponies!", VOCAB), VOCAB) == "D AA G Z | , | P OW N IY Z | !"
+    # not in CMUdict: a plural of a known word, else spelled (g2p_en would guess with its neural model)
+    assert frontend.to_arpa(frontend.tokens("twilights", VOCAB), VOCAB) == "T W AY L AY T Z"
+    assert frontend.to_arpa(frontend.tokens("xq", VOCAB), VOCAB) == "EH K S K Y UW"
+    with pytest.raises(ModelRefError, match="text"):
+        speak(character, "{} 123 ###")
+
+
+def test_user_dictionary_comes_before_cmudict(character, tmp_path):
+    words = tmp_path / "words.clean"
+    words.write_text("HELLO  W AH1 T\n", encoding="utf-8")
+    ctx = NodeContext()
+    speak(character, "hello", ctx, dictionary=str(words))
+    assert ctx.info["talknet"]["phonemes"] == "W AH T"
+    words.write_text("HELLO W AH1 T\n", encoding="utf-8")
+    with pytest.raises(ModelRefError, match="dictionary"):
+        speak(character, "hello again", NodeContext(), dictionary=str(words))
+
+
+def test_reference_pitch_is_tracked_and_timing_follows_its_length(character):
+    ref = glide()
+    f0, target = synthesis.reference_f0(ref.mono(), ref.sample_rate, "praat")
+    t = np.arange(len(f0)) * 256 / 22050
+    true = 140.0 + 120.0 * t / 1.5
+    voiced = f0 > 0
+    assert voiced.mean() > 0.8 and np.corrcoef(f0[voiced], true[voiced])[0, 1] > 0.99
+    assert np.median(np.abs(f0[voiced] / true[voiced] - 1)) < 0.02
+    ctx = NodeContext()
+    out = speak(character, "Hello there, how are you?", ctx, reference=ref, f0_method="praat")
+    assert ctx.info["talknet"]["reference_frames"] == len(f0) == ctx.info["talknet"]["frames"]
+    assert out.duration == pytest.approx(ref.duration, abs=2 * 256 / 22050)
+
+
+def test_pitch_shift_scales_the_reference_contour_the_spectrogram_sees(character):
+    voice = synthesis.load_voice(character / "TalkNetSpect.nemo")
+    ids = frontend.tokens("hello there", voice.vocab)
+    ref = glide()
+    f0, _ = synthesis.reference_f0(ref.mono(), ref.sample_rate, "praat")
+    _, durs, seen = synthesis.spectrogram(voice, ids, f0 * 2 ** (4 / 12))
+    assert int(durs.sum()) == len(f0)
+    ratio = seen[0].numpy()[f0 > 0] / f0[f0 > 0]
+    assert np.allclose(ratio, 2 ** (4 / 12), rtol=1e-5)
+    # TalkNet instance-normalises f0, so a global shift leaves the spectrogram as it is (upstream too):
+    # the shift is heard only through auto-tune's PSOLA
+    mel_a, _, _ = synthesis.spectrogram(voice, ids, f0)
+    mel_b, _, _ = synthesis.spectrogram(voice, ids, f0 * 2 ** (4 / 12))
+    assert torch.allclose(mel_a, mel_b, atol=1e-4)
+
+
+def test_psola_moves_measured_pitch_by_the_asked_semitones():
+    speech = synthesize_espeak("The quick brown fox jumps over the lazy dog.")
+    x = speech.mono().astype(np.float64)
+    times, hz = praat_hz(x, speech.sample_rate)
+    own = np.interp(np.arange(0, len(x) / speech.sample_rate, 0.01), times[hz > 0], hz[hz > 0])
+    for semitones in (-5, 3, 7):
+        y = synthesis.psola(x, speech.sample_rate, own * 2 ** (semitones / 12))
+        _, moved = praat_hz(y, speech.sample_rate)
+        measured = 12 * np.log2(np.median(moved[moved > 0]) / np.median(hz[hz > 0]))
+        assert measured == pytest.approx(semitones, abs=0.5)
+
+
+def test_auto_tune_lays_the_reference_pitch_over_speech():
+    speech = synthesize_espeak("Hello there, how are you doing today, my friend?")
+    x = speech.mono().astype(np.float64) * 32768.0
+    ref = glide(seconds=len(x) / 22050, lo=85.0, hi=135.0)  # espeak speaks near 100 Hz: octave 1
+    _, target = synthesis.reference_f0(ref.mono(), 22050, "praat")
+    y, octave = synthesis.auto_tune(x, target, "praat")
+    assert octave == 1.0 and 0.5 < np.abs(y).max() / 32768.0 <= 1.0  # upstream's (1/peak)^0.9
+    times, hz = praat_hz(y / 32768.0, 22050)
+    want = np.interp(times, np.arange(len(target)) * 0.01, target * octave)
+    voiced = hz > 0
+    assert voiced.mean() > 0.3 and np.corrcoef(hz[voiced], want[voiced])[0, 1] > 0.9
+    assert np.median(np.abs(12 * np.log2(hz[voiced] / want[voiced]))) < 1.0
+
+
+def test_auto_tune_without_reference_is_a_field_error(character):
+    with pytest.raises(ModelRefError, match="auto_tune"):
+        speak(character, "hello", auto_tune=True)
+
+
+def test_node_with_reference_and_auto_tune_runs(character):
+    ctx = NodeContext()
+    out = speak(character, "hello there", ctx, reference=glide(1.0), auto_tune=True, pitch_shift=2,
+                f0_method="praat")
+    assert out.sample_rate == 22050 and np.isfinite(out.mono()).all()
+    assert ctx.info["talknet"]["auto_tune_octave"] in synthesis.OCTAVES
+
+
+def test_superres_outputs_32k(character, tmp_path):
+    from .conftest import hifigan_checkpoint
+    from haysay.nodes.tts.talknet.vocoder import HifiConfig
+    import json
+
+    h = HifiConfig(upsample_rates=(8, 8, 4, 2), upsample_kernel_sizes=(16, 16, 8, 4), upsample_initial_channel=16,
+                   resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1, 3, 5),), n_fft=2048, hop_size=512,
+                   win_size=2048, sampling_rate=32000, fmax=11025.0)
+    (tmp_path / "sr").mkdir()
+    torch.save(hifigan_checkpoint(h, 3), tmp_path / "sr" / "hifisr")
+    (tmp_path / "sr" / "config.json").write_text(json.dumps(h.__dict__))
+    base = speak(character, "hello")
+    out = speak(character, "hello", superres=str(tmp_path / "sr" / "hifisr"))
+    assert out.sample_rate == 32000 and out.duration == pytest.approx(base.duration, abs=0.01)
+
+
+def test_missing_companion_models_and_vocoder_are_field_errors(tmp_path):
+    folder = write_character(tmp_path / "c", designed=False)
+    (folder / "hifiganmodel").unlink()
+    with pytest.raises(ModelRefError, match="vocoder"):
+        speak(folder, "hello")
+    (folder / "TalkNetPitch.nemo").unlink()
+    with pytest.raises(ModelRefError, match="model: no TalkNetPitch.nemo"):
+        speak(folder, "hello")
+    with pytest.raises(ModelRefError, match="model"):
+        speak(tmp_path / "nowhere", "hello")
