@@ -18,6 +18,8 @@ from haysay.graph_engine.pipeline import FORMAT
 
 UNDO_DEPTH = 200
 COLUMN_GAP, ROW_GAP = 280, 170
+MODES = ("bypass", "mute")
+GROUP_COLORS = ("#7e57c2", "#26a69a", "#ef6c00", "#1e88e5", "#c0ca33", "#8d6e63")
 
 
 class GraphModel:
@@ -289,6 +291,72 @@ class GraphModel:
             params.pop(field, None)
         else:
             params[field] = value
+
+    def set_mode(self, nodes: list[str], mode: str | None) -> bool:
+        """Bypass or mute `nodes` (mode "bypass" / "mute"), or make them run again (None)."""
+        nodes = [n for n in nodes if self.has_node(n) and self.node(n).get("mode") != mode]
+        if mode not in (*MODES, None) or not nodes:
+            return False
+        self._checkpoint()
+        for nid in nodes:
+            if mode is None:
+                self.node(nid).pop("mode", None)
+            else:
+                self.node(nid)["mode"] = mode
+        return True
+
+    def groups(self) -> list[dict[str, Any]]:
+        return list(self.doc.get("groups") or [])
+
+    def group_of(self, node_id: str) -> dict[str, Any] | None:
+        return next((g for g in self.groups() if node_id in (g.get("nodes") or [])), None)
+
+    def group(self, nodes: list[str]) -> str | None:
+        """A new group (frame) around `nodes`; its id, or None when none of them exist."""
+        nodes = [n for n in nodes if self.has_node(n)]
+        if not nodes:
+            return None
+        groups = self.groups()
+        taken = {g.get("id") for g in groups}
+        i = 1
+        while f"group_{i}" in taken:
+            i += 1
+        self._set_groups(groups + [{"id": f"group_{i}", "title": f"Group {i}", "nodes": nodes,
+                                    "color": GROUP_COLORS[(i - 1) % len(GROUP_COLORS)]}])
+        return f"group_{i}"
+
+    def rename_group(self, group_id: str, title: str) -> bool:
+        title = str(title or "")[:200]
+        if not any(g.get("id") == group_id and g.get("title") != title for g in self.groups()):
+            return False
+        self._set_groups([{**g, "title": title} if g.get("id") == group_id else g for g in self.groups()])
+        return True
+
+    def ungroup(self, group_id: str) -> bool:
+        kept = [g for g in self.groups() if g.get("id") != group_id]
+        if len(kept) == len(self.groups()):
+            return False
+        self._set_groups(kept)
+        return True
+
+    def _set_groups(self, groups: list[dict[str, Any]]) -> None:
+        self._checkpoint()
+        if groups:
+            self.doc["groups"] = groups
+        else:
+            self.doc.pop("groups", None)
+
+    def set_via(self, edge: str, via: list[dict[str, float]]) -> bool:
+        """The reroute points of wire `edge` ("a.out->b.in"); an empty list straightens it."""
+        found = next((e for e in self.doc["edges"] if f"{e['from']}->{e['to']}" == edge), None)
+        if found is None or via == (found.get("via") or []):
+            return False
+        self._checkpoint()
+        if via:
+            found["via"] = via
+        else:
+            found.pop("via", None)
+        return True
 
     def set_output(self, name: str, node_id: str | None, port: str = "") -> None:
         """Name a pipeline output (node.port), or remove it with node_id None."""

@@ -14,8 +14,6 @@ PORT_COLORS = {"Audio": "#43a047", "Text": "#fb8c00", "F0": "#1e88e5", "Features
 
 EVENTS = ("connect", "move", "select", "delete", "duplicate", "undo", "redo", "drop", "play", "search", "copy", "paste", "menu",
           "param", "mode", "group", "via")
-GROUP_COLORS = ("#7e57c2", "#26a69a", "#ef6c00", "#1e88e5", "#c0ca33", "#8d6e63")
-MODES = ("bypass", "mute")
 
 
 class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": str(BUNDLE_DIR)}):
@@ -57,68 +55,35 @@ class NodeCanvas(ui.element, component="node_canvas.js", esm={"haysay-studio": s
         self._model = model
         self._refresh = refresh
         self.on_event("param", lambda a: set_param(str(a.get("node")), str(a.get("field")), a.get("value"))
-                      if model.has_node(str(a.get("node"))) else None)
+                      if self._model.has_node(str(a.get("node"))) else None)
         self.on_event("mode", self._set_mode)
         self.on_event("group", self._group)
         self.on_event("via", self._set_via)
         return self
 
+    def edit(self, model) -> None:
+        """Edit `model` from now on (another workflow tab's): cards, modes, groups and wires go to it."""
+        self._model = model
+
     def _set_via(self, a: dict[str, Any]) -> None:
-        edge = next((e for e in self._model.doc["edges"] if f"{e['from']}->{e['to']}" == a.get("edge")), None)
         try:
             via = [{"x": float(p["x"]), "y": float(p["y"])} for p in a.get("via") or []]
         except (KeyError, TypeError, ValueError):
             return
-        if edge is None or via == (edge.get("via") or []):
-            return
-        self._model._checkpoint()
-        if via:
-            edge["via"] = via
-        else:
-            edge.pop("via", None)
-        self._refresh()
+        if self._model.set_via(str(a.get("edge")), via):
+            self._refresh()
 
     def _group(self, a: dict[str, Any]) -> None:
-        groups = [dict(g) for g in self._model.doc.get("groups") or []]
         op = a.get("op")
-        if op == "create":
-            nodes = [n for n in a.get("nodes") or [] if self._model.has_node(n)]
-            if not nodes:
-                return
-            taken = {g.get("id") for g in groups}
-            i = 1
-            while f"group_{i}" in taken:
-                i += 1
-            groups.append({"id": f"group_{i}", "title": f"Group {i}", "nodes": nodes,
-                           "color": GROUP_COLORS[(i - 1) % len(GROUP_COLORS)]})
-        elif op == "rename":
-            for g in groups:
-                if g.get("id") == a.get("id"):
-                    g["title"] = str(a.get("title") or "")[:200]
-        elif op == "ungroup":
-            groups = [g for g in groups if g.get("id") != a.get("id")]
-        else:
-            return
-        self._model._checkpoint()
-        if groups:
-            self._model.doc["groups"] = groups
-        else:
-            self._model.doc.pop("groups", None)
-        self._refresh()
+        changed = (self._model.group(list(a.get("nodes") or [])) is not None if op == "create"
+                   else self._model.rename_group(str(a.get("id")), str(a.get("title") or "")) if op == "rename"
+                   else self._model.ungroup(str(a.get("id"))) if op == "ungroup" else False)
+        if changed:
+            self._refresh()
 
     def _set_mode(self, a: dict[str, Any]) -> None:
-        mode = a.get("mode")
-        nodes = [n for n in a.get("nodes") or [] if self._model.has_node(n)]
-        if mode not in (*MODES, None) or not nodes:
-            return
-        self._model._checkpoint()
-        for nid in nodes:
-            node = self._model.node(nid)
-            if mode is None:
-                node.pop("mode", None)
-            else:
-                node["mode"] = mode
-        self._refresh()
+        if self._model.set_mode(list(a.get("nodes") or []), a.get("mode")):
+            self._refresh()
 
     def _schema(self, node_type: str) -> dict | None:
         if node_type not in self._schemas:

@@ -87,7 +87,7 @@ class EditorPage:
         """Edit `model` (a tab's): the canvas, panels and name show it. `fresh` (another tab): selection
         and run state start afresh; else (the same work restored) a selected node stays selected."""
         self.model = model
-        self.canvas._model = model  # the canvas's own edits (node modes) go to the active tab too
+        self.canvas.edit(model)  # the canvas's own edits (params, modes, groups, wires) go to the active tab
         if fresh or not (self.selected and model.has_node(self.selected)):
             self.selected = None
         if fresh:
@@ -355,7 +355,28 @@ class EditorPage:
             item("Duplicate" + many, "content_copy", lambda: self._on_duplicate({"nodes": nodes}), "duplicate")
             item("Copy" + many, "file_copy", lambda: self._on_copy({"nodes": nodes}), "copy")
             item("Delete" + many, "delete", lambda: self._on_delete({"nodes": nodes}), "delete")
+            for mode, label, icon, key in (("bypass", "Bypass", "alt_route", "Ctrl+B"), ("mute", "Mute", "block", "Ctrl+M")):
+                on = all(self.model.node(n).get("mode") == mode for n in nodes)
+                item(("Unbypass" if mode == "bypass" else "Unmute") + many if on else f"{label}{many} ({key})",
+                     icon, lambda m=None if on else mode: self._edit(self.model.set_mode(nodes, m)), mode)
+            group = self.model.group_of(nid)
+            if group is not None:
+                item(f"Ungroup “{group.get('title') or group['id']}”", "layers_clear",
+                     lambda: self._edit(self.model.ungroup(group["id"])), "ungroup")
+            elif len(nodes) > 1:
+                item(f"Group{many} (Ctrl+G)", "layers", lambda: self._edit(self.model.group(nodes) is not None), "group")
+            bent = [f"{e['from']}->{e['to']}" for e in self.model.doc["edges"] if e.get("via")
+                    and {e["from"].split(".")[0], e["to"].split(".")[0]} & set(nodes)]
+            if bent:
+                item("Straighten wires", "timeline", lambda: self._edit(any([self.model.set_via(e, []) for e in bent])),
+                     "straighten")
         dialog.open()
+
+    def _edit(self, changed: bool) -> None:
+        """After a model edit from a menu: show it (when something changed)."""
+        if changed:
+            self._touched = True
+            self.refresh()
 
     def _on_copy(self, a: dict) -> None:
         fragment = self.model.fragment(a.get("nodes", []))

@@ -51,6 +51,27 @@ def test_undo_redo_walk_back_and_forth(model):
     assert not model.can_redo
 
 
+def test_modes_groups_and_reroutes_are_undoable_document_edits(model):
+    t, g = model.add_node("gen.tone"), model.add_node("audio.gain")
+    model.connect(t, "audio", g, "audio")
+    steps = len(model._undo)
+    assert model.set_mode([g, "nope"], "bypass") and model.node(g)["mode"] == "bypass"
+    assert not model.set_mode([g], "bypass") and not model.set_mode([g], "loud")  # no change, no step
+    assert model.set_mode([g], None) and "mode" not in model.node(g)
+    gid = model.group([t, g, "nope"])
+    assert model.groups() == [{"id": "group_1", "title": "Group 1", "nodes": [t, g], "color": "#7e57c2"}]
+    assert model.group_of(g)["id"] == gid and model.group(["nope"]) is None
+    assert model.rename_group(gid, "Voice") and model.groups()[0]["title"] == "Voice"
+    assert not model.rename_group("group_9", "x") and model.ungroup(gid) and "groups" not in model.doc
+    wire = edge_id(t, "audio", g, "audio")
+    assert model.set_via(wire, [{"x": 10.0, "y": 20.0}]) and not model.set_via("a.b->c.d", [])
+    assert model.set_via(wire, []) and "via" not in model.doc["edges"][0]
+    assert len(model._undo) == steps + 7  # one step per change, none for the refused ones
+    assert model.undo() and model.doc["edges"][0]["via"] == [{"x": 10.0, "y": 20.0}]
+    doc = parse_pipeline(model.to_json())  # what the engine reads back
+    assert doc.edges[0].via is not None
+
+
 def test_remove_node_takes_its_edges_and_outputs(model):
     t, g = model.add_node("gen.tone"), model.add_node("audio.gain")
     model.connect(t, "audio", g, "audio")

@@ -116,3 +116,63 @@ def test_node_context_menu_where_it_was_right_clicked(start_studio, browser_page
     page.wait_for_selector('[data-node-id="tone"]', state="detached")
     assert page.locator('[data-node-id="gain_2"]').count() == 1 and page.locator(".vue-flow__edge").count() == 0
     assert page_errors == []
+
+
+def _menu(page, node: str, item: str) -> str:
+    """Right-click `node`'s title, press the menu entry `item`; the entry's label."""
+    x, y = _center(page, f'[data-node-id="{node}"] .hs-head')
+    page.mouse.click(x, y, button="right")
+    entry = page.locator(f'[data-testid="node-menu"] [data-menu="{item}"]')
+    entry.wait_for()
+    label = entry.inner_text().splitlines()[-1]  # after the icon's name
+    entry.click()
+    page.locator('[data-testid="node-menu"]').wait_for(state="hidden")
+    page.wait_for_timeout(300)
+    return label
+
+
+def _exported(page) -> dict:
+    page.click('[data-testid="export"]')
+    doc = json.loads(page.locator('textarea[data-testid="export-json"]').input_value())
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(300)
+    return doc
+
+
+def test_context_menu_modes_groups_and_wires(start_studio, browser_page):
+    page, page_errors = browser_page
+    studio = start_studio()
+    page.goto(studio.url + "/")
+    page.wait_for_selector(".vue-flow")
+    _import(page, {"format": "haysay.pipeline/1", "nodes": [
+        {"id": "tone", "type": "gen.tone", "params": {}, "position": {"x": 0, "y": 0}},
+        {"id": "gain", "type": "audio.gain", "params": {}, "position": {"x": 320, "y": 0}},
+        {"id": "fade", "type": "audio.fade", "params": {}, "position": {"x": 640, "y": 0}}],
+        "edges": [{"from": "tone.audio", "to": "gain.audio", "via": [{"x": 260, "y": 220}]},
+                  {"from": "gain.audio", "to": "fade.audio"}]})
+    page.wait_for_timeout(700)
+
+    assert "Bypass" in _menu(page, "gain", "bypass")
+    page.wait_for_selector('[data-node-id="gain"][data-mode="bypass"]')
+    assert _menu(page, "gain", "bypass").startswith("Unbypass")  # the same entry turns it off
+    page.wait_for_selector('[data-node-id="gain"][data-mode=""]')
+    _menu(page, "fade", "mute")
+    page.wait_for_selector('[data-node-id="fade"][data-mode="mute"]')
+
+    page.click('[data-node-id="tone"] .hs-head')
+    page.click('[data-node-id="gain"] .hs-head', modifiers=["Control"])
+    page.wait_for_selector('[data-node-id="gain"].hs-selected')
+    assert "2 nodes" in _menu(page, "gain", "group")
+    page.wait_for_selector('[data-group-id="group_1"]')
+    assert _menu(page, "tone", "ungroup").startswith("Ungroup")
+    page.wait_for_selector('[data-group-id="group_1"]', state="detached")
+
+    _menu(page, "tone", "straighten")  # the rerouted wire tone -> gain runs straight again
+    doc = _exported(page)
+    assert [e.get("via") for e in doc["edges"]] == [None, None]
+    assert {n["id"]: n.get("mode") for n in doc["nodes"]} == {"tone": None, "gain": None, "fade": "mute"}
+    assert "groups" not in doc
+    page.click('[data-testid="undo"]')  # one step: the wire is bent again
+    page.wait_for_timeout(500)
+    assert _exported(page)["edges"][0]["via"] == [{"x": 260.0, "y": 220.0}]
+    assert page_errors == []
