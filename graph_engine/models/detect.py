@@ -10,9 +10,10 @@ so-vits-svc's feature_and_index.pkl (a pickled {speaker id: faiss index}) is wal
 only faiss index classes may appear in it, and each index's header is read from its serialised bytes.
 
 Architecture ids (the folder under models/): rvc, sovits, content_encoder,
-piper, faiss_index, kmeans, rmvpe, sovits_diffusion, nsf_hifigan, sovits_feature_index, openvoice, demucs, sovits5.
+piper, faiss_index, kmeans, rmvpe, sovits_diffusion, nsf_hifigan, sovits_feature_index, openvoice, demucs, sovits5,
+talknet.
 File roles in a model: weights, config, index, kmeans, feature_index, diffusion, diffusion_config,
-speaker, voice, voice_config, discriminator, other.
+speaker, voice, voice_config, discriminator, durations, pitch, vocoder, superres, other.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from .errors import DetectionError
 
 ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans", "rmvpe", "sovits_diffusion",
                  "nsf_hifigan", "sovits_feature_index", "openvoice", "coqui", "demucs",
-                 "sovits5")
+                 "sovits5", "talknet")
 LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a so-vits-svc G_*.pth beside its config.json",
               "a content encoder .pt (fairseq HuBERT/ContentVec, HuBERT-Soft, WavLM, Whisper) or a transformers "
@@ -43,7 +44,8 @@ LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "an OpenVoice converter (checkpoint.pth with ref_enc weights beside its config.json)",
               "a Coqui TTS model (config.json naming vits or xtts, with model.pth)",
               "a Demucs model (SIG-CHECKSUM.th or SIG.safetensors, optionally beside its bag NAME.yaml)",
-              "a so-vits-svc 5.0 sovits5.0.pth ('model_g' with dec.adapter weights) beside its config .yaml")
+              "a so-vits-svc 5.0 sovits5.0.pth ('model_g' with dec.adapter weights) beside its config .yaml",
+              "a ControllableTalkNet character (TalkNet .nemo archives, hifiganmodel)")
 COQUI_MODELS = ("vits", "xtts")  # what tts.coqui runs (nodes/tts/coqui/engine.py SUPPORTED_MODELS)
 TRANSFORMERS_ENCODERS = ("hubert", "wav2vec2", "wavlm", "data2vec-audio")
 _PICKLE_CAP = 64 << 20
@@ -102,6 +104,10 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     vocoders = [r for r in rels if Path(r).name == "model" and _is_nsf_config(folder / Path(r).parent / "config.json")]
     if vocoders:
         return _nsf_hifigan(folder, rels, vocoders[0])
+
+    talknet = [r for r in rels if lower[r].endswith(".nemo") and _is_talknet_nemo(folder / r)]
+    if talknet:
+        return _talknet(rels, talknet)
 
     demucs = [r for r in rels if lower[r].endswith((".th", ".safetensors")) and _demucs_class(folder / r)]
     if demucs:
@@ -254,6 +260,36 @@ def _demucs(folder: Path, rels: list[str], files: list[str]) -> Detection:
     classes = sorted({_demucs_class(folder / r).rsplit(".", 1)[1] for r in files})
     roles = {r: "weights" if r in files else "config" if r in yamls else _generic_role(r) for r in rels}
     return Detection("demucs", None, roles, {"model": name, "signatures": sigs, "classes": classes})
+
+
+_TALKNET_ROLES = {"talknetspect.nemo": "weights", "talknetdurs.nemo": "durations", "talknetpitch.nemo": "pitch",
+                  "hifiganmodel": "vocoder", "hifisr": "superres"}
+
+
+def _is_talknet_nemo(path: Path) -> bool:
+    """A NeMo save_to tar whose model_config.yaml describes a TalkNet network (d_char, a Jasper encoder);
+    only the member list and that small member are read."""
+    import tarfile
+
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for count, member in enumerate(tar):
+                if count > 64:
+                    return False
+                if member.isfile() and member.name.lstrip("./") == "model_config.yaml" and member.size < 1 << 20:
+                    text = tar.extractfile(member).read().decode("utf-8", "replace")
+                    return "d_char:" in text and "jasper:" in text
+    except (tarfile.TarError, OSError, EOFError):
+        return False
+    return False
+
+
+def _talknet(rels: list[str], nemos: list[str]) -> Detection:
+    """A ControllableTalkNet character folder; tts.talknet runs it (nodes/tts/talknet)."""
+    roles = {r: _TALKNET_ROLES.get(Path(r).name.lower()) or ("other" if r in nemos else _generic_role(r)) for r in rels}
+    return Detection("talknet", "TalkNet 2", roles, {"sample_rate": 22050,
+                                                     "complete": {"weights", "durations", "pitch", "vocoder"}
+                                                     <= set(roles.values())})
 
 
 def _coqui(label: str, rels: list[str], config: dict) -> Detection:
