@@ -23,6 +23,7 @@ BUILTIN_MODULES = [
     "haysay.nodes.tts.espeak",
     "haysay.nodes.tts.piper",
     "haysay.nodes.tts.coqui.node",
+    "haysay.nodes.tts.styletts2.node",
     "haysay.nodes.tts.talknet.node",
     "haysay.nodes.vc.world",
     "haysay.nodes.vc.praat",

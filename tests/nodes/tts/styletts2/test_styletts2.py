@@ -1,0 +1,164 @@
+"""tts.styletts2 on model folders in upstream's released layout (see conftest.py), speaking real text
+with real reference speech (espeak-ng), and its text front end against upstream's phonemizer output."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from haysay.graph_engine.contract import default_registry
+from haysay.nodes.tts.styletts2.synthesis import phonemize, tokens_of, trim_silence
+from haysay.nodes.vc.resolve import ModelRefError
+
+DATA = Path(__file__).parent / "data"
+
+SHORT, LONG = "Hi there.", "Hi there, how are you doing on this fine morning?"
+
+
+def speak(model_dir, text=SHORT, reference=None, **params):
+    spec = default_registry()["tts.styletts2"]
+    inputs = {"text": text} if reference is None else {"text": text, "reference": reference}
+    return spec.call({"model": str(model_dir), **params}, **inputs)["audio"]
+
+
+def rel(a: np.ndarray, b: np.ndarray) -> float:
+    n = min(len(a), len(b))
+    return float(np.linalg.norm(a[:n] - b[:n]) / (np.linalg.norm(b[:n]) + 1e-12))
+
+
+def test_fixture_layout_is_upstreams(libritts_model):
+    """The fixture checkpoint has exactly the keys and shapes upstream's build_model + train_second save wrote."""
+    upstream = json.loads((DATA / "upstream_layout_libritts.json").read_text())
+    net = torch.load(libritts_model / "epochs_2nd_00001.pth", weights_only=True)["net"]
+    for name, keys in upstream.items():
+        assert {k: list(v.shape) for k, v in net[name].items()} == keys, name
+
+
+def test_phonemes_match_upstream_phonemizer():
+    """phonemizer EspeakBackend('en-us', preserve_punctuation, with_stress) + NLTK tokenizer, run by upstream's
+    inference code on the same espeak-ng library (data/README.md), and TextCleaner's ids."""
+    ref = json.loads((DATA / "upstream_text.json").read_text(encoding="utf-8"))
+    for text, phonemes in ref["phonemes"].items():
+        assert phonemize(text) == phonemes, text
+    for text, tokens in ref["tokens"].items():
+        assert tokens_of(phonemize(text)) == tokens
+
+
+def test_trim_matches_librosa(voices):
+    librosa = pytest.importorskip("librosa")
+    y = voices["low"].mono()
+    padded = np.concatenate([np.zeros(9000, np.float32), y, np.zeros(13000, np.float32)])
+    ours, (theirs, _) = trim_silence(padded), librosa.effects.trim(padded, top_db=30)
+    assert len(ours) == len(theirs) and np.array_equal(ours, theirs)
+    assert len(ours) < len(padded) - 15000
+
+
+def test_speaks_24k_nonsilent_and_length_follows_text_and_speed(libritts_model, voices):
+    short = speak(libritts_model, SHORT, voices["low"])
+    long = speak(libritts_model, LONG, voices["low"])
+    fast = speak(libritts_model, LONG, voices["low"], speed=2.0)
+    slow = speak(libritts_model, LONG, voices["low"], speed=0.5)
+    assert short.sample_rate == long.sample_rate == 24000 and short.channels == 1
+    for a in (short, long, fast, slow):
+        y = a.mono()
+        assert np.isfinite(y).all() and np.sqrt(np.mean(y ** 2)) > 1e-3
+    n_short, n_long = short.frames, long.frames
+    tokens = len(tokens_of(phonemize(LONG))) / len(tokens_of(phonemize(SHORT)))
+    # every frame is 600 samples; lengths grow with the token count
+    assert n_long > 2.5 * n_short and 0.5 * tokens < n_long / n_short < 2 * tokens
+    assert slow.frames > 1.5 * long.frames and fast.frames < 0.8 * long.frames
+
+
+def test_reference_voice_changes_style_and_output(libritts_model, voices):
+    from haysay.nodes.tts.styletts2.checkpoint import find_files, load_model
+    from haysay.nodes.tts.styletts2.synthesis import compute_style
+
+    model = load_model(find_files(libritts_model))
+    import soxr
+
+    high = soxr.resample(voices["high"].mono().astype(np.float64), 22050, 24000, quality="HQ").astype(np.float32)
+    s_low, s_high = compute_style(model, voices["low"].mono()), compute_style(model, high)
+    assert float((s_low - s_high).norm() / s_low.norm()) > 0.05
+    # alpha = beta = 0: the voice is the reference's alone
+    a = speak(libritts_model, SHORT, voices["low"], alpha=0.0, beta=0.0).mono()
+    b = speak(libritts_model, SHORT, voices["high"], alpha=0.0, beta=0.0).mono()
+    assert rel(a, b) > 0.05
+
+
+def test_alpha_beta_and_seed(libritts_model, voices):
+    base = speak(libritts_model, SHORT, voices["low"]).mono()
+    again = speak(libritts_model, SHORT, voices["low"]).mono()
+    assert np.array_equal(base, again)
+    other_seed = speak(libritts_model, SHORT, voices["low"], seed=5).mono()
+    assert rel(other_seed, base) > 0.01
+    alpha = speak(libritts_model, SHORT, voices["low"], alpha=1.0).mono()
+    beta = speak(libritts_model, SHORT, voices["low"], beta=0.0).mono()
+    assert rel(alpha, base) > 0.01 and rel(beta, base) > 0.01
+
+
+def test_long_text_is_spoken_sentence_by_sentence(libritts_model, voices):
+    one = speak(libritts_model, SHORT, voices["low"])
+    two = speak(libritts_model, SHORT + " " + SHORT, voices["low"])
+    assert 1.6 * one.frames < two.frames < 2.4 * one.frames
+
+
+def test_single_speaker_istftnet_model(ljspeech_model):
+    out = speak(ljspeech_model, LONG)
+    y = out.mono()
+    assert out.sample_rate == 24000 and np.isfinite(y).all() and np.sqrt(np.mean(y ** 2)) > 1e-3
+    assert np.array_equal(y, speak(ljspeech_model, LONG).mono())
+    assert speak(ljspeech_model, SHORT).frames < 0.6 * out.frames
+
+
+def _refused(model, field: str, match: str, **inputs):
+    spec = default_registry()["tts.styletts2"]
+    with pytest.raises(ModelRefError, match=match) as info:
+        spec.call({"model": str(model)}, **({"text": SHORT} | inputs))
+    assert info.value.field == field
+    assert "Traceback" not in str(info.value)
+    return info.value
+
+
+def test_multispeaker_needs_a_long_enough_reference(libritts_model, voices):
+    _refused(libritts_model, "reference", "connect a recording")
+    blip = type(voices["low"]).from_mono(voices["low"].mono()[:12000], 24000)  # 0.5 s
+    _refused(libritts_model, "reference", "at least 1 s", reference=blip)
+
+
+def test_bad_and_missing_files_are_refused_on_the_model_field(tmp_path, libritts_model, voices):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(libritts_model.parent.parent, root)
+    model = root / "Models" / "Tiny"
+    ckpt = model / "epochs_2nd_00001.pth"
+    ref = voices["low"]
+
+    (root / "Utils" / "PLBERT" / "config.yml").rename(root / "plbert.yml")
+    _refused(model, "model", "PL-BERT config not found", reference=ref)
+    (root / "plbert.yml").rename(root / "Utils" / "PLBERT" / "config.yml")
+
+    cfg = (model / "config.yml").read_text()
+    (model / "config.yml").write_text(cfg.replace("hifigan", "wavenet"))
+    _refused(model, "model", "decoder.type", reference=ref)
+    (model / "config.yml").write_text(cfg.replace("dim_in: 16", "dim_in: 32"))
+    _refused(model, "model", r"net\['predictor_encoder'\].*shape", reference=ref)
+    (model / "config.yml").unlink()
+    _refused(model, "model", "config.yml not found", reference=ref)
+    (model / "config.yml").write_text(cfg)
+
+    state = torch.load(ckpt, weights_only=True)
+    del state["net"]["decoder"]
+    torch.save(state, ckpt)
+    _refused(model, "model", r"net has no 'decoder'", reference=ref)
+    torch.save({"model": {}}, ckpt)
+    _refused(model, "model", "not a StyleTTS 2 2nd-stage checkpoint", reference=ref)
+    torch.save({"net": {"x": os.system}}, ckpt)  # a pickle naming a function
+    _refused(model, "model", "os.system|posix.system", reference=ref)
+    ckpt.unlink()
+    _refused(model, "model", "no epochs_2nd", reference=ref)
+    _refused(tmp_path / "nowhere", "model", "nowhere", reference=ref)
