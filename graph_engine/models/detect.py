@@ -31,7 +31,7 @@ from .errors import DetectionError
 
 ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans", "rmvpe", "sovits_diffusion",
                  "nsf_hifigan", "sovits_feature_index", "openvoice", "coqui", "demucs",
-                 "sovits5", "talknet")
+                 "sovits5", "talknet", "styletts2")
 LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a so-vits-svc G_*.pth beside its config.json",
               "a content encoder .pt (fairseq HuBERT/ContentVec, HuBERT-Soft, WavLM, Whisper) or a transformers "
@@ -45,7 +45,8 @@ LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a Coqui TTS model (config.json naming vits or xtts, with model.pth)",
               "a Demucs model (SIG-CHECKSUM.th or SIG.safetensors, optionally beside its bag NAME.yaml)",
               "a so-vits-svc 5.0 sovits5.0.pth ('model_g' with dec.adapter weights) beside its config .yaml",
-              "a ControllableTalkNet character (TalkNet .nemo archives, hifiganmodel)")
+              "a ControllableTalkNet character (TalkNet .nemo archives, hifiganmodel)",
+              "a StyleTTS 2 epochs_2nd_*.pth ('net' with bert, predictor, decoder, diffusion) beside its config.yml")
 COQUI_MODELS = ("vits", "xtts")  # what tts.coqui runs (nodes/tts/coqui/engine.py SUPPORTED_MODELS)
 TRANSFORMERS_ENCODERS = ("hubert", "wav2vec2", "wavlm", "data2vec-audio")
 _PICKLE_CAP = 64 << 20
@@ -122,6 +123,9 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     openvoice = [r for r, ck in checkpoints.items() if _is_openvoice(ck)]
     if openvoice:
         return _openvoice(folder, label, rels, openvoice, checkpoints)
+    styletts2 = [r for r, ck in checkpoints.items() if _is_styletts2(ck)]
+    if styletts2:
+        return _styletts2(folder, label, rels, styletts2)
     sovits5 = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and isinstance(ck.get("model_g"), dict)
                and "dec.adapter.W_scale.weight" in ck["model_g"]]
     if sovits5:  # whisper-vits-svc svc_export.save_model: {'model_g': SynthesizerInfer state}
@@ -455,6 +459,37 @@ def _openvoice(folder: Path, label: str, rels: list[str], converters: list[str],
             "gin_channels": (config.get("model") or {}).get("gin_channels"),
             "embeddings": [Path(r).stem for r in speakers]}
     return Detection("openvoice", str(config.get("_version_") or "v1"), roles, info)
+
+
+_STYLETTS2_MODULES = {"bert", "bert_encoder", "predictor", "decoder", "text_encoder", "style_encoder", "diffusion"}
+
+
+def _is_styletts2(ck: Any) -> bool:
+    """A StyleTTS 2 train_second.py checkpoint: {'net': {module name: state dict}} with its inference modules."""
+    net = ck.get("net") if isinstance(ck, dict) else None
+    return isinstance(net, dict) and _STYLETTS2_MODULES <= set(net)
+
+
+def _styletts2(folder: Path, label: str, rels: list[str], found: list[str]) -> Detection:
+    if len(found) > 1:
+        raise DetectionError(f"{label}: several StyleTTS 2 checkpoints ({', '.join(found)}); install them one by one")
+    weights = found[0]
+    config_rel = (Path(weights).parent / "config.yml").as_posix()
+    if config_rel not in rels:
+        raise DetectionError(f"{label}: StyleTTS 2 checkpoint {weights} needs its config.yml beside it")
+    import yaml
+
+    try:
+        config = yaml.safe_load((folder / config_rel).read_text(encoding="utf-8"))
+        params = config["model_params"]
+        multispeaker, decoder = bool(params.get("multispeaker")), str(params["decoder"]["type"])
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, TypeError, KeyError) as exc:
+        raise DetectionError(f"{label}: {config_rel} is not a StyleTTS 2 config ({exc})") from None
+    # the weights and its config; PL-BERT's config keeps the generic role, training-only files are other
+    roles = {r: "other" if _generic_role(r) == "weights" else _generic_role(r) for r in rels}
+    roles[weights], roles[config_rel] = "weights", "config"
+    return Detection("styletts2", "2", roles, {"sample_rate": 24000, "multispeaker": multispeaker,
+                                              "decoder": decoder})
 
 
 def _is_tensor(ck: Any) -> bool:

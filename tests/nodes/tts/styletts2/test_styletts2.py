@@ -162,3 +162,30 @@ def test_bad_and_missing_files_are_refused_on_the_model_field(tmp_path, libritts
     ckpt.unlink()
     _refused(model, "model", "no epochs_2nd", reference=ref)
     _refused(tmp_path / "nowhere", "model", "nowhere", reference=ref)
+
+
+def test_model_manager_detects_and_runs_an_installed_model(libritts_model, ljspeech_model, voices, haysay_home):
+    from haysay.graph_engine.models import ModelStore, detect
+
+    root = libritts_model.parent.parent  # the released repo layout: Models/Tiny/ beside Utils/PLBERT/
+    found = detect(root)
+    assert (found.architecture, found.info) == ("styletts2", {"sample_rate": 24000, "multispeaker": True,
+                                                               "decoder": "hifigan"})
+    assert found.roles["Models/Tiny/epochs_2nd_00001.pth"] == "weights"
+    assert found.roles["Models/Tiny/config.yml"] == "config"
+    assert detect(ljspeech_model.parent.parent).info["decoder"] == "istftnet"
+    installed = ModelStore.from_env().install(str(root), name="st2-tiny")
+    assert installed.architecture == "styletts2"
+    by_name = speak("st2-tiny", SHORT, voices["low"]).mono()
+    assert np.array_equal(by_name, speak(libritts_model, SHORT, voices["low"]).mono())
+
+
+def test_detection_wants_the_config_beside_the_checkpoint(tmp_path, libritts_model):
+    import shutil
+
+    from haysay.graph_engine.models import detect
+    from haysay.graph_engine.models.errors import DetectionError
+
+    shutil.copy(libritts_model / "epochs_2nd_00001.pth", tmp_path / "epochs_2nd_00001.pth")
+    with pytest.raises(DetectionError, match="needs its config.yml"):
+        detect(tmp_path)
