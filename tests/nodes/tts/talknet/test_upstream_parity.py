@@ -86,3 +86,16 @@ def test_vocoder_denoiser_and_superres_match_upstream(upstream):
     assert rate == 32000 and len(mix) == len(ref["superres"])
     # upstream casts to int16 twice on the way: within 2 LSB, measured relL2 8.6e-5
     assert np.abs(mix - ref["superres"]).max() <= 2.0 and rel(mix, ref["superres"]) < 1e-3
+
+
+@pytest.mark.parametrize("kind, keys, params", [("spect", 431, 8_746_576), ("durs", 243, 2_460_161),
+                                                ("pitch", 245, 2_460_674)])
+def test_full_size_networks_have_upstreams_weights(kind, keys, params):
+    """NeMo's talknet-*.yaml sizes: upstream's TalkNet*Model built from those configs has these state-dict
+    entries (preprocessor left out) and parameter counts (measured; every key and shape also matched)."""
+    from haysay.nodes.tts.talknet.models import KINDS, Vocab, check_encoder, default_config
+
+    cfg = default_config(kind)
+    with torch.device("meta"):
+        net = KINDS[kind](cfg, Vocab(**cfg["train_ds"]["dataset"]["vocab"]), check_encoder(cfg, kind))
+    assert len(net.state_dict()) == keys and sum(p.numel() for p in net.parameters()) == params
