@@ -28,7 +28,8 @@ from .contract import NodeSpec, Registry, default_registry
 from .engine import Engine, StageEvent
 from .errors import GraphError, InvalidPipeline
 from .graph import plan, validate_params
-from .pipeline import FORMAT, EdgeDoc, InputDoc, NodeDoc, PipelineDoc, Position, load_pipeline, parse_pipeline
+from .pipeline import (FORMAT, EdgeDoc, GroupDoc, InputDoc, NodeDoc, PipelineDoc, Position, load_pipeline,
+                       parse_pipeline)
 from .run_view import (DISPLAYS, Comparison, Displayable, PipelineRun, Player, Stage, ValidationReport,
                        default_engine, set_default_engine)
 from .values import PortType
@@ -376,6 +377,8 @@ class Pipeline(Displayable):
         # assigning (never mutating in place) marks the field as set, so it is exported
         for k, v in fields.items():
             setattr(self._doc, k, v)
+            if k == "groups" and not v:  # no groups left: none in the saved JSON either
+                self._doc.__pydantic_fields_set__.discard(k)
         self._changed()
 
     def _edit_node(self, node_id: str, **fields: Any) -> None:
@@ -461,9 +464,12 @@ class Pipeline(Displayable):
         fields = {"nodes": [n for n in d.nodes if n.id != nid],
                   "edges": [e for e in d.edges if nid not in (e.source_node, e.target_node)],
                   "inputs": {k: v for k, v in d.inputs.items() if v.bind.split(".", 1)[0] != nid},
-                  "outputs": {k: v for k, v in d.outputs.items() if v.split(".", 1)[0] != nid}}
+                  "outputs": {k: v for k, v in d.outputs.items() if v.split(".", 1)[0] != nid},
+                  "groups": [g.model_copy(update={"nodes": [n for n in g.nodes if n != nid]}) for g in d.groups
+                             if g.nodes != [nid]]}
         # only what changed is assigned: an untouched empty `inputs` stays out of the saved JSON
-        self._replace(**{k: v for k, v in fields.items() if k == "nodes" or len(v) != len(getattr(d, k))})
+        self._replace(**{k: v for k, v in fields.items() if k == "nodes" or len(v) != len(getattr(d, k))
+                         or (k == "groups" and v != d.groups)})
 
     # wiring
     def connect(self, source: PortRef | NodeHandle, target: PortRef | NodeHandle) -> NodeHandle:
@@ -476,6 +482,62 @@ class Pipeline(Displayable):
         if len(edges) == len(self._doc.edges):
             raise KeyError(f"no edge {pair[0]} -> {pair[1]}")
         self._replace(edges=edges)
+
+    def reroute(self, source: PortRef | str, target: PortRef | str, via: list | None) -> None:
+        """Draw the wire source -> target through `via` points [(x, y), ...]; None or [] straightens it.
+        Only the canvas reads it: runs and cache keys do not change."""
+        pair = (str(source), str(target))
+        points = [Position(x=float(p[0]), y=float(p[1])) if not isinstance(p, (dict, Position))
+                  else Position.model_validate(p) for p in via or []] or None
+        if not any((e.source, e.target) == pair for e in self._doc.edges):
+            raise KeyError(f"no edge {pair[0]} -> {pair[1]}")
+        edges = []
+        for e in self._doc.edges:
+            if (e.source, e.target) == pair:
+                e = EdgeDoc(source=e.source, target=e.target, **({"via": points} if points else {}))
+            edges.append(e)
+        self._replace(edges=edges)
+
+    # canvas groups: titled boxes around nodes (they change nothing about how the graph runs)
+    @property
+    def groups(self) -> list[GroupDoc]:
+        return [g.model_copy() for g in self._doc.groups]
+
+    def group(self, *nodes: NodeHandle | str, title: str = "", color: str | None = None,
+              id: str | None = None) -> str:
+        """Put `nodes` in a new group; returns its id (group_1, group_2, ... unless given)."""
+        ids = [n.id if isinstance(n, NodeHandle) else str(n) for n in nodes]
+        if not ids:
+            raise WiringError("a group needs at least one node")
+        for nid in ids:
+            self[nid]  # a located KeyError when absent
+        taken = {g.id for g in self._doc.groups}
+        if id is None:
+            i = 1
+            while f"group_{i}" in taken:
+                i += 1
+            id = f"group_{i}"
+        elif id in taken:
+            raise WiringError(f"a group {id!r} exists already")
+        self._replace(groups=[*self._doc.groups, GroupDoc(id=id, title=title, nodes=list(dict.fromkeys(ids)),
+                                                          color=color)])
+        return id
+
+    def rename_group(self, group_id: str, title: str) -> None:
+        self._group_doc(group_id)
+        self._replace(groups=[g.model_copy(update={"title": title}) if g.id == group_id else g
+                              for g in self._doc.groups])
+
+    def ungroup(self, group_id: str) -> None:
+        """Remove the group (its nodes stay)."""
+        self._group_doc(group_id)
+        self._replace(groups=[g for g in self._doc.groups if g.id != group_id])
+
+    def _group_doc(self, group_id: str) -> GroupDoc:
+        for g in self._doc.groups:
+            if g.id == group_id:
+                return g
+        raise KeyError(f"no group {group_id!r} (groups: {', '.join(g.id for g in self._doc.groups) or 'none'})")
 
     def _fed(self) -> dict[str, str]:
         return {e.target: e.source for e in self._doc.edges}

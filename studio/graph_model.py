@@ -194,6 +194,11 @@ class GraphModel:
                              if tup[0] not in nodes and tup[2] not in nodes and edge_id(*tup) not in edges]
         self.doc["inputs"] = {k: v for k, v in self.doc["inputs"].items() if v["bind"].split(".", 1)[0] not in nodes}
         self.doc["outputs"] = {k: v for k, v in self.doc["outputs"].items() if v.split(".", 1)[0] not in nodes}
+        groups = [{**g, "nodes": [n for n in g.get("nodes") or [] if n not in nodes]} for g in self.groups()]
+        if groups or "groups" in self.doc:
+            self.doc["groups"] = [g for g in groups if g["nodes"]]  # a group left empty goes with its nodes
+            if not self.doc["groups"]:
+                del self.doc["groups"]
         return True
 
     def duplicate(self, nodes: list[str], offset: float = 40.0) -> list[str]:

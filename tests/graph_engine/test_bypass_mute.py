@@ -162,3 +162,30 @@ def test_bypass_of_a_node_fed_by_a_pipeline_input(engine, tmp_path):
     assert result.stages["norm"].cache_key == engine.run(parse_pipeline({
         **doc, "nodes": doc["nodes"][1:], "edges": [], "inputs": {"voice": {"bind": "norm.audio"}}}),
         inputs={"voice": str(wav)}).stages["norm"].cache_key
+
+
+def test_builder_groups_and_reroutes_keep_keys_and_follow_removal(engine):
+    from haysay.graph_engine.builder import WiringError
+
+    p = Pipeline("g")
+    tone, gain = p.add("gen.tone", id="tone", duration=0.2), p.add("audio.gain", id="gain", gain_db=-3.0)
+    tone >> gain
+    keys = engine.keys(plan(parse_pipeline(p.to_dict())))
+    gid = p.group(tone, "gain", title="Level", color="#3b82f6")
+    p.reroute("tone.audio", "gain.audio", [(10, 20), {"x": 30, "y": 40}])
+    doc = json.loads(p.to_json())
+    assert doc["groups"] == [{"id": "group_1", "title": "Level", "nodes": ["tone", "gain"], "color": "#3b82f6"}]
+    assert doc["edges"][0]["via"] == [{"x": 10.0, "y": 20.0}, {"x": 30.0, "y": 40.0}]
+    assert parse_pipeline(doc).groups[0].nodes == ["tone", "gain"]
+    assert engine.keys(plan(parse_pipeline(doc))) == keys  # layout only: the cache keys are the same
+    with pytest.raises(WiringError, match="exists already"):
+        p.group(tone, id=gid)
+    with pytest.raises(KeyError, match="no group 'nope'"):
+        p.ungroup("nope")
+    with pytest.raises(KeyError, match="no edge"):
+        p.reroute("gain.audio", "tone.audio", [])
+    p.reroute("tone.audio", "gain.audio", None)
+    p.remove("gain")
+    assert [g.nodes for g in p.groups] == [["tone"]] and plan(parse_pipeline(p.to_dict())).ok  # no stale member
+    p.remove("tone")
+    assert "groups" not in json.loads(p.to_json())
