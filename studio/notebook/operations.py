@@ -14,6 +14,11 @@ Operations are JSON dicts:
     {"op": "set", "id": "t", "params": {...}, "reset": ["name", ...]?}
     {"op": "move", "id": "t", "position": {"x":, "y":} | null}
     {"op": "duplicate", "ids": ["t", ...], "offset": 40?}
+    {"op": "mode", "id": "t", "mode": "normal" | "bypass" | "mute"}
+    {"op": "group", "nodes": ["t", ...], "id": "group_1"?, "title": ""?, "color": "#..."?}
+    {"op": "ungroup", "id": "group_1"}
+    {"op": "rename_group", "id": "group_1", "title": "Voice chain"}
+    {"op": "via", "from": "a.audio", "to": "b.audio", "via": [{"x":, "y":}, ...]}   ([] straightens the wire)
 """
 from __future__ import annotations
 
@@ -98,6 +103,41 @@ def _apply_one(p: Pipeline, op: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"op": "move", "id": node.id, "position": {"x": old.x, "y": old.y} if old else None}]
     if kind == "duplicate":
         return _duplicate(p, list(op.get("ids") or []), float(op.get("offset", 40)))
+    if kind == "mode":
+        node, mode = p[op["id"]], op.get("mode") or "normal"
+        if mode not in ("normal", "bypass", "mute"):
+            raise OperationRefused(f"mode {node.id}: mode must be normal, bypass or mute, got {mode!r}")
+        old = node.mode
+        if old == mode:
+            return []
+        {"normal": node.unmute, "bypass": node.bypass, "mute": node.mute}[mode]()
+        return [{"op": "mode", "id": node.id, "mode": old}]
+    if kind == "group":
+        gid = p.group(*list(op.get("nodes") or []), title=str(op.get("title") or ""), color=op.get("color"),
+                      id=op.get("id"))
+        return [{"op": "ungroup", "id": gid}]
+    if kind == "ungroup":
+        g = p._group_doc(str(op.get("id")))
+        p.ungroup(g.id)
+        return [{"op": "group", **g.model_dump(mode="json")}]
+    if kind == "rename_group":
+        g = p._group_doc(str(op.get("id")))
+        title = str(op.get("title") or "")[:200]
+        if title == g.title:
+            return []
+        p.rename_group(g.id, title)
+        return [{"op": "rename_group", "id": g.id, "title": g.title}]
+    if kind == "via":
+        pair = (str(op.get("from")), str(op.get("to")))
+        edge = next((e for e in p.doc.edges if (e.source, e.target) == pair), None)
+        if edge is None:
+            raise OperationRefused(f"via {pair[0]}: no edge {pair[0]} -> {pair[1]}")
+        old = [{"x": q.x, "y": q.y} for q in edge.via or []]
+        new = [{"x": float(q["x"]), "y": float(q["y"])} for q in op.get("via") or []]
+        if new == old:
+            return []
+        p.reroute(*pair, new)
+        return [{"op": "via", "from": pair[0], "to": pair[1], "via": old}]
     raise OperationRefused(f"unknown operation {kind!r}")
 
 
@@ -119,7 +159,8 @@ def _snapshot(p: Pipeline, nid: str) -> dict[str, Any]:
             "edges": [{"from": e.source, "to": e.target} for e in doc.edges if nid in (e.source_node, e.target_node)],
             "inputs": {k: v.model_dump(mode="json", exclude_unset=True) for k, v in doc.inputs.items()
                        if v.bind.split(".", 1)[0] == nid},
-            "outputs": {k: v for k, v in doc.outputs.items() if v.split(".", 1)[0] == nid}}
+            "outputs": {k: v for k, v in doc.outputs.items() if v.split(".", 1)[0] == nid},
+            "groups": [g.model_dump(mode="json") for g in doc.groups if nid in g.nodes]}
 
 
 def _restore(p: Pipeline, op: dict[str, Any]) -> None:
@@ -140,6 +181,13 @@ def _restore(p: Pipeline, op: dict[str, Any]) -> None:
         p._replace(inputs={**p.doc.inputs, **{k: InputDoc.model_validate(v) for k, v in op["inputs"].items()}})
     if op.get("outputs"):
         p._replace(outputs={**p.doc.outputs, **op["outputs"]})
+    for g in op.get("groups", []):  # back in the groups it was in (one it alone was in comes back)
+        ids = {x.id for x in p.doc.groups}
+        if g["id"] in ids:
+            p._replace(groups=[x.model_copy(update={"nodes": [*x.nodes, node.id]}) if x.id == g["id"]
+                               and node.id not in x.nodes else x for x in p.doc.groups])
+        else:
+            p.group(node.id, title=g.get("title") or "", color=g.get("color"), id=g["id"])
 
 
 def _place(p: Pipeline, nid: str, pos: Position | None) -> None:

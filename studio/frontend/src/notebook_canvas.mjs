@@ -5,7 +5,8 @@
 //
 // Python owns the document (`doc_json`) and sends it; this side never sends a
 // document back. What the user does becomes operations (studio/notebook/
-// operations.py: add, remove, connect, disconnect, set, move, duplicate) sent
+// operations.py: add, remove, connect, disconnect, set, move, duplicate, mode, group, ungroup,
+// rename_group, via) sent
 // as a message; Python applies them all or none, keeps undo/redo of canvas
 // operations only, and sends the new document (or `error`, why it refused).
 // A play button press is a message too (CanvasWidget.on_play).
@@ -24,6 +25,7 @@ import { fields, paramInput } from "./paramInputs.js";
 const PORT_COLORS = { Audio: "#43a047", Text: "#fb8c00", F0: "#1e88e5", Features: "#8e24aa", Any: "#757575" };
 // Below this height the minimap would sit on the cards' last output ports: it is left out.
 const MINIMAP_MIN_HEIGHT = 480;
+const MODIFIERS = new Set(["Control", "Meta", "Shift", "Alt"]);
 const CSS = [flowCss, themeCss, controlsCss, minimapCss, studioCss, `
 .hs-nb-error { color: #c62828; font: 12px sans-serif; min-height: 16px; }
 .hs-nb-row { display: flex; gap: 6px; font-family: system-ui, sans-serif; }
@@ -98,7 +100,8 @@ function render({ model, el }) {
   root.className = "hs-nb-root";
   // keys typed here (Delete, Ctrl+Z, Ctrl+D, digits in a param box) are the widget's, not the notebook's shortcuts
   root.setAttribute("data-lm-suppress-shortcuts", "true");
-  root.addEventListener("keydown", (e) => e.stopPropagation());
+  // (a lone modifier still reaches the window: vue-flow tracks Ctrl/Shift there for multi-select)
+  root.addEventListener("keydown", (e) => { if (!MODIFIERS.has(e.key)) e.stopPropagation(); });
   root.append(banner, row, below);
   el.replaceChildren(style, root);
 
@@ -129,7 +132,7 @@ function render({ model, el }) {
   const app = createApp({
     render: () => h(NodeCanvas, {
       ref: (c) => { canvas = c; }, nodes: view.nodes, edges: view.edges, states: view.states, errors: view.errors,
-      colors: view.colors,
+      colors: view.colors, groups: view.doc.groups || [],
       onConnect: (c) => send([{ op: "connect", from: `${c.source}.${c.source_port}`, to: `${c.target}.${c.target_port}` }]),
       onMove: (m) => send((m.nodes || []).map((n) => ({ op: "move", id: n.id, position: { x: n.x, y: n.y } }))),
       onDelete: (sel) => send(deleteOps(sel)),
@@ -139,6 +142,10 @@ function render({ model, el }) {
       onDrop: (d) => add(d.type, { x: d.x, y: d.y }),
       onSelect: (s) => { view.selected = s.node; },
       onParam: (p) => send([{ op: "set", id: p.node, params: { [p.field]: p.value } }]),
+      onMode: (m) => send((m.nodes || []).map((id) => ({ op: "mode", id, mode: m.mode || "normal" }))),
+      onGroup: (g) => send([g.op === "create" ? { op: "group", nodes: g.nodes }
+        : g.op === "rename" ? { op: "rename_group", id: g.id, title: g.title } : { op: "ungroup", id: g.id }]),
+      onVia: (v) => { const { from, to } = splitEdge(v.edge); send([{ op: "via", from, to, via: v.via }]); },
       onPlay: (e) => model.send({ event: "play", node: e.node, port: e.port }),
     }),
   });

@@ -29,7 +29,8 @@ export function toFlow(doc, specs, autoPositions, colors) {
     const port = spec && spec.outputs.find((p) => p.name === sp);
     const ptype = port ? port.type : "Any";
     return { id: edgeId(e.from, e.to), source: s, sourceHandle: sp, target: t, targetHandle: tp,
-             style: { stroke: colors[ptype] || "#757575", strokeWidth: 2 }, data: { type: ptype } };
+             style: { stroke: colors[ptype] || "#757575", strokeWidth: 2 },
+             data: e.via && e.via.length ? { type: ptype, via: e.via } : { type: ptype } };
   });
   return { nodes, edges };
 }

@@ -84,3 +84,45 @@ def test_card_params_edit_the_pipeline_through_operations():
         assert boxes["fade"]["x"] > boxes["gain"]["x"]  # right of its source
         browser.close()
     assert errors == []
+
+
+def test_bypass_and_groups_on_the_notebook_canvas_are_operations():
+    from playwright.sync_api import sync_playwright
+
+    p = haysay.Pipeline("modes")
+    tone = p.add("gen.tone", id="tone", position=(0, 0))
+    gain = p.add("audio.gain", id="gain", position=(300, 0))
+    tone >> gain
+    widget = CanvasWidget(p, height=520)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.set_default_timeout(15_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.set_content('<div id="root" style="width:1000px"></div>')
+        page.evaluate(HARNESS, {"src": ESM.read_text(), "state": {k: getattr(widget, k) for k in SYNCED}})
+        page.wait_for_selector('[data-node-id="gain"]')
+        page.wait_for_timeout(500)
+        page.click('[data-node-id="gain"] .hs-head')
+        page.locator(".hs-canvas").press("Control+b")
+        assert deliver(page, widget) == [{"event": "ops", "ops": [{"op": "mode", "id": "gain", "mode": "bypass"}]}]
+        assert gain.mode == "bypass"
+        page.wait_for_selector('[data-node-id="gain"][data-mode="bypass"]')  # the card shows Python's document
+
+        page.click('[data-node-id="gain"] .hs-head')
+        page.click('[data-node-id="tone"] .hs-head', modifiers=["Control"])
+        page.wait_for_function("document.querySelectorAll('.vue-flow__node.selected').length === 2")
+        page.locator(".hs-canvas").press("Control+g")
+        deliver(page, widget)
+        assert [(g.id, sorted(g.nodes)) for g in p.groups] == [("group_1", ["gain", "tone"])]
+        page.wait_for_selector('[data-group-id="group_1"]')
+        page.click('[data-group-ungroup="group_1"]')
+        deliver(page, widget)
+        assert p.groups == []
+        page.wait_for_selector('[data-group-id="group_1"]', state="detached")
+        page.locator(".hs-canvas").press("Control+z")  # the ungroup, then the group, then the bypass
+        deliver(page, widget)
+        assert [g.id for g in p.groups] == ["group_1"]
+        browser.close()
+    assert errors == []

@@ -187,6 +187,40 @@ def test_delete_and_duplicate_on_the_canvas_undo_exactly():
     assert p.to_json() == saved
 
 
+def test_modes_groups_and_reroutes_on_the_canvas_are_operations():
+    p, tone, gain = two_nodes()
+    fade = p.add("audio.fade", id="fade")
+    tone >> gain >> fade
+    canvas = CanvasWidget(p)
+    saved = p.to_json()
+    front(canvas, event="ops", ops=[{"op": "mode", "id": "gain", "mode": "bypass"}])  # Ctrl+B on the card
+    assert gain.mode == "bypass"
+    front(canvas, event="ops", ops=[{"op": "group", "nodes": ["tone", "gain"]}])  # Ctrl+G
+    front(canvas, event="ops", ops=[{"op": "rename_group", "id": "group_1", "title": "Voice"}])
+    front(canvas, event="ops", ops=[{"op": "via", "from": "gain.audio", "to": "fade.audio",
+                                     "via": [{"x": 100, "y": 200}]}])
+    assert [(g.id, g.title, g.nodes) for g in p.groups] == [("group_1", "Voice", ["tone", "gain"])]
+    assert [(q.x, q.y) for q in p.doc.edges[1].via] == [(100.0, 200.0)]
+    late = p.add("audio.gain", id="late")  # from Python meanwhile: undo leaves it
+    front(canvas, event="ops", ops=[{"op": "remove", "id": "gain"}])  # it leaves its group and comes back to it
+    assert p.groups[0].nodes == ["tone"]
+    front(canvas, event="undo")
+    assert p.groups[0].nodes == ["tone", "gain"] and gain.mode == "bypass"
+    before, steps = p.to_dict(), len(canvas.undo_stack)
+    for op, message in (({"op": "mode", "id": "gain", "mode": "loud"}, "mode must be normal, bypass or mute"),
+                        ({"op": "ungroup", "id": "group_9"}, "no group 'group_9'"),
+                        ({"op": "via", "from": "tone.audio", "to": "fade.audio", "via": []}, "no edge")):
+        front(canvas, event="ops", ops=[op])
+        assert message in canvas.error and p.to_dict() == before and len(canvas.undo_stack) == steps
+    front(canvas, event="ops", ops=[{"op": "ungroup", "id": "group_1"}])
+    assert p.groups == []
+    for _ in range(5):
+        front(canvas, event="undo")
+    p.remove(late)
+    assert p.to_json() == saved  # every canvas step undone, exactly
+    assert p.validate().ok
+
+
 def test_nodes_added_from_python_land_beside_placed_ones():
     p = haysay.Pipeline("place")
     tone = p.add("gen.tone", id="tone", position=(100, 100))
