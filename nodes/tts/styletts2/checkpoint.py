@@ -75,7 +75,10 @@ def find_files(path: Path) -> StyleTTS2Files:
 
 
 def _yaml(path: Path, missing: str) -> dict:
-    import yaml
+    try:
+        import yaml
+    except ModuleNotFoundError:
+        raise CheckpointError(path, "reading StyleTTS 2's YAML configs needs PyYAML: pip install pyyaml") from None
 
     text = read_config_text(path, missing)
     try:

@@ -83,14 +83,15 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-# Measured (benchmarks/adapters.py `styletts2`, full-size LibriTTS network with random weights, CPU fp32):
-# about 740 MB of float32 weights resident; memory_mb declares them with working space.
+# Measured (benchmarks/adapters.py `styletts2`, full-size LibriTTS network, random weights, CPU fp32): 135.8 M
+# params = 543 MB of weights; a process speaking a 6.9 s sentence peaked at 2.07 GB resident (torch itself
+# included). memory_mb declares the weights plus working space for a sentence at a time.
 @node("tts.styletts2", inputs=[Port("text", TEXT),
                                Port("reference", AUDIO, optional=True,
                                     description="Speech in the voice to speak with (its style is extracted); "
                                                 "needed by multi-speaker models such as LibriTTS")],
       outputs={"audio": AUDIO}, params=StyleTTS2Params, category="tts", title="StyleTTS 2",
-      gpu=True, memory_mb=1200, tags=("tts", "neural", "styletts2", "cloning"), shape=_check, memory=_memory,
+      gpu=True, memory_mb=1500, tags=("tts", "neural", "styletts2", "cloning"), shape=_check, memory=_memory,
       fingerprint=_fingerprint,
       lifecycle={"upstream": "yl4579/StyleTTS2", "versions": ("LibriTTS", "LJSpeech"), "status": "supported",
                  "licence": "MIT"})
