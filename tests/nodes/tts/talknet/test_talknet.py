@@ -173,3 +173,21 @@ def test_missing_companion_models_and_vocoder_are_field_errors(tmp_path):
         speak(folder, "hello")
     with pytest.raises(ModelRefError, match="model"):
         speak(tmp_path / "nowhere", "hello")
+
+
+def test_validation_reports_bad_params_on_their_fields(character, tmp_path):
+    from haysay.graph_engine.builder import ParamError, Pipeline
+
+    def errors(**params):
+        p = Pipeline()
+        try:
+            tts = p.add("tts.talknet", id="tn", model=str(character), **params)
+        except ParamError as exc:
+            return {(e.node, e.field) for e in exc.errors}
+        p.input("text", tts.text, default="Hello")
+        return {(e.node, e.field) for e in p.validate()}
+
+    assert errors() == set()
+    assert errors(auto_tune=True) == {("tn", "auto_tune")}
+    assert errors(vocoder=str(tmp_path / "missing")) == {("tn", "vocoder")}
+    assert errors(pitch_shift=12) == {("tn", "pitch_shift")}
