@@ -132,6 +132,14 @@ def karras_sigmas(num_steps: int) -> torch.Tensor:
     return F.pad(sigmas, (0, 1), value=0.0)
 
 
+def adpm2_sigmas(sigma: torch.Tensor, sigma_next: torch.Tensor) -> tuple[float, float, torch.Tensor]:
+    """(up, down, mid) noise levels of one ADPM2 step (rho 1), python floats where upstream's math.sqrt
+    makes them and a float32 tensor elsewhere, so the arithmetic rounds as upstream's does."""
+    sigma_up = sqrt(float(sigma_next ** 2 * (sigma ** 2 - sigma_next ** 2) / sigma ** 2))
+    sigma_down = sqrt(float(sigma_next ** 2 - sigma_up ** 2))
+    return sigma_up, sigma_down, (sigma + sigma_down) / 2
+
+
 def sample_style(net: StyleTransformer, noise: torch.Tensor, embedding: torch.Tensor, sigma_data: float,
                  num_steps: int, embedding_scale: float, features: torch.Tensor | None,
                  generator: torch.Generator) -> torch.Tensor:
@@ -150,11 +158,8 @@ def sample_style(net: StyleTransformer, noise: torch.Tensor, embedding: torch.Te
     sigmas = karras_sigmas(num_steps).to(noise.device)
     x = sigmas[0] * noise
     for i in range(num_steps - 1):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        # python floats where upstream's math.sqrt makes them, float32 tensors elsewhere
-        sigma_up = sqrt(float(sigma_next ** 2 * (sigma ** 2 - sigma_next ** 2) / sigma ** 2))
-        sigma_down = sqrt(float(sigma_next ** 2 - sigma_up ** 2))
-        sigma_mid = (sigma + sigma_down) / 2  # ADPM2 with rho 1
+        sigma = sigmas[i]
+        sigma_up, sigma_down, sigma_mid = adpm2_sigmas(sigma, sigmas[i + 1])
         d = (x - denoise(x, sigma)) / sigma
         x_mid = x + d * (sigma_mid - sigma)
         d_mid = (x_mid - denoise(x_mid, sigma_mid)) / sigma_mid

@@ -189,3 +189,26 @@ def test_detection_wants_the_config_beside_the_checkpoint(tmp_path, libritts_mod
     shutil.copy(libritts_model / "epochs_2nd_00001.pth", tmp_path / "epochs_2nd_00001.pth")
     with pytest.raises(DetectionError, match="needs its config.yml"):
         detect(tmp_path)
+
+
+def test_sampler_noise_levels_are_upstreams():
+    """KarrasSchedule(1e-4, 3.0, rho=9) and ADPM2Sampler.get_sigmas as upstream computes them (data/README.md)."""
+    from haysay.nodes.tts.styletts2.diffusion import adpm2_sigmas, karras_sigmas
+
+    ref = json.loads((DATA / "upstream_sampler.json").read_text())
+    for steps, want in ref.items():
+        sigmas = karras_sigmas(int(steps))
+        assert sigmas.tolist() == want["sigmas"]
+        for i, (up, down, mid) in enumerate(want["adpm2"]):
+            got = adpm2_sigmas(sigmas[i], sigmas[i + 1])
+            assert (got[0], got[1], float(got[2])) == (up, down, mid)
+
+
+def test_long_text_is_cut_into_sentences_and_position_table_sized_chunks():
+    from haysay.nodes.tts.styletts2.synthesis import chunk_tokens, sentences
+
+    assert sentences("One here. Two there!  Three?") == ["One here.", "Two there!", "Three?"]
+    phonemes = phonemize(" ".join(["wonderful"] * 80))
+    chunks = chunk_tokens(phonemes, 100)
+    assert len(chunks) >= 5 and all(len(c) <= 100 and c[0] == 0 for c in chunks)
+    assert sum(len(c) - 1 for c in chunks) == len(tokens_of(phonemes)) - 1 - (len(chunks) - 1)  # a space per cut
