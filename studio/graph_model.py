@@ -18,6 +18,8 @@ from haysay.graph_engine.pipeline import FORMAT
 
 UNDO_DEPTH = 200
 COLUMN_GAP, ROW_GAP = 280, 170
+CARD_GAP = 30.0  # auto-layout: room between two cards of a column
+CARD_FIELDS = 5  # NodeCanvas.js's: a card shows this many params, or all of one more
 MODES = ("bypass", "mute")
 GROUP_COLORS = ("#7e57c2", "#26a69a", "#ef6c00", "#1e88e5", "#c0ca33", "#8d6e63")
 
@@ -388,9 +390,12 @@ class GraphModel:
         for n in self.node_ids():
             columns.setdefault(depth[n], []).append(n)
         for col, members in columns.items():
-            top = -(len(members) - 1) * ROW_GAP / 2
-            for row, nid in enumerate(members):
-                self.node(nid)["position"] = {"x": float(col * COLUMN_GAP), "y": float(top + row * ROW_GAP)}
+            # stacked by each card's height (params on the cards make some tall), the column centred
+            heights = [card_height(self.registry.get(self.node(nid)["type"])) for nid in members]
+            y = -(sum(heights) + CARD_GAP * (len(members) - 1)) / 2
+            for nid, h in zip(members, heights):
+                self.node(nid)["position"] = {"x": float(col * COLUMN_GAP), "y": float(y)}
+                y += h + CARD_GAP
 
     def _digraph(self) -> nx.DiGraph:
         g = nx.DiGraph()
@@ -422,6 +427,16 @@ class GraphModel:
             out.append({"id": edge_id(s, sp, t, tp), "source": s, "sourceHandle": sp, "target": t, "targetHandle": tp,
                         "style": {"stroke": colors.get(ptype, "#757575"), "strokeWidth": 2}, "data": {"type": ptype}})
         return out
+
+
+def card_height(spec) -> float:
+    """About how tall NodeCanvas.js draws a card of this node type: title, ports and the params it shows
+    (ROW_GAP when the type is unknown)."""
+    if spec is None:
+        return float(ROW_GAP)
+    n = len(spec.params.model_fields)
+    shown = n if n <= CARD_FIELDS + 1 else CARD_FIELDS + 1  # the last row is then "more…"
+    return 70.0 + 24.0 * (len(spec.inputs) + len(spec.outputs)) + (10.0 + 20.0 * shown if n else 0.0)
 
 
 def edge_id(source: str, source_port: str, target: str, target_port: str) -> str:

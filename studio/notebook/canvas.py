@@ -24,6 +24,7 @@ import traitlets
 
 from haysay.graph_engine.builder import Pipeline, layered_positions
 from haysay.studio.bundle import BUNDLE_DIR
+from haysay.studio.graph_model import card_height as graph_card_height
 from haysay.studio.palette import palette_entries
 
 from .operations import OperationRefused, apply
@@ -32,17 +33,11 @@ UNDO_DEPTH = 100
 CARD_W = 220.0  # room a node card takes across the canvas (with its gap)
 DX, DY = 260.0, 160.0
 CARD_H = 130.0  # the least room a card takes down the canvas
-CARD_FIELDS = 5  # NodeCanvas.js's: a card shows this many params, or all of one more
 
 
 def card_height(pipeline: Pipeline, nid: str) -> float:
-    """About how tall a node's card is drawn (with a gap): title, ports and the params it shows."""
-    spec = pipeline.registry.get(pipeline.doc.node(nid).type)
-    if spec is None:
-        return 130.0
-    n = len(spec.params.model_fields)
-    shown = n if n <= CARD_FIELDS + 1 else CARD_FIELDS + 1  # the last row is then "more…"
-    return 70.0 + 24.0 * (len(spec.inputs) + len(spec.outputs)) + (10.0 + 20.0 * shown if n else 0.0)
+    """About how tall a node's card is drawn: the studio's estimate (studio.graph_model.card_height)."""
+    return graph_card_height(pipeline.registry.get(pipeline.doc.node(nid).type))
 
 
 def place_unplaced(pipeline: Pipeline) -> dict[str, tuple[float, float]]:

@@ -197,3 +197,23 @@ def test_reroute_point_on_a_wire_is_stored_dragged_and_removed(start_studio, bro
     assert "via" not in _saved_doc(page, "!d.edges[0].via")["edges"][0]
     page.wait_for_selector('[data-via="tone.audio->gain.audio#0"]', state="detached")
     assert page_errors == []
+
+
+def test_auto_layout_stacks_tall_cards_without_overlap(start_studio, browser_page):
+    page, page_errors = browser_page
+    # a column of tall cards (gen.tone shows five params and "more…") beside short ones
+    nodes = [{"id": f"t{i}", "type": "gen.tone", "params": {}} for i in range(3)] + \
+        [{"id": "mix", "type": "audio.mix", "params": {}}, {"id": "gain", "type": "audio.gain", "params": {}}]
+    edges = [{"from": f"t{i}.audio", "to": "mix.audio"} for i in range(1)] + [{"from": "mix.audio", "to": "gain.audio"}]
+    _open(start_studio, page, {"format": "haysay.pipeline/1", "nodes": nodes, "edges": edges})
+    page.click('[data-testid="layout"]')
+    page.wait_for_timeout(900)  # layout, then its fit
+    boxes = {n["id"]: page.locator(f'[data-node-id="{n["id"]}"]').bounding_box() for n in nodes}
+    ids = list(boxes)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            p, q = boxes[a], boxes[b]
+            apart = (p["x"] + p["width"] <= q["x"] or q["x"] + q["width"] <= p["x"]
+                     or p["y"] + p["height"] <= q["y"] or q["y"] + q["height"] <= p["y"])
+            assert apart, (a, b, p, q)
+    assert page_errors == []
