@@ -83,16 +83,27 @@ class EditorPage:
         tabs = tabs or await ng_run.io_bound(self.autosave.load_tabs)
         self.workflows.restore(tabs, saved)
 
-    def activate(self, model: GraphModel, fresh: bool = True) -> None:
-        """Edit `model` (a tab's): the canvas, panels and name show it. `fresh` (another tab): selection
-        and run state start afresh; else (the same work restored) a selected node stays selected."""
+    def run_state(self) -> dict[str, Any]:
+        """The open tab's run: its input files, stage states, last run's keys and a run still going."""
+        return {"states": self.states, "inputs": self.inputs, "run_keys": self.run_keys,
+                "run_revision": self.run_revision, "handle": self.handle, "status": self.status.text}
+
+    def activate(self, model: GraphModel, fresh: bool = True, run: dict[str, Any] | None = None) -> None:
+        """Edit `model` (a tab's): the canvas, panels and name show it. `fresh` (another tab): no node
+        selected, and the tab's own run state `run` (what `run_state()` gave when it was left; none for a new
+        tab) comes back; else (the same work restored) a selected node stays selected."""
         self.model = model
         self.canvas.edit(model)  # the canvas's own edits (params, modes, groups, wires) go to the active tab
         if fresh or not (self.selected and model.has_node(self.selected)):
             self.selected = None
         if fresh:
-            self.states, self.inputs = {}, {}
-            self.run_keys, self.run_revision = {}, -1
+            run = run or {}
+            self.states, self.inputs = dict(run.get("states") or {}), dict(run.get("inputs") or {})
+            self.run_keys, self.run_revision = dict(run.get("run_keys") or {}), run.get("run_revision", -1)
+            self.handle, self.seen_version = run.get("handle"), -1  # a run still going is followed again
+            self.status.text = run.get("status", "")
+            self._run_button(running=self.handle is not None and not self.handle.finished)
+            self.canvas.set_states(self.states)
         self.name_input.value = model.doc.get("name") or ""
         self.refresh()
         self.canvas.fit_view()

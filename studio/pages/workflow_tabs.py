@@ -18,6 +18,7 @@ class Workflow:
         self.saved_revision = model.revision
         # changed since it was opened empty or imported: closing it then asks first
         self.clean_revision = None if modified else model.revision
+        self.run: dict[str, Any] | None = None  # its run state while another tab is open (EditorPage.run_state)
 
     @property
     def modified(self) -> bool:
@@ -69,8 +70,12 @@ class WorkflowTabs:
     def switch(self, i: int) -> None:
         if not 0 <= i < len(self.items) or (i == self.active and self.current.model is self.page.model):
             return  # the open tab again: nothing to redraw (a double-click to rename is on its way)
+        self.current.run = self.page.run_state()  # kept with the tab it belongs to
+        self._show(i)
+
+    def _show(self, i: int) -> None:
         self.active, self.moved = i, True
-        self.page.activate(self.current.model)
+        self.page.activate(self.current.model, run=self.current.run)
         self.render()
 
     def rename(self, i: int) -> None:
@@ -111,11 +116,14 @@ class WorkflowTabs:
             return
         was_active = w is self.current
         current = self.current
+        run = self.page.run_state() if was_active else w.run
+        if run and run.get("handle") is not None and not run["handle"].finished:
+            run["handle"].cancel()  # a closed tab's run is not left going
         self.items.remove(w)
         if not self.items:
             self.items.append(Workflow(GraphModel(self.page.studio.registry)))
         if was_active:
-            self.switch(min(self.active, len(self.items) - 1))
+            self._show(min(self.active, len(self.items) - 1))
         else:
             self.active, self.moved = self.items.index(current), True
             self.render()

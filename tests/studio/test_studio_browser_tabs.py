@@ -147,3 +147,29 @@ def test_copy_across_tabs_rename_and_close_asks_when_changed(start_studio, brows
     assert page.locator('[data-testid="wf-close-confirm"]').count() == 0
     _tabs_saved(page, "s.tabs.length === 1 && s.tabs[0].doc.name === 'first'")
     assert page_errors == []
+
+
+def test_each_tab_keeps_its_own_run_state(start_studio, browser_page):
+    page, page_errors = browser_page
+    studio = start_studio()
+    page.goto(studio.url + "/")
+    page.wait_for_selector(".vue-flow")
+    _import(page, FIRST)
+    page.click('[data-testid="run"]')
+    page.wait_for_selector('[data-node-id="gain"][data-status="done"]', timeout=60_000)
+    status = page.locator('[data-testid="run-status"]')
+    page.wait_for_function("() => document.querySelector('[data-testid=\"run-status\"]').textContent.includes('computed')")
+    ran = status.inner_text()
+
+    page.click('[data-testid="wf-new"]')
+    page.wait_for_selector('[data-testid="wf-tab-1"]')
+    _import(page, SECOND)
+    page.wait_for_selector('[data-node-id="rs"]')
+    assert status.inner_text() == ""  # the other tab's run is not this one's
+    assert page.locator('[data-status="done"]').count() == 0
+
+    page.click('[data-testid="wf-tab-0"]')
+    page.wait_for_selector('[data-node-id="gain"]')
+    assert status.inner_text() == ran
+    page.wait_for_selector('[data-node-id="gain"][data-status="done"]')  # as it ran, not merely "in the store"
+    assert page_errors == []
