@@ -5,6 +5,8 @@ import io
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +14,6 @@ import pytest
 import soundfile
 
 from haysay.graph_engine import Engine, Settings, parse_pipeline
-from haysay.graph_engine.contract import default_registry
-from haysay.studio.palette import palette_entries
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS
 
@@ -110,7 +110,11 @@ def test_build_validate_run_listen_compare_export(start_studio, browser_page, ha
     page.wait_for_selector('[data-node-type="gen.tone"]', state="hidden")  # filtered in the browser
     page.locator('input[data-testid="palette-search"]').fill("")
     # every node type, grouped by category: the same entries (and component) as the notebook canvas's palette
-    entries = palette_entries(default_registry())
+    # (the registry of a fresh process, as the studio's: tests here register extra node types in this one)
+    entries = json.loads(subprocess.run(
+        [sys.executable, "-c", "import json; from haysay.graph_engine.contract import default_registry; "
+         "from haysay.studio.palette import palette_entries; print(json.dumps(palette_entries(default_registry())))"],
+        capture_output=True, text=True, check=True, timeout=120).stdout)
     categories = list(dict.fromkeys(e["category"] for e in entries))
     grouped = [e["type"] for c in categories for e in entries if e["category"] == c]
     assert page.locator(".hs-palette-item").evaluate_all("els => els.map((e) => e.dataset.nodeType)") == grouped
