@@ -26,7 +26,8 @@ _LETTERS_IPA = ("ɑɐɒæɓʙβɔɕçɗɖðʤəɘɚɛɜɝɞɟʄɡɠɢʛɦɧħɥ�
 SYMBOLS = {c: i for i, c in enumerate([_PAD] + list(_PUNCTUATION) + list(_LETTERS) + list(_LETTERS_IPA))}
 _MARKS = ';:,.!?¡¿—…"«»“”'  # phonemizer's default punctuation marks
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
-TRIM_SAMPLES = 50  # "weird pulse at the end of the model": the notebook cuts the last 50 samples
+# "weird pulse at the end of the model": the notebook's inference cuts 50 samples, its LFinference 100
+TRIM_SAMPLES, TRIM_SAMPLES_LONG_FORM = 50, 100
 MIN_REFERENCE_FRAMES = 80  # the style encoder's 4 halvings and 5x5 conv need 80 mel frames (1 s at 24 kHz)
 
 
@@ -112,10 +113,11 @@ def compute_style(model: StyleTTS2, y24k: np.ndarray) -> torch.Tensor:
 @torch.no_grad()
 def synthesize_tokens(model: StyleTTS2, tokens: list[int], ref_s: torch.Tensor | None, generator: torch.Generator,
                       alpha: float = 0.3, beta: float = 0.7, diffusion_steps: int = 5, embedding_scale: float = 1.0,
-                      speed: float = 1.0, s_prev: torch.Tensor | None = None, continuity: float = 0.7
-                      ) -> tuple[np.ndarray, torch.Tensor]:
+                      speed: float = 1.0, s_prev: torch.Tensor | None = None, continuity: float = 0.7,
+                      long_form: bool = False) -> tuple[np.ndarray, torch.Tensor]:
     """The notebooks' `inference` (multi-speaker: LibriTTS, with `ref_s`; single: LJSpeech) on token ids;
-    with `s_prev` the long-form `LFinference` blend. Returns (samples, the style used)."""
+    `long_form`: their `LFinference`, a sentence of a passage, its style blended with `s_prev` (the previous
+    sentence's, None for the first). Returns (samples, the style used)."""
     from haysay.nodes.tts.styletts2.diffusion import sample_style
 
     cfg, device = model.cfg, next(model.parameters()).device
@@ -136,7 +138,7 @@ def synthesize_tokens(model: StyleTTS2, tokens: list[int], ref_s: torch.Tensor |
     d = model.predictor.text_encoder(d_en, s)
     duration = model.predictor.durations(d) / speed
     pred_dur = torch.round(duration).clamp(min=1).long()
-    if not cfg.multispeaker:
+    if not cfg.multispeaker and not long_form:
         pred_dur[-1] += 5  # the LJSpeech notebook's extra frames on the last token
     aln = torch.repeat_interleave(torch.eye(len(tokens), device=device), pred_dur, dim=1)
     en = d.transpose(-1, -2) @ aln
@@ -147,15 +149,16 @@ def synthesize_tokens(model: StyleTTS2, tokens: list[int], ref_s: torch.Tensor |
     f0, n = model.predictor.F0Ntrain(en, s)
     out = model.decoder(asr, f0, n, ref, generator).squeeze(0)
     if cfg.multispeaker:
-        out = out[:-TRIM_SAMPLES]
+        out = out[:-(TRIM_SAMPLES_LONG_FORM if long_form else TRIM_SAMPLES)]
     return out.float().cpu().numpy(), torch.cat([ref, s], dim=-1)
 
 
 def synthesize(model: StyleTTS2, text: str, ref_s: torch.Tensor | None, seed: int, *, alpha: float = 0.3,
                beta: float = 0.7, diffusion_steps: int = 5, embedding_scale: float = 1.0, speed: float = 1.0,
                continuity: float = 0.7, progress=None) -> np.ndarray:
-    """Speak `text` sentence by sentence (each phonemized and sampled alone; from the second on, the style
-    is blended with the previous one's by `continuity`, as LFinference does), joined end to end."""
+    """Speak `text`: one sentence as the notebooks' `inference`; several sentence by sentence as their
+    long-form `LFinference` (each phonemized and sampled alone, from the second on its style blended with
+    the previous one's by `continuity`), joined end to end."""
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     limit = min(model.cfg.bert["max_position_embeddings"], model.diffusion.fixed_embedding.embedding.num_embeddings)
@@ -166,7 +169,7 @@ def synthesize(model: StyleTTS2, text: str, ref_s: torch.Tensor | None, seed: in
     pieces, s_prev = [], None
     for i, tokens in enumerate(parts):
         y, s_prev = synthesize_tokens(model, tokens, ref_s, generator, alpha, beta, diffusion_steps,
-                                      embedding_scale, speed, s_prev if i else None, continuity)
+                                      embedding_scale, speed, s_prev if i else None, continuity, len(parts) > 1)
         pieces.append(y)
         if progress:
             progress((i + 1) / len(parts))
