@@ -26,6 +26,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procs import stop  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -78,12 +81,7 @@ def studio_first_page(env: dict, limit_s: float = 120.0) -> tuple[float, float]:
             time.sleep(0.02)
         raise SystemExit(f"haysay studio did not answer within {limit_s:.0f} s")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
+        stop(proc)
 
 
 def main() -> int:

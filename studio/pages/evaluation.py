@@ -72,19 +72,22 @@ def measure_quality(engine, doc, inputs: dict[str, Any]) -> dict[str, float]:
     return {f"quality.{k}": float(v) for k, v in engine.store.open(store_key)[out_port].values.items()}
 
 
+def header_row(labels: list[str], diff: bool) -> None:
+    """A figures table's first row: an empty corner, one bold label per compared stage, and B − A."""
+    with ui.element("tr"):
+        ui.element("td")
+        for label in [*labels, *(["B − A"] if diff else [])]:
+            with ui.element("td").classes("font-bold"):
+                ui.label(label)
+
+
 def analysis_table(columns: list[tuple[str, dict[str, float] | None]]) -> None:
     """One row per figure, one column per compared stage, and B − A when both have it."""
     names = sorted({n for _, figs in columns for n in (figs or {})})
     if not names:
         return
     with ui.element("table").classes("hs-figures").props('data-testid="analysis-figures"'):
-        with ui.element("tr"):
-            ui.element("td")
-            for label, _ in columns:
-                with ui.element("td").classes("font-bold"):
-                    ui.label(label)
-            with ui.element("td").classes("font-bold"):
-                ui.label("B − A")
+        header_row([label for label, _ in columns], diff=True)
         for name in names:
             values = [(figs or {}).get(name) for _, figs in columns]
             with ui.element("tr").props(f'data-figure="{name}"'):

@@ -13,7 +13,7 @@ from ..elements import WaveformPlayer
 from ..forms import ParamsForm, field_specs
 from ..measures import Figures, difference, measure
 from ..uploads import UploadRejected, store_upload
-from .evaluation import Evaluation
+from .evaluation import Evaluation, header_row
 
 
 def artifact_url(key: str, port: str, download: bool = False) -> str:
@@ -30,14 +30,7 @@ def figures_table(figs: list[tuple[str, Figures | None]], diff: dict | None = No
     rows = [("duration", "duration_s", "s"), ("peak", "peak_dbfs", "dBFS"), ("RMS", "rms_dbfs", "dBFS"),
             ("loudness", "lufs", "LUFS")]
     with ui.element("table").classes("hs-figures").props('data-testid="figures"'):
-        with ui.element("tr"):
-            ui.element("td")
-            for label, _ in figs:
-                with ui.element("td").classes("font-bold"):
-                    ui.label(label)
-            if diff is not None:
-                with ui.element("td").classes("font-bold"):
-                    ui.label("B − A")
+        header_row([label for label, _ in figs], diff=diff is not None)
         for title, attr, unit in rows:
             with ui.element("tr").props(f'data-figure="{attr}"'):
                 with ui.element("td"):
