@@ -212,3 +212,36 @@ def test_long_text_is_cut_into_sentences_and_position_table_sized_chunks():
     chunks = chunk_tokens(phonemes, 100)
     assert len(chunks) >= 5 and all(len(c) <= 100 and c[0] == 0 for c in chunks)
     assert sum(len(c) - 1 for c in chunks) == len(tokens_of(phonemes)) - 1 - (len(chunks) - 1)  # a space per cut
+
+
+def test_runs_in_a_graph_with_espeak_speech_as_reference(libritts_model, tmp_path, haysay_home):
+    from haysay.graph_engine import Engine, parse_pipeline
+
+    def doc(params, reference=True):
+        nodes = [{"id": "t", "type": "text.value", "params": {"text": SHORT}},
+                 {"id": "s", "type": "tts.styletts2", "params": params}]
+        edges = [{"from": "t.text", "to": "s.text"}]
+        if reference:  # espeak-ng speech as the voice to copy
+            nodes += [{"id": "r", "type": "text.value", "params": {"text": "A voice to copy, for a while."}},
+                      {"id": "ref", "type": "tts.espeak", "params": {}}]
+            edges += [{"from": "r.text", "to": "ref.text"}, {"from": "ref.audio", "to": "s.reference"}]
+        return parse_pipeline({"format": "haysay.pipeline/1", "name": "st2", "nodes": nodes, "edges": edges,
+                               "outputs": {"audio": "s.audio"}})
+
+    eng = Engine()
+    try:
+        # the model is checked at validation (where the reference's size is known: here none is wired)
+        (err,) = eng.plan(doc({"model": str(tmp_path / "missing")}, reference=False)).errors
+        assert (err.node, err.field) == ("s", "model")
+        (err,) = eng.plan(doc({"model": str(libritts_model.parent)}, reference=False)).errors
+        assert (err.node, err.field) == ("s", "model") and "no epochs_2nd" in err.message
+        (err,) = eng.plan(doc({"model": str(libritts_model), "alpha": 2.0})).errors
+        assert (err.node, err.field) == ("s", "alpha")
+        good = doc({"model": str(libritts_model), "seed": 3})
+        assert eng.plan(good).ok
+        result = eng.run(good)
+        audio = result.outputs["audio"]
+        assert result.stages["s"].status == "done" and audio.sample_rate == 24000 and audio.duration > 0.3
+        assert np.sqrt(np.mean(audio.mono() ** 2)) > 1e-3
+    finally:
+        eng.close()
