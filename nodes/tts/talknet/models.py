@@ -66,14 +66,15 @@ def interleave_blanks(tokens: torch.Tensor, blank: int) -> torch.Tensor:
 # -- QuartzNet encoder (nemo.collections.asr.modules.ConvASREncoder) ------------------------------------------
 
 class MaskedConv1d(nn.Module):
-    """Holds the conv under `.conv` as NeMo's MaskedConv1d does (the mask is a no-op at full length)."""
+    """Holds the conv under `.conv` as NeMo's MaskedConv1d does; frames past the length are zeroed first
+    (only a padded input, as the ASR aligner's preprocessor makes, has any)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__()
         self.conv = nn.Conv1d(*args, **kwargs)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.conv(x if mask is None else x * mask)
 
 
 class SqueezeExcite(nn.Module):
@@ -118,14 +119,14 @@ class JasperBlock(nn.Module):
         self.mconv = nn.ModuleList(layers)
         self.res = nn.ModuleList([nn.ModuleList(_conv_bn(c_in, c_out, 1, 1, False))]) if block.get("residual") else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         out = x
         for layer in self.mconv:
-            out = layer(out)
+            out = layer(out, mask) if isinstance(layer, MaskedConv1d) else layer(out)
         if self.res is not None:
             res = x
             for layer in self.res[0]:
-                res = layer(res)
+                res = layer(res, mask) if isinstance(layer, MaskedConv1d) else layer(res)
             out = out + res
         return F.relu(out)
 
@@ -134,12 +135,12 @@ _UNSUPPORTED = {"stride": [1], "groups": 1, "residual_dense": False, "se_context
                 "residual_mode": "add", "future_context": -1}
 
 
-def check_encoder(cfg: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    """The encoder's JasperBlock list, refused when it uses options TalkNet never does."""
-    enc = cfg.get("model") or {}
+def check_encoder(cfg: dict[str, Any], where: str, key: str = "model") -> list[dict[str, Any]]:
+    """The encoder's JasperBlock list (cfg[key]), refused when it uses options TalkNet never does."""
+    enc = cfg.get(key) or {}
     blocks = enc.get("jasper")
     if not isinstance(blocks, list) or not blocks:
-        raise CheckpointError(where, "model_config.yaml has no model.jasper block list (not a TalkNet model)")
+        raise CheckpointError(where, f"model_config.yaml has no {key}.jasper block list (not a TalkNet model)")
     if enc.get("activation", "relu") != "relu" or enc.get("normalization_mode", "batch") != "batch":
         raise CheckpointError(where, "only ReLU, batch-normalised QuartzNet encoders (TalkNet's) are supported")
     for i, block in enumerate(blocks):
@@ -161,8 +162,11 @@ class QuartzNetEncoder(nn.Module):
         self.encoder = nn.Sequential(*layers)
         self.feat_out = feat_in
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, C, T); mask (B, 1, T) of valid frames, None when all are."""
+        for block in self.encoder:
+            x = block(x, mask)
+        return x
 
 
 # -- TalkNet pieces (nemo.collections.tts.modules.talknet) ----------------------------------------------------

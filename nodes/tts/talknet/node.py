@@ -29,6 +29,10 @@ class TalkNetParams(BaseModel):
     dictionary: Annotated[str, FileParam((".clean", ".txt", ".dict"))] = Field(
         "", title="Word dictionary", description="Extra pronunciations, 'WORD  AH1 R P AH0' lines "
                                                  "(upstream's horsewords.clean); checked before CMUdict")
+    aligner: Annotated[str, FileParam((".nemo",))] = Field(
+        "", title="Reference aligner", description="NeMo's asr_talknet_aligner .nemo: the reference's phoneme "
+                                                   "timing is followed as upstream does; empty: the predicted "
+                                                   "timing stretched to the reference's length")
     pitch_shift: int = Field(0, ge=-11, le=11, title="Pitch shift", json_schema_extra={"unit": "semitones"},
                              description="Upstream's 'Change input pitch': moves the reference pitch (heard "
                                          "through auto-tune); without reference audio the output is re-pitched")
@@ -57,7 +61,7 @@ def model_files(params: TalkNetParams) -> dict[str, Path]:
     if not files["vocoder"].is_file():
         raise ModelRefError("vocoder", f"no HiFi-GAN checkpoint {files['vocoder'].name} "
                                        f"{'beside the model' if not params.vocoder else 'there'}")
-    for field in ("superres", "dictionary"):
+    for field in ("superres", "dictionary", "aligner"):
         value = getattr(params, field)
         if value:
             files[field] = Path(value).expanduser()
@@ -76,6 +80,8 @@ def talknet_check(params: TalkNetParams, shapes) -> None:
     if params.auto_tune and "reference" not in shapes:
         raise ModelRefError("auto_tune", "auto-tune follows the reference audio's pitch: connect reference "
                                          "audio or turn auto_tune off")
+    if params.aligner and "reference" not in shapes:
+        raise ModelRefError("aligner", "the aligner times reference audio: connect reference audio or clear it")
     return None
 
 
@@ -106,6 +112,14 @@ def _load_vocoder(path: Path, kind: str):
     return Vocoder(read_hifigan(path), h, path)
 
 
+def _load_aligner(path: Path):
+    from haysay.nodes.tts.talknet.aligner import build_aligner
+    from haysay.nodes.tts.talknet.archive import read_nemo
+
+    archive = read_nemo(path)
+    return build_aligner(archive.config, archive.state, str(path))
+
+
 def _load(files: dict[str, Path], device: str, report: dict):
     """The voice and its vocoders, each through the warm pool under its own file."""
     from haysay.nodes.tts.talknet.synthesis import load_voice
@@ -116,6 +130,11 @@ def _load(files: dict[str, Path], device: str, report: dict):
         voice = pooled("talknet", files["spect"].parent, device, lambda: load_voice(files["spect"], device),
                        sum(file_size(files[k]) for k in ("spect", "durs", "pitch")) * 2, report)
         hifi = {}
+        if "aligner" in files:
+            field = "aligner"
+            hifi["aligner"] = pooled("talknet_aligner", files["aligner"], device,
+                                     lambda: _load_aligner(files["aligner"]).to(device), file_size(files["aligner"]) * 2,
+                                     report)
         for field in ("vocoder", "superres"):
             if field in files:
                 hifi[field] = pooled(f"talknet_{field}", files[field], device,
@@ -140,7 +159,8 @@ def talknet(params: TalkNetParams, text: str, ctx, reference: Audio | None = Non
     ARPAbet in curly braces ({HH AH0 L OW1}) is read as written. With reference audio the reference's
     pitch contour drives the spectrogram and the speech is stretched to its length; auto-tune then lays
     that pitch over the output. Output is 22.05 kHz, or 32 kHz through the super-resolution HiFi-GAN.
-    Upstream's ASR-aligned reference timing and its VQGAN "reduce metallic noise" step are not done."""
+    The reference's phoneme timing comes from NeMo's ASR aligner when one is given (as upstream), else the
+    predicted timing is stretched to its length. Upstream's VQGAN "reduce metallic noise" step is not done."""
     from haysay.nodes.tts.talknet import frontend, synthesis, vocoder
 
     if not text or not text.strip():
@@ -173,7 +193,17 @@ def talknet(params: TalkNetParams, text: str, ctx, reference: Audio | None = Non
         if not (f0_ref > 0).any():
             raise ModelRefError("reference", "no pitch found in the reference audio")
         f0_ref, target = f0_ref * factor, target * factor
-    mel, durs, f0 = synthesis.spectrogram(voice, ids, f0_ref)
+    durations = None
+    if reference is not None and "aligner" in hifi:
+        from haysay.nodes.tts.talknet.aligner import align
+
+        try:
+            durations = align(hifi["aligner"], reference.mono(), reference.sample_rate, ids)
+        except ValueError as exc:
+            raise ModelRefError("aligner", str(exc)) from None
+    elif "aligner" in hifi:
+        raise ModelRefError("aligner", "the aligner times reference audio: connect reference audio")
+    mel, durs, f0 = synthesis.spectrogram(voice, ids, f0_ref, durations)
     ctx.progress(0.5, "spectrogram")
     audio = hifi["vocoder"].vocode(mel)
     info = {"phonemes": frontend.to_arpa(ids, voice.vocab), "frames": int(mel.shape[-1]), "device": device}

@@ -62,13 +62,14 @@ def stretch_durations(durs: torch.Tensor, frames: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def spectrogram(voice: Voice, ids: list[int], f0_reference: np.ndarray | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def spectrogram(voice: Voice, ids: list[int], f0_reference: np.ndarray | None = None,
+                durations: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(mel (1, n_mels, frames), durations, f0 (1, frames)) for phoneme ids.
 
     Without a reference: generate_spectrogram (predicted durations and pitch). With a per-frame reference
-    f0 (hop 256 at 22.05 kHz): force_spectrogram on it; upstream's durations come from an ASR aligner
-    (asr_talknet_aligner) on the reference, here the predicted ones are stretched to its length.
+    f0 (hop 256 at 22.05 kHz): force_spectrogram on it, with the aligner's `durations` of the reference as
+    upstream takes them, or else the predicted ones stretched to the reference's length. The f0 is cut or
+    zero-padded to the durations' total (an aligner that pads its frames gives a few more).
     """
     from haysay.nodes.tts.talknet.models import interleave_blanks
 
@@ -83,8 +84,15 @@ def spectrogram(voice: Voice, ids: list[int], f0_reference: np.ndarray | None = 
             raise ValueError("text: the duration model gives every phoneme zero frames")
         f0 = voice.pitch.f0(tokens, durs)
     else:
-        durs = stretch_durations(durs[0].cpu(), len(f0_reference))[None].to(device)
-        f0 = torch.tensor(f0_reference, dtype=torch.float32, device=device)[None]
+        if durations is None:
+            durs = stretch_durations(durs[0].cpu(), len(f0_reference))[None].to(device)
+        elif len(durations) != tokens.shape[-1]:
+            raise ValueError(f"durations: {len(durations)} values for {tokens.shape[-1]} tokens")
+        else:
+            durs = torch.as_tensor(np.asarray(durations), dtype=torch.long, device=device)[None]
+        n = int(durs.sum())
+        f0 = np.pad(np.asarray(f0_reference, np.float64), (0, max(0, n - len(f0_reference))))[:n]
+        f0 = torch.tensor(f0, dtype=torch.float32, device=device)[None]
     return voice.spect(tokens, durs, f0), durs, f0
 
 
