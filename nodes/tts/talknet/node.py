@@ -212,11 +212,10 @@ def talknet(params: TalkNetParams, text: str, ctx, reference: Audio | None = Non
         info["auto_tune_octave"] = octave
     elif reference is None and params.pitch_shift:
         # upstream has no pitch control without a reference: the output's own pitch is moved
-        from haysay.nodes.analysis.f0 import extract_f0
         from haysay.nodes.vc.pitch import interpolate_unvoiced
 
-        own = extract_f0(audio / 32768.0, synthesis.RATE, params.f0_method, hop_seconds=0.01, device=device)
-        hz, _ = interpolate_unvoiced(np.asarray(own.hz))
+        hz, _ = interpolate_unvoiced(np.asarray(synthesis.track(audio / 32768.0, synthesis.RATE, params.f0_method,
+                                                                device).hz))
         if hz.any():
             audio = synthesis.psola(audio / 32768.0, synthesis.RATE, hz * factor) * 32768.0
     rate = synthesis.RATE

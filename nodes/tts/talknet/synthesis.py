@@ -96,22 +96,30 @@ def spectrogram(voice: Voice, ids: list[int], f0_reference: np.ndarray | None = 
     return voice.spect(tokens, durs, f0), durs, f0
 
 
+def track(x: np.ndarray, rate: int, method: str, device: str | None = None):
+    """haysay's pitch tracker at 10 ms, 50-800 Hz (upstream's CREPE range); "crepe-tiny" is CREPE's tiny model."""
+    from haysay.nodes.analysis.f0 import extract_f0
+
+    name, model = ("crepe", "tiny") if method == "crepe-tiny" else (method, "full")
+    return extract_f0(np.asarray(x, np.float64), rate, name, hop_seconds=0.01, fmin=50.0, fmax=800.0,
+                      crepe_model=model, device=device)
+
+
 def reference_f0(samples: np.ndarray, rate: int, method: str = "crepe", device: str | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """ExtractPitch.get_pitch: (f0 per 256-sample frame at 22.05 kHz, 0 where unconfident or quiet;
     the 10 ms track with its gaps filled, auto-tune's target)."""
     import soxr
 
-    from haysay.nodes.analysis.f0 import extract_f0
     from haysay.nodes.vc.pitch import interpolate_unvoiced
 
     x = np.asarray(samples, np.float64)
     if rate != RATE:
         x = soxr.resample(x, rate, RATE)
-    track = extract_f0(x, RATE, method, hop_seconds=0.01, fmin=50.0, fmax=800.0, device=device)
-    hz, times = np.asarray(track.hz, np.float64), np.asarray(track.times, np.float64)
+    tracked = track(x, RATE, method, device)
+    hz, times = np.asarray(tracked.hz, np.float64), np.asarray(tracked.times, np.float64)
     filled, voiced = interpolate_unvoiced(hz)
-    conf = np.asarray(track.confidence, np.float64) * voiced
+    conf = np.asarray(tracked.confidence, np.float64) * voiced
     t = np.arange(0, len(x), HOP) / RATE
     f0 = np.interp(t, times, filled)
     level = np.convolve(np.interp(t, np.arange(len(x)) / RATE, np.abs(x)), [0.25, 0.25, 0.5], "same")
@@ -142,12 +150,9 @@ def auto_tune(audio: np.ndarray, target: np.ndarray, method: str = "crepe", devi
     """ExtractPitch.auto_tune on 22.05 kHz audio (int16 scale): the output's own pitch is tracked, the target
     moved by the octave nearest their mean ratio and laid over the output with PSOLA, then peak-normalised
     as upstream does ((1/peak)^0.9). Returns (audio in int16 scale, octave factor)."""
-    from haysay.nodes.analysis.f0 import extract_f0
-
-    own = extract_f0(np.asarray(audio, np.float64) / 32768.0, RATE, method, hop_seconds=0.01, fmin=50.0,
-                     fmax=800.0, device=device)
     from haysay.nodes.vc.pitch import interpolate_unvoiced
 
+    own = track(np.asarray(audio, np.float64) / 32768.0, RATE, method, device)
     out_hz, _ = interpolate_unvoiced(np.asarray(own.hz, np.float64))
     target = np.asarray(target, np.float64)
     mean_out = out_hz.mean() if out_hz.size else 0.0

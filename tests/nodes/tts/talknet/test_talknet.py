@@ -78,14 +78,21 @@ def test_user_dictionary_comes_before_cmudict(character, tmp_path):
         speak(character, "hello again", NodeContext(), dictionary=str(words))
 
 
-def test_reference_pitch_is_tracked_and_timing_follows_its_length(character):
+@pytest.mark.parametrize("method", ["praat", "crepe-tiny"])
+def test_reference_pitch_is_tracked(method):
     ref = glide()
-    f0, target = synthesis.reference_f0(ref.mono(), ref.sample_rate, "praat")
+    f0, target = synthesis.reference_f0(ref.mono(), ref.sample_rate, method)
     t = np.arange(len(f0)) * 256 / 22050
     true = 140.0 + 120.0 * t / 1.5
     voiced = f0 > 0
     assert voiced.mean() > 0.8 and np.corrcoef(f0[voiced], true[voiced])[0, 1] > 0.99
     assert np.median(np.abs(f0[voiced] / true[voiced] - 1)) < 0.02
+    assert len(target) == pytest.approx(150, abs=2)  # auto-tune's 10 ms target, gaps filled
+
+
+def test_reference_timing_follows_its_length(character):
+    ref = glide()
+    f0, _ = synthesis.reference_f0(ref.mono(), ref.sample_rate, "praat")
     ctx = NodeContext()
     out = speak(character, "Hello there, how are you?", ctx, reference=ref, f0_method="praat")
     assert ctx.info["talknet"]["reference_frames"] == len(f0) == ctx.info["talknet"]["frames"]
