@@ -20,6 +20,7 @@ no second read; `verify()` checks them before a stored artifact counts as a cach
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -30,8 +31,6 @@ from typing import Any, Iterable
 
 import fsspec
 import numpy as np
-import zarr
-
 from .contract import AudioSink
 from .liveness import SUFFIX as LEASE, Lease, abandoned
 from .values import Audio, F0, Features, Metrics, PortType
@@ -49,42 +48,49 @@ class ArtifactIncomplete(RuntimeError):
     """A stage's files are not all there (or not what was written) when it is moved into place."""
 
 
-class _RecordingStore(zarr.storage.WrapperStore):
-    """Notes the size and CRC-32 of each file as zarr writes it: {key: [bytes, crc]}."""
+@functools.cache
+def _recording_store_class():
+    """zarr is imported on first write: commands that only validate or read history never pay for it."""
+    import zarr
 
-    def __init__(self, store, manifest: dict[str, list[int]]):
-        super().__init__(store)
-        self.manifest = manifest
+    class _RecordingStore(zarr.storage.WrapperStore):
+        """Notes the size and CRC-32 of each file as zarr writes it: {key: [bytes, crc]}."""
 
-    def _with_store(self, store) -> "_RecordingStore":
-        return type(self)(store, self.manifest)
+        def __init__(self, store, manifest: dict[str, list[int]]):
+            super().__init__(store)
+            self.manifest = manifest
 
-    async def set(self, key: str, value) -> None:
-        await self._store.set(key, value)
-        data = value.as_numpy_array()
-        self.manifest[key] = [int(data.nbytes), zlib.crc32(data)]
+        def _with_store(self, store) -> "_RecordingStore":
+            return type(self)(store, self.manifest)
 
-    async def set_if_not_exists(self, key: str, value) -> None:
-        if not await self._store.exists(key):
-            await self.set(key, value)
+        async def set(self, key: str, value) -> None:
+            await self._store.set(key, value)
+            data = value.as_numpy_array()
+            self.manifest[key] = [int(data.nbytes), zlib.crc32(data)]
 
-    async def _set_many(self, values: Iterable[tuple[str, Any]]) -> None:
-        for key, value in values:
-            await self.set(key, value)
+        async def set_if_not_exists(self, key: str, value) -> None:
+            if not await self._store.exists(key):
+                await self.set(key, value)
 
-    async def delete(self, key: str) -> None:
-        await self._store.delete(key)
-        self.manifest.pop(key, None)
+        async def _set_many(self, values: Iterable[tuple[str, Any]]) -> None:
+            for key, value in values:
+                await self.set(key, value)
 
-    async def delete_dir(self, prefix: str) -> None:
-        await self._store.delete_dir(prefix)
-        prefix = prefix.rstrip("/")
-        for key in [k for k in self.manifest if not prefix or k == prefix or k.startswith(prefix + "/")]:
-            del self.manifest[key]
+        async def delete(self, key: str) -> None:
+            await self._store.delete(key)
+            self.manifest.pop(key, None)
 
-    async def clear(self) -> None:
-        await self._store.clear()
-        self.manifest.clear()
+        async def delete_dir(self, prefix: str) -> None:
+            await self._store.delete_dir(prefix)
+            prefix = prefix.rstrip("/")
+            for key in [k for k in self.manifest if not prefix or k == prefix or k.startswith(prefix + "/")]:
+                del self.manifest[key]
+
+        async def clear(self) -> None:
+            await self._store.clear()
+            self.manifest.clear()
+
+    return _RecordingStore
 
 
 class ZarrAudioSink(AudioSink):
@@ -142,11 +148,13 @@ class ArtifactWriter:
     def _zarr_store(self):
         if self._lease is None:  # before the folder exists, so no sweeper ever sees it unleased
             self._lease = Lease.take(self.store.fs, self.lease_path, self.store.local)
-        return _RecordingStore(self.store._zarr_store(self.tmp_path), self.manifest)
+        return _recording_store_class()(self.store._zarr_store(self.tmp_path), self.manifest)
 
     @property
     def group(self) -> zarr.Group:
         if self._group is None:
+            import zarr
+
             self._group = zarr.open_group(self._zarr_store(), mode="w")
         return self._group
 
@@ -167,6 +175,8 @@ class ArtifactWriter:
         meta = {**attrs, "ports": ports, "created": time.time()}
         try:
             if self._group is None:  # nothing streamed: the group is born with its attributes
+                import zarr
+
                 self._group = zarr.create_group(self._zarr_store(), attributes=meta)
             else:
                 self._group.update_attributes(meta)
@@ -259,6 +269,8 @@ class ArtifactStore:
         return self._object_path(key) + f"/g-{tag}"
 
     def _zarr_store(self, path: str):
+        import zarr
+
         if self.local:
             return zarr.storage.LocalStore(path)
         if self._afs is None:
@@ -430,6 +442,8 @@ class ArtifactStore:
     def attrs(self, key: str) -> dict[str, Any]:
         if self.moves and not self.exists(key):
             raise ArtifactMissing(key)
+        import zarr
+
         group = zarr.open_group(self._zarr_store(self._group_path(key)), mode="r")
         return dict(group.attrs)
 
@@ -437,6 +451,8 @@ class ArtifactStore:
         """{port: value}; Audio comes back lazy (zarr-backed): `.numpy()` or `.blocks()` to read."""
         if self.moves and not self.exists(key):
             raise ArtifactMissing(key)
+        import zarr
+
         group = zarr.open_group(self._zarr_store(self._group_path(key)), mode="r")
         out: dict[str, Any] = {}
         for port, meta in group.attrs.get("ports", {}).items():
