@@ -13,7 +13,7 @@ Architecture ids (the folder under models/): rvc, sovits, content_encoder,
 piper, faiss_index, kmeans, rmvpe, sovits_diffusion, nsf_hifigan, sovits_feature_index, openvoice, demucs, sovits5,
 talknet.
 File roles in a model: weights, config, index, kmeans, feature_index, diffusion, diffusion_config,
-speaker, voice, voice_config, discriminator, durations, pitch, vocoder, superres, other.
+speaker, voice, voice_config, discriminator, singer, durations, pitch, vocoder, superres, other.
 """
 from __future__ import annotations
 
@@ -266,7 +266,8 @@ def _demucs(folder: Path, rels: list[str], files: list[str]) -> Detection:
     return Detection("demucs", None, roles, {"model": name, "signatures": sigs, "classes": classes})
 
 
-_TALKNET_ROLES = {"talknetspect.nemo": "weights", "talknetdurs.nemo": "durations", "talknetpitch.nemo": "pitch",
+_TALKNET_ROLES = {"talknetspect.nemo": "weights", "talknetsinger.nemo": "singer", "talknetdurs.nemo": "durations",
+                  "talknetpitch.nemo": "pitch",
                   "hifiganmodel": "vocoder", "hifisr": "superres"}
 
 

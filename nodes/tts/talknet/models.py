@@ -257,12 +257,14 @@ class TalkNetPitch(nn.Module):
 class TalkNetSpect(nn.Module):
     """Tokens + durations + f0 -> log mel spectrogram (B, n_mels, frames)."""
 
+    NOTE_CHANNELS = 0
+
     def __init__(self, cfg: dict[str, Any], vocab: Vocab, blocks: list[dict[str, Any]]):
         super().__init__()
         d = int(cfg["d_char"])
         self.embed = GaussianEmbedding(len(vocab.labels), d, vocab.pad)
         self.res_f0 = StyleResidual(d, 1, kernel_size=3)
-        self.model = QuartzNetEncoder(d, blocks)
+        self.model = QuartzNetEncoder(d + self.NOTE_CHANNELS, blocks)
         self.proj = nn.Conv1d(self.model.feat_out, int(cfg.get("n_mels", 80)), kernel_size=1)
 
     def forward(self, text: torch.Tensor, durs: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
@@ -273,10 +275,29 @@ class TalkNetSpect(nn.Module):
         return self.proj(self.model(self.res_f0(x, f0)))
 
 
-KINDS = {"spect": TalkNetSpect, "durs": TalkNetDurs, "pitch": TalkNetPitch}
+class TalkNetSinger(TalkNetSpect):
+    """ControllableTalkNet's TalkNetSingerModel (core/talknet_singer.py): the spectrogram model with the
+    absolute pitch added as two channels, sin/cos of 9.06472 ln(f0 / 27.5 Hz) (one turn an octave)."""
+
+    NOTE_CHANNELS = 2  # its config's encoder feat_in is d_char + 2
+
+    def forward(self, text: torch.Tensor, durs: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
+        import numpy as np
+
+        with np.errstate(divide="ignore", invalid="ignore"):  # f0 0 (silence): ln 0, sin/cos nan -> 0
+            phase = 9.06472 * np.log(0.0363636 * f0.cpu().numpy())
+            note = np.stack((np.nan_to_num(np.sin(phase)), np.nan_to_num(np.cos(phase))), 1)
+        x = self.embed(text, durs).transpose(1, 2)
+        mask = f0 > 0.0
+        norm = masked_instance_norm(f0.unsqueeze(1), mask).masked_fill(~mask.unsqueeze(1), 0.0)
+        x = torch.cat((self.res_f0(x, norm), torch.from_numpy(note).to(x)), 1)
+        return self.proj(self.model(x))
+
+
+KINDS = {"spect": TalkNetSpect, "singer": TalkNetSinger, "durs": TalkNetDurs, "pitch": TalkNetPitch}
 # NeMo keeps the spectrogram model's training featurizer (window, mel filters) in its state dict
-IGNORED = {"spect": ("preprocessor.",), "durs": (), "pitch": ()}
-_REQUIRED = {"spect": ("d_char",), "durs": ("d_char",), "pitch": ("d_char", "f0_mean", "f0_std")}
+IGNORED = {"spect": ("preprocessor.",), "singer": ("preprocessor.",), "durs": (), "pitch": ()}
+_REQUIRED = {"spect": ("d_char",), "singer": ("d_char",), "durs": ("d_char",), "pitch": ("d_char", "f0_mean", "f0_std")}
 
 
 def build_talknet(kind: str, cfg: dict[str, Any], state: dict[str, Any], where: str) -> tuple[nn.Module, Vocab, bool]:

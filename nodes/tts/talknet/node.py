@@ -35,7 +35,9 @@ class TalkNetParams(BaseModel):
                                                    "timing stretched to the reference's length")
     pitch_shift: int = Field(0, ge=-11, le=11, title="Pitch shift", json_schema_extra={"unit": "semitones"},
                              description="Upstream's 'Change input pitch': moves the reference pitch (heard "
-                                         "through auto-tune); without reference audio the output is re-pitched")
+                                         "through auto-tune, or by a singer model); without reference audio a "
+                                         "singer model sings the shifted predicted pitch, a speech model's "
+                                         "output is re-pitched with PSOLA")
     auto_tune: bool = Field(False, title="Auto-tune output",
                             description="Lay the reference's pitch over the output with PSOLA (upstream's "
                                         "'Auto-tune output', nearest-octave matched); needs reference audio")
@@ -46,13 +48,15 @@ class TalkNetParams(BaseModel):
 
 def model_files(params: TalkNetParams) -> dict[str, Path]:
     """The files a run reads: spect/durs/pitch .nemo, the vocoder, and the optional hifisr and dictionary."""
-    from haysay.nodes.tts.talknet.synthesis import DURS, PITCH, SPECT, VOCODER
+    from haysay.nodes.tts.talknet.synthesis import DURS, PITCH, SINGER, SPECT, VOCODER
 
     path, installed = resolve_model(params.model, "model", ARCHITECTURE)
     spect = path / SPECT if path.is_dir() else path
     if not spect.is_file():
         raise ModelRefError("model", f"no {SPECT} in {path}")
     files = {"spect": spect, "durs": spect.with_name(DURS), "pitch": spect.with_name(PITCH)}
+    if spect.with_name(SINGER).is_file():
+        files["singer"] = spect.with_name(SINGER)
     for kind in ("durs", "pitch"):
         if not files[kind].is_file():
             raise ModelRefError("model", f"no {files[kind].name} beside {spect.name}: TalkNet needs the "
@@ -128,7 +132,7 @@ def _load(files: dict[str, Path], device: str, report: dict):
     field = "model"
     try:
         voice = pooled("talknet", files["spect"].parent, device, lambda: load_voice(files["spect"], device),
-                       sum(file_size(files[k]) for k in ("spect", "durs", "pitch")) * 2, report)
+                       sum(file_size(files[k]) for k in ("spect", "singer", "durs", "pitch") if k in files) * 2, report)
         hifi = {}
         if "aligner" in files:
             field = "aligner"
@@ -203,15 +207,18 @@ def talknet(params: TalkNetParams, text: str, ctx, reference: Audio | None = Non
             raise ModelRefError("aligner", str(exc)) from None
     elif "aligner" in hifi:
         raise ModelRefError("aligner", "the aligner times reference audio: connect reference audio")
-    mel, durs, f0 = synthesis.spectrogram(voice, ids, f0_ref, durations)
+    singer = "singer" in files
+    mel, durs, f0 = synthesis.spectrogram(voice, ids, f0_ref, durations, factor if singer else 1.0)
     ctx.progress(0.5, "spectrogram")
     audio = hifi["vocoder"].vocode(mel)
-    info = {"phonemes": frontend.to_arpa(ids, voice.vocab), "frames": int(mel.shape[-1]), "device": device}
+    info = {"phonemes": frontend.to_arpa(ids, voice.vocab), "frames": int(mel.shape[-1]), "device": device,
+            "singer": singer}
     if params.auto_tune:
         audio, octave = synthesis.auto_tune(audio, target, params.f0_method, device)
         info["auto_tune_octave"] = octave
-    elif reference is None and params.pitch_shift:
-        # upstream has no pitch control without a reference: the output's own pitch is moved
+    elif reference is None and params.pitch_shift and not singer:
+        # upstream has no pitch control without a reference: the output's own pitch is moved (a singer
+        # model was given the shifted f0 instead)
         from haysay.nodes.vc.pitch import interpolate_unvoiced
 
         hz, _ = interpolate_unvoiced(np.asarray(synthesis.track(audio / 32768.0, synthesis.RATE, params.f0_method,

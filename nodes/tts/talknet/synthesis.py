@@ -16,6 +16,7 @@ import torch
 from haysay.graph_engine.models.checkpoint_limits import CheckpointError
 
 SPECT, DURS, PITCH, VOCODER = "TalkNetSpect.nemo", "TalkNetDurs.nemo", "TalkNetPitch.nemo", "hifiganmodel"
+SINGER = "TalkNetSinger.nemo"
 RATE, HOP = 22050, 256
 OCTAVES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 PSOLA_FMIN, PSOLA_FMAX = 40.0, 550.0  # psola.FMIN / FMAX
@@ -32,18 +33,21 @@ class Voice:
 
 
 def load_voice(spect_path: Path, device: str = "cpu") -> Voice:
-    """The spectrogram model and, beside it, the duration and pitch models (as generate_audio finds them)."""
+    """The spectrogram model and, beside it, the duration and pitch models (as generate_audio finds them:
+    a TalkNetSinger.nemo beside the spectrogram model is used in its place)."""
     from haysay.nodes.tts.talknet.archive import read_nemo
     from haysay.nodes.tts.talknet.models import build_talknet
 
     nets = {}
-    for kind, path in (("spect", spect_path), ("durs", spect_path.with_name(DURS)),
+    singer = spect_path.with_name(SINGER)
+    main = ("singer", singer) if singer.is_file() else ("spect", spect_path)
+    for kind, path in (main, ("durs", spect_path.with_name(DURS)),
                        ("pitch", spect_path.with_name(PITCH))):
         if not path.is_file():
             raise CheckpointError(path, f"missing: TalkNet needs {path.name} beside {spect_path.name} "
                                         "(upstream's 'Model doesn't support pitch prediction')")
         archive = read_nemo(path)
-        nets[kind] = build_talknet(kind, archive.config, archive.state, str(path))
+        nets["spect" if kind == "singer" else kind] = build_talknet(kind, archive.config, archive.state, str(path))
     vocab, blanking = nets["spect"][1], nets["spect"][2]
     if any(len(n[1].labels) != len(vocab.labels) for n in nets.values()):
         raise CheckpointError(spect_path, "the three TalkNet models use different vocabularies")
@@ -63,13 +67,15 @@ def stretch_durations(durs: torch.Tensor, frames: int) -> torch.Tensor:
 
 @torch.no_grad()
 def spectrogram(voice: Voice, ids: list[int], f0_reference: np.ndarray | None = None,
-                durations: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                durations: np.ndarray | None = None, f0_factor: float = 1.0
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(mel (1, n_mels, frames), durations, f0 (1, frames)) for phoneme ids.
 
     Without a reference: generate_spectrogram (predicted durations and pitch). With a per-frame reference
     f0 (hop 256 at 22.05 kHz): force_spectrogram on it, with the aligner's `durations` of the reference as
     upstream takes them, or else the predicted ones stretched to the reference's length. The f0 is cut or
-    zero-padded to the durations' total (an aligner that pads its frames gives a few more).
+    zero-padded to the durations' total (an aligner that pads its frames gives a few more). `f0_factor`
+    scales the predicted f0 (only a singer model hears it: the speech model normalises f0 away).
     """
     from haysay.nodes.tts.talknet.models import interleave_blanks
 
@@ -82,7 +88,7 @@ def spectrogram(voice: Voice, ids: list[int], f0_reference: np.ndarray | None = 
     if f0_reference is None:
         if int(durs.sum()) == 0:
             raise ValueError("text: the duration model gives every phoneme zero frames")
-        f0 = voice.pitch.f0(tokens, durs)
+        f0 = voice.pitch.f0(tokens, durs) * f0_factor
     else:
         if durations is None:
             durs = stretch_durations(durs[0].cpu(), len(f0_reference))[None].to(device)
