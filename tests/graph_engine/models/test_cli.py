@@ -88,3 +88,12 @@ def test_doctor_sees_the_gpu_when_there_is_one(store):
     report = run_doctor(store)
     assert report.cuda and report.gpus and report.gpus[0].startswith("cuda:0 ")
     assert torch.cuda.get_device_name(0) in report.gpus[0]
+
+
+def test_doctor_lists_every_architecture_adapter():
+    from haysay.graph_engine.contract import default_registry
+    from haysay.graph_engine.doctor import COMPONENTS
+
+    listed = {c.name.split(" ")[0] for c in COMPONENTS}
+    adapters = {s.type for s in default_registry() if s.lifecycle is not None and s.type.startswith(("tts.", "vc."))}
+    assert adapters and adapters <= listed, f"haysay doctor does not report {sorted(adapters - listed)}"
