@@ -198,3 +198,21 @@ def test_validation_reports_bad_params_on_their_fields(character, tmp_path):
     assert errors(auto_tune=True) == {("tn", "auto_tune")}
     assert errors(vocoder=str(tmp_path / "missing")) == {("tn", "vocoder")}
     assert errors(pitch_shift=12) == {("tn", "pitch_shift")}
+
+
+def test_declares_the_adapter_contract_and_loads_warm_the_second_time(character):
+    import json
+
+    from haysay.graph_engine.contract import Lifecycle
+
+    spec = default_registry()["tts.talknet"]
+    assert spec.params.model_config.get("extra") == "forbid"
+    assert all(f.description and f.title for f in spec.params.model_fields.values())
+    assert spec.gpu is True and spec.memory_declared and "audio" in spec.outputs
+    assert isinstance(spec.lifecycle, Lifecycle) and spec.lifecycle.status == "deprecated" and spec.lifecycle.note
+    json.dumps(spec.describe())
+    assert set(spec.file_fields()) >= {"vocoder", "superres", "dictionary", "aligner"}
+    speak(character, "Warm up.")
+    ctx = NodeContext()
+    speak(character, "Warm up.", ctx)
+    assert ctx.info["model_load"] and all(e["warm"] for e in ctx.info["model_load"].values())
