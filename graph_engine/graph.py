@@ -181,9 +181,16 @@ def foresee(g: nx.DiGraph, errors: list[GraphError], warnings: list[GraphError],
                     shapes[dp] = shape
         # an optional input left unwired takes no part (a TTS node's optional reference audio)
         audio_ins = [n for n, p in spec.inputs.items() if p.type is PortType.AUDIO and (n in wired or not p.optional)]
-        if audio_ins and set(shapes) != set(audio_ins) and spec.shape is None:
-            continue  # an input of unknown size
         try:
+            if audio_ins and set(shapes) != set(audio_ins):
+                # an input of unknown size (speech from text): the node's models must still be there
+                if spec.fingerprint is not None:
+                    try:
+                        spec.fingerprint(params)
+                    except OSError as exc:  # a model file that cannot be read
+                        raise ValueError(str(exc)) from None
+                if spec.shape is None:
+                    continue
             out = spec.output_shape(params, shapes) if set(shapes) == set(audio_ins) else None
         except ValueError as exc:
             errors.append(_located(nid, spec, "invalid_input", str(exc)))

@@ -156,3 +156,16 @@ def test_override_nested_too_deeply_is_a_value_error():
 
     with pytest.raises(ValueError, match="nests too deeply"):
         parse_override("t.seed=" + "[" * 100_000)
+
+
+def test_missing_models_are_named_even_after_speech_from_text(tmp_path, monkeypatch):
+    # the shapes walk cannot size a TTS node's output; the converter after it still has its model checked
+    monkeypatch.setenv("HAYSAY_HOME", str(tmp_path))
+    doc = parse_pipeline({"format": "haysay.pipeline/1", "nodes": [
+        {"id": "words", "type": "text.value", "params": {"text": "hello"}},
+        {"id": "say", "type": "tts.espeak", "params": {}},
+        {"id": "convert", "type": "vc.rvc", "params": {"model": "no-such-voice"}}],
+        "edges": [{"from": "words.text", "to": "say.text"}, {"from": "say.audio", "to": "convert.audio"}]})
+    errors = plan(doc).errors
+    assert [(e.node, e.field) for e in errors] == [("convert", "model")]
+    assert "no model named 'no-such-voice' is installed for rvc" in errors[0].message
