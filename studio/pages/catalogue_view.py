@@ -21,8 +21,10 @@ from ..graph_model import GraphModel
 
 ENV_CATALOGUES = "HAYSAY_STUDIO_CATALOGUES"  # os.pathsep-separated files or URLs
 # architecture -> (adapter node, its param naming an installed model)
-ADAPTERS = {"rvc": ("vc.rvc", "model"), "sovits": ("vc.sovits", "model"), "openvoice": ("vc.openvoice", "model"),
-            "coqui": ("tts.coqui", "model"), "demucs": ("audio.separate", "model")}
+ADAPTERS = {"rvc": ("vc.rvc", "model"), "sovits": ("vc.sovits", "model"), "sovits5": ("vc.sovits5", "model"),
+            "openvoice": ("vc.openvoice", "model"), "coqui": ("tts.coqui", "model"),
+            "styletts2": ("tts.styletts2", "model"), "talknet": ("tts.talknet", "model"),
+            "demucs": ("audio.separate", "model")}
 ALL = "all"
 
 
