@@ -25,6 +25,7 @@ BUILTIN_MODULES = [
     "haysay.nodes.tts.coqui.node",
     "haysay.nodes.tts.styletts2.node",
     "haysay.nodes.tts.talknet.node",
+    "haysay.nodes.tts.gpt_sovits.node",
     "haysay.nodes.vc.world",
     "haysay.nodes.vc.praat",
     "haysay.nodes.vc.rvc.node",

@@ -56,6 +56,7 @@ class InertObject:
 _INERT_MODULES = ("fairseq.", "omegaconf.", "argparse", "typing", "enum", "pathlib", "collections", "dataclasses")
 _INERT_BUILTINS = {"builtins." + n for n in ("dict", "list", "tuple", "int", "float", "str", "bool", "object",
                                               "type", "NoneType", "frozenset", "bytes")}
+_INERT_CLASSES = {"utils.HParams"}  # GPT-SoVITS pickles its training hparams into SoVITS .pth files
 def _numpy_globals() -> dict[str, Any]:
     import numpy._core.multiarray as ma  # numpy>=2; files written with numpy 1.x name numpy.core
 
@@ -130,7 +131,7 @@ def pickle_globals(path: Path) -> list[str]:
 
 
 def _allowed(name: str) -> bool:
-    return name.startswith(_INERT_MODULES) or name in _INERT_BUILTINS
+    return name.startswith(_INERT_MODULES) or name in _INERT_BUILTINS or name in _INERT_CLASSES
 
 
 def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:

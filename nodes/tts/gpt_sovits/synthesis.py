@@ -1,0 +1,71 @@
+"""inference_webui.get_tts_wav for v2 models, on loaded networks and arrays (no file I/O here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from haysay.nodes.tts.gpt_sovits import frontend
+from haysay.nodes.tts.gpt_sovits.models import SynthesizerTrn, linear_spectrogram
+from haysay.nodes.tts.gpt_sovits.t2s import BERT_DIM, Text2SemanticDecoder
+
+SSL_RATE = 16000
+SEMANTIC_HZ = 50  # upstream's hz: early_stop_num = hz * max_sec
+REFERENCE_SECONDS = (3.0, 10.0)  # upstream refuses references outside 48000..160000 samples at 16 kHz
+
+
+@dataclass
+class Settings:
+    top_k: int = 15
+    top_p: float = 1.0
+    temperature: float = 1.0
+    repetition_penalty: float = 1.35
+    speed: float = 1.0
+    pause_seconds: float = 0.3
+    noise_scale: float = 0.5
+
+
+def prompt_tokens(sovits: SynthesizerTrn, hubert, wav16k: np.ndarray, pause_samples: int) -> torch.Tensor:
+    """Reference at 16 kHz (+ upstream's zero pad, sized at the model's rate) -> HuBERT -> semantic tokens (1, t)."""
+    device = next(sovits.parameters()).device
+    wav = torch.from_numpy(np.concatenate([wav16k.astype(np.float32), np.zeros(pause_samples, np.float32)]))
+    ssl = hubert.features(wav[None].to(device), hubert.num_layers, False).transpose(1, 2)
+    return sovits.extract_latent(ssl)
+
+
+def reference_spectrogram(sovits: SynthesizerTrn, wav: np.ndarray) -> torch.Tensor:
+    """get_spepc: reference at the model's rate, peaks over 1 scaled down (by at most 2), linear spectrogram."""
+    audio = torch.from_numpy(wav.astype(np.float32))[None].to(next(sovits.parameters()).device)
+    peak = float(audio.abs().max())
+    if peak > 1:
+        audio = audio / min(2.0, peak)
+    return linear_spectrogram(audio, sovits.cfg)
+
+
+def synthesize(t2s: Text2SemanticDecoder, sovits: SynthesizerTrn, pieces: list[str], language: str,
+               prompt: torch.Tensor | None, prompt_ids: list[int], refer: torch.Tensor, settings: Settings,
+               generator: torch.Generator, progress=None) -> tuple[np.ndarray, list[dict]]:
+    """Each piece: phonemes -> AR semantic tokens (after the prompt's) -> SoVITS decode; pieces joined with
+    upstream's pause. Returns audio at the model's rate and per-piece figures."""
+    device = refer.device
+    pause = np.zeros(int(sovits.cfg.sampling_rate * settings.pause_seconds), np.float32)
+    out, info = [], []
+    for n, piece in enumerate(pieces):
+        if not piece.strip():
+            continue
+        ids = frontend.phone_ids(frontend.finish_sentence(piece, language), language)
+        all_ids = torch.tensor([prompt_ids + ids], dtype=torch.long, device=device)
+        bert = torch.zeros(1, BERT_DIM, all_ids.shape[1], device=device)
+        tokens, eos = t2s.infer(all_ids, prompt, bert, settings.top_k, settings.top_p, settings.temperature,
+                                settings.repetition_penalty, SEMANTIC_HZ * t2s.cfg.max_sec, generator)
+        audio = sovits.decode(tokens, torch.tensor([ids], device=device), refer, settings.noise_scale,
+                              settings.speed, generator)[0, 0]
+        peak = float(audio.abs().max())
+        if peak > 1:
+            audio = audio / peak
+        out += [audio.float().cpu().numpy(), pause]
+        info.append({"phonemes": len(ids), "semantic_tokens": int(tokens.shape[1]), "eos": eos})
+        if progress:
+            progress(0.3 + 0.7 * (n + 1) / len(pieces), f"piece {n + 1}/{len(pieces)}")
+    return np.concatenate(out) if out else pause, info
