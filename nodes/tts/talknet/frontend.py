@@ -3,10 +3,11 @@
 Words in an optional user dictionary (upstream ships horsewords.clean) become `{ARPAbet}`; text in curly
 braces is taken as ARPAbet (stress digits dropped, `_` for a space, unknown symbols skipped); the rest goes
 through NeMo's Phonemes vocabulary, whose G2P is g2p_en's: CMUdict's first pronunciation per word.
-Differences from upstream: g2p_en guesses words missing from CMUdict with a small neural model and picks
-homographs by part of speech, and splits contractions (nltk's tokenizer); here a missing word is read as a plural/possessive of a known word
-(NeMo's own G2p rule, `s` -> Z) or else spelled letter by letter, homographs take CMUdict's first entry
-and contractions are looked up whole. Numbers are read as g2p_en reads them (years, money, ordinals).
+Words missing from CMUdict are guessed with g2p_en's own small GRU model when g2p_en is installed (its
+weights are read from its wheel); without it, a missing word is read as a plural/possessive of a known
+word (NeMo's own G2p rule, `s` -> Z) or else spelled letter by letter. Numbers are read as g2p_en reads
+them (years, money, ordinals). Unlike upstream, homographs take CMUdict's first entry (g2p_en picks by
+part of speech with NLTK's tagger, whose data is a download).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
-from haysay.nodes.tts.talknet.models import PUNCT, Vocab
+from haysay.nodes.tts.talknet.models import CONSONANTS, PUNCT, VOWELS, Vocab
 
 MAX_DICTIONARY_BYTES = 16 << 20
 
@@ -47,10 +48,65 @@ def read_dictionary(path: str | Path) -> dict[str, str]:
     return words
 
 
+# g2p_en's seq2seq vocabularies (G2p.__init__): its phonemes are CMUdict's symbols in sorted order
+GRAPHEMES = ["<pad>", "<unk>", "</s>", *"abcdefghijklmnopqrstuvwxyz"]
+G2P_PHONEMES = ["<pad>", "<unk>", "<s>", "</s>",
+                *sorted([f"{v}{s}" for v in VOWELS for s in "012"] + list(CONSONANTS) + ["UW"])]
+
+
+@lru_cache(maxsize=1)
+def g2p_model() -> dict | None:
+    """g2p_en's GRU weights (checkpoint20.npz, shipped in its wheel), read as plain arrays without importing
+    g2p_en (whose import tries to download NLTK data); None when g2p_en is not installed."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.find_spec("g2p_en")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "checkpoint20.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def _gru_cell(x, h, w_ih, w_hh, b_ih, b_hh):
+    import numpy as np
+
+    gi, gh = x @ w_ih.T + b_ih, h @ w_hh.T + b_hh
+    k = gi.shape[-1] // 3
+    r, z = np.split(1 / (1 + np.exp(-(gi[:, :2 * k] + gh[:, :2 * k]))), 2, -1)
+    n = np.tanh(gi[:, 2 * k:] + r * gh[:, 2 * k:])
+    return (1 - z) * n + z * h
+
+
+def predict(word: str, v: dict) -> list[str]:
+    """g2p_en.G2p.predict: a GRU encoder over the letters, a greedy GRU decoder of up to 20 phonemes."""
+    import numpy as np
+
+    ids = [GRAPHEMES.index(c) if c in GRAPHEMES else 1 for c in [*word, "</s>"]]
+    h = np.zeros((1, v["enc_w_hh"].shape[-1]), np.float32)
+    for i in ids:
+        h = _gru_cell(v["enc_emb"][[i]], h, v["enc_w_ih"], v["enc_w_hh"], v["enc_b_ih"], v["enc_b_hh"])
+    out, prev = [], 2  # <s>
+    for _ in range(20):
+        h = _gru_cell(v["dec_emb"][[prev]], h, v["dec_w_ih"], v["dec_w_hh"], v["dec_b_ih"], v["dec_b_hh"])
+        prev = int((h @ v["fc_w"].T + v["fc_b"]).argmax())
+        if prev == 3:  # </s>
+            break
+        out.append(G2P_PHONEMES[prev])
+    return out
+
+
 def _pronounce(word: str) -> list[str]:
     d = cmu()
     if word in d:
         return d[word][0]
+    model = g2p_model()
+    if model is not None:
+        return predict(word, model)
     for suffix in ("'s", "s"):
         if len(word) > len(suffix) and word.endswith(suffix) and word[:-len(suffix)] in d:
             return d[word[:-len(suffix)]][0] + ["Z"]
