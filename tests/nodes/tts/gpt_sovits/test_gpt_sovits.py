@@ -1,0 +1,109 @@
+"""tts.gpt_sovits as a node: tiny random-weight v2 files (conftest), a tiny HuBERT folder, tone references."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from haysay.graph_engine.contract import NodeContext, default_registry
+from haysay.graph_engine.values import Audio
+from haysay.nodes.tts.gpt_sovits.frontend import cut
+from haysay.nodes.vc.resolve import ModelRefError
+
+from .conftest import voice, write_gpt, write_sovits
+
+
+def params(gs_files, hubert, **kw):
+    return {"gpt_weights": str(gs_files[0]), "sovits_weights": str(gs_files[1]), "content_encoder": str(hubert),
+            "prompt_text": "This is a test of my voice.", **kw}
+
+
+def run(p, text="Hello there, how are you today?", ref=None, ctx=None):
+    ref = ref if ref is not None else Audio.from_mono(voice(), 16000)
+    return default_registry()["tts.gpt_sovits"].call(p, ctx=ctx or NodeContext(), text=text, reference=ref)["audio"]
+
+
+def spectrum(audio: Audio) -> np.ndarray:
+    x = audio.mono()
+    s = np.abs(np.fft.rfft(x[: len(x) // 2048 * 2048].reshape(-1, 2048) * np.hanning(2048), axis=1)).mean(0)
+    return s / s.sum()
+
+
+def test_speaks_at_32k_and_is_deterministic(gs_files, gs_hubert):
+    ctx = NodeContext()
+    out = run(params(gs_files, gs_hubert), ctx=ctx)
+    info = ctx.info["gpt_sovits"]
+    assert out.sample_rate == 32000
+    assert info["prompt_tokens"] == int((3.5 * 16000 + 9600) / 640)  # 25 Hz tokens of reference + pad
+    piece = info["pieces"][0]
+    assert piece["eos"] and piece["semantic_tokens"] >= 11  # EOS ended it, after upstream's 11-token minimum
+    # decoded length = 2 frames per token x 640 samples, plus the 0.3 s pause
+    assert out.frames == piece["semantic_tokens"] * 1280 + 9600
+    assert float(np.sqrt(np.mean(out.mono() ** 2))) > 0.01
+    assert np.array_equal(run(params(gs_files, gs_hubert)).mono(), out.mono())
+    other = run(params(gs_files, gs_hubert, seed=1, top_k=50))
+    assert other.frames != out.frames or not np.array_equal(other.mono(), out.mono())
+
+
+def test_longer_text_gives_longer_speech(gs_files, gs_hubert):
+    p = params(gs_files, gs_hubert, cut_method="cut5")
+    short, ctx = run(p, text="Hello there."), NodeContext()
+    long = run(p, text="Hello there. The quick brown fox jumps, over the lazy dog, again and again.", ctx=ctx)
+    assert len(ctx.info["gpt_sovits"]["pieces"]) == 4  # cut5 splits at each mark
+    assert long.frames > 2 * short.frames
+
+
+def test_reference_voice_changes_the_output(gs_files, gs_hubert):
+    p = params(gs_files, gs_hubert)
+    low = run(p, ref=Audio.from_mono(voice(f0=110, bright=0.3), 16000))
+    high = run(p, ref=Audio.from_mono(voice(f0=260, bright=0.8), 16000))
+    same = run(p, ref=Audio.from_mono(voice(f0=110, bright=0.3), 16000))
+    d_diff = np.abs(spectrum(low) - spectrum(high)).sum()
+    assert np.array_equal(low.mono(), same.mono())
+    assert d_diff > 0.05
+
+
+def test_reference_free_mode(gs_files, gs_hubert):
+    ctx = NodeContext()
+    out = run(params(gs_files, gs_hubert, prompt_text=""), ctx=ctx)
+    assert ctx.info["gpt_sovits"]["prompt_tokens"] == 0 and out.frames > 9600
+
+
+def test_bad_files_and_languages_are_refused_on_their_field(gs_files, gs_hubert, tmp_path):
+    with pytest.raises(ModelRefError) as e:
+        run(params(gs_files, gs_hubert, gpt_weights=str(tmp_path / "missing.ckpt")))
+    assert e.value.field == "gpt_weights"
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelRefError) as e:
+        run(params(gs_files, gs_hubert, sovits_weights=str(junk)))
+    assert e.value.field == "sovits_weights"
+    swapped = params(gs_files, gs_hubert, gpt_weights=str(gs_files[1]), sovits_weights=str(gs_files[0]))
+    with pytest.raises(ModelRefError) as e:
+        run(swapped)
+    assert e.value.field == "gpt_weights" and "model." in str(e.value)
+    v4 = write_sovits(tmp_path / "v4.pth", header=b"04")
+    with pytest.raises(ModelRefError, match="v4 LoRA") as e:
+        run(params(gs_files, gs_hubert, sovits_weights=str(v4)))
+    assert e.value.field == "sovits_weights"
+    for field, lang, reason in (("text_language", "ja", "pyopenjtalk"), ("prompt_language", "zh", "BERT")):
+        with pytest.raises(ModelRefError, match=reason) as e:
+            run(params(gs_files, gs_hubert, **{field: lang}))
+        assert e.value.field == field
+    with pytest.raises(ModelRefError) as e:
+        run(params(gs_files, gs_hubert), ref=Audio.from_mono(voice(seconds=1.5), 16000))
+    assert e.value.field == "reference" and "3 to 10 s" in str(e.value)
+
+
+def test_v2_header_file_loads(gs_files, gs_hubert, tmp_path):
+    headed = write_sovits(tmp_path / "headed.pth", header=b"01")  # process_ckpt.my_save2's v2 header
+    assert np.array_equal(run(params(gs_files, gs_hubert, sovits_weights=str(headed))).mono(),
+                          run(params(gs_files, gs_hubert)).mono())
+
+
+def test_cut_methods_follow_upstream():
+    text = "One. Two. Three. Four. Five. Six. Seven. Eight. Nine."
+    assert cut(text, "cut0") == [text]
+    assert cut(text, "cut1") == ["One. Two. Three. Four.", " Five. Six. Seven. Eight. Nine."]
+    # the decimal point does not cut; " ok." (under 5 characters) merges into the next piece
+    assert cut("It costs 3.5 dollars, ok. Fine!", "cut5") == ["It costs 3.5 dollars,", " ok. Fine!"]
+    assert cut("First one. Second one", "cut4") == ["First one", " Second one"]
