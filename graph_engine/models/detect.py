@@ -31,7 +31,7 @@ from .errors import DetectionError
 
 ARCHITECTURES = ("rvc", "sovits", "content_encoder", "piper", "faiss_index", "kmeans", "rmvpe", "sovits_diffusion",
                  "nsf_hifigan", "sovits_feature_index", "openvoice", "coqui", "demucs",
-                 "sovits5", "talknet", "styletts2")
+                 "sovits5", "talknet", "styletts2", "gpt_sovits")
 LOOKED_FOR = ("an RVC .pth (dict with 'weight', 'config', 'f0', 'version')",
               "a so-vits-svc G_*.pth beside its config.json",
               "a content encoder .pt (fairseq HuBERT/ContentVec, HuBERT-Soft, WavLM, Whisper) or a transformers "
@@ -109,11 +109,17 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     talknet = [r for r in rels if lower[r].endswith(".nemo") and _is_talknet_nemo(folder / r)]
     if talknet:
         return _talknet(rels, talknet)
+    hifigan = [r for r in rels if not Path(r).suffix and _is_hifigan(folder / r)]
+    if hifigan:
+        return _hifigan(folder, rels, hifigan)
 
     demucs = [r for r in rels if lower[r].endswith((".th", ".safetensors")) and _demucs_class(folder / r)]
     if demucs:
         return _demucs(folder, rels, demucs)
 
+    gpt_sovits = {r: _gpt_sovits_role(folder / r) for r in rels if lower[r].endswith((".pth", ".ckpt"))}
+    if "weights" in gpt_sovits.values():  # before RVC: a SoVITS .pth also holds 'weight' and 'config'
+        return _gpt_sovits(rels, gpt_sovits)
     checkpoints = {r: _load_checkpoint(folder / r) for r in rels if lower[r].endswith(".pth")}
     rvc = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and "weight" in ck and "config" in ck]
     if len(rvc) > 1:
@@ -297,6 +303,25 @@ def _talknet(rels: list[str], nemos: list[str]) -> Detection:
                                                      <= set(roles.values())})
 
 
+def _is_hifigan(path: Path) -> bool:
+    """jik876/hifi-gan's train.py checkpoint: {'generator': state dict with conv_pre}."""
+    try:
+        ck = _load_checkpoint(path)
+    except DetectionError:
+        return False
+    gen = ck.get("generator") if isinstance(ck, dict) else None
+    return isinstance(gen, dict) and any(str(k).startswith("conv_pre.") for k in gen)
+
+
+def _hifigan(folder: Path, rels: list[str], generators: list[str]) -> Detection:
+    """HiFi-GAN vocoders (tts.talknet's vocoder / superres); hifisr is upstream's 32 kHz super-resolution one."""
+    roles = {r: ("superres" if Path(r).name.lower() == "hifisr" else "vocoder") if r in generators
+             else _generic_role(r) for r in rels}
+    config = _read_json(folder / "config.json") if (folder / "config.json").is_file() else None
+    rate = _rate(config.get("sampling_rate")) if isinstance(config, dict) else None
+    return Detection("hifigan", "v1", roles, {"sample_rate": rate or (32000 if "superres" in roles.values() else 22050)})
+
+
 def _coqui(label: str, rels: list[str], config: dict) -> Detection:
     """A Coqui TTS model folder (config.json names the model: vits, xtts); tts.coqui runs it."""
     model = str(config["model"]).lower()
@@ -460,6 +485,21 @@ def _openvoice(folder: Path, label: str, rels: list[str], converters: list[str],
             "gin_channels": (config.get("model") or {}).get("gin_channels"),
             "embeddings": [Path(r).stem for r in speakers]}
     return Detection("openvoice", str(config.get("_version_") or "v1"), roles, info)
+
+
+def _gpt_sovits_role(path: Path) -> str | None:
+    """GPT-SoVITS v2 files, by the keys their pickle names (a SoVITS .pth pickles utils.HParams, so it is
+    walked, not loaded): the SoVITS synthesiser's MRTE, or the GPT decoder's prediction layer."""
+    words = _pickle_words(path) or set()
+    if "enc_p.mrte.c_pre.weight" in words:
+        return "weights"
+    return "gpt" if "model.ar_predict_layer.weight" in words else None
+
+
+def _gpt_sovits(rels: list[str], found: dict[str, str | None]) -> Detection:
+    """A GPT-SoVITS v2 voice: the SoVITS .pth (weights) and GPT .ckpt (gpt); tts.gpt_sovits runs it."""
+    roles = {r: found.get(r) or ("other" if r in found else _generic_role(r)) for r in rels}
+    return Detection("gpt_sovits", "v2", roles, {"sample_rate": 32000, "has_gpt": "gpt" in roles.values()})
 
 
 _STYLETTS2_MODULES = {"bert", "bert_encoder", "predictor", "decoder", "text_encoder", "style_encoder", "diffusion"}

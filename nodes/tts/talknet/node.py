@@ -20,12 +20,13 @@ class TalkNetParams(BaseModel):
     model: str = Field(..., min_length=1, title="Model",
                        description="An installed TalkNet character, or its folder (TalkNetSpect.nemo, "
                                    "TalkNetDurs.nemo, TalkNetPitch.nemo, hifiganmodel) or its TalkNetSpect.nemo")
-    vocoder: Annotated[str, FileParam(())] = Field(
-        "", title="HiFi-GAN vocoder", description="The character's HiFi-GAN checkpoint ({'generator': ...}); "
-                                                  "empty: hifiganmodel beside the .nemo files")
-    superres: Annotated[str, FileParam(())] = Field(
-        "", title="Super-resolution HiFi-GAN", description="Upstream's hifisr checkpoint (config_32k): output at "
-                                                           "32 kHz with its added high band; empty: 22.05 kHz")
+    vocoder: str = Field(
+        "", title="HiFi-GAN vocoder", description="The character's HiFi-GAN checkpoint ({'generator': ...}) or an "
+                                                  "installed HiFi-GAN; empty: hifiganmodel beside the .nemo files")
+    superres: str = Field(
+        "", title="Super-resolution HiFi-GAN", description="Upstream's hifisr checkpoint (config_32k), or an "
+                                                           "installed one: output at 32 kHz with its added high "
+                                                           "band; empty: 22.05 kHz")
     dictionary: Annotated[str, FileParam((".clean", ".txt", ".dict"))] = Field(
         "", title="Word dictionary", description="Extra pronunciations, 'WORD  AH1 R P AH0' lines "
                                                  "(upstream's horsewords.clean); checked before CMUdict")
@@ -46,6 +47,20 @@ class TalkNetParams(BaseModel):
                                                     "upstream uses CREPE")
 
 
+def _hifigan_file(ref: str, field: str) -> Path:
+    """A HiFi-GAN checkpoint path, or the generator of an installed `hifigan` model (or of a folder)."""
+    path, installed = resolve_model(ref, field, "hifigan")
+    if installed is not None:
+        return installed.find("superres" if field == "superres" else "vocoder") or installed.file(
+            "vocoder" if field == "superres" else "superres")
+    if path.is_dir():
+        found = [p for p in sorted(path.iterdir()) if p.name in ("hifisr", "hifiganmodel") or p.name.startswith("g_")]
+        if not found:
+            raise ModelRefError(field, f"no HiFi-GAN checkpoint (hifiganmodel, hifisr, g_*) in {path}")
+        return found[0]
+    return path
+
+
 def model_files(params: TalkNetParams) -> dict[str, Path]:
     """The files a run reads: spect/durs/pitch .nemo, the vocoder, and the optional hifisr and dictionary."""
     from haysay.nodes.tts.talknet.synthesis import DURS, PITCH, SINGER, SPECT, VOCODER
@@ -61,11 +76,15 @@ def model_files(params: TalkNetParams) -> dict[str, Path]:
         if not files[kind].is_file():
             raise ModelRefError("model", f"no {files[kind].name} beside {spect.name}: TalkNet needs the "
                                          "duration and pitch models too")
-    files["vocoder"] = Path(params.vocoder).expanduser() if params.vocoder else spect.with_name(VOCODER)
+    if installed is not None and installed.find("vocoder") is not None and not params.vocoder:
+        files["vocoder"] = installed.file("vocoder")
+    else:
+        files["vocoder"] = _hifigan_file(params.vocoder, "vocoder") if params.vocoder else spect.with_name(VOCODER)
     if not files["vocoder"].is_file():
-        raise ModelRefError("vocoder", f"no HiFi-GAN checkpoint {files['vocoder'].name} "
-                                       f"{'beside the model' if not params.vocoder else 'there'}")
-    for field in ("superres", "dictionary", "aligner"):
+        raise ModelRefError("vocoder", f"no HiFi-GAN checkpoint {files['vocoder'].name} beside the model")
+    if params.superres:
+        files["superres"] = _hifigan_file(params.superres, "superres")
+    for field in ("dictionary", "aligner"):
         value = getattr(params, field)
         if value:
             files[field] = Path(value).expanduser()

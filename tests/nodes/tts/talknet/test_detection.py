@@ -33,3 +33,35 @@ def test_installed_character_runs_by_name(tmp_path, haysay_home):
     ctx = NodeContext()
     out = default_registry()["tts.talknet"].call({"model": "tn-test"}, ctx=ctx, text="Hello.")["audio"]
     assert out.sample_rate == 22050 and out.duration > 0.5
+
+
+def test_hifigan_folders_are_detected_and_used_by_name(tmp_path, haysay_home, character):
+    import json
+    import shutil
+    from dataclasses import replace
+
+    import torch
+
+    from .conftest import TINY_HIFI, hifigan_checkpoint
+
+    sr = tmp_path / "hifisr"
+    sr.mkdir()
+    h = replace(TINY_HIFI, upsample_rates=(8, 8, 4, 2), upsample_kernel_sizes=(16, 16, 8, 4), n_fft=2048,
+                hop_size=512, win_size=2048, sampling_rate=32000, fmax=11025.0)
+    torch.save(hifigan_checkpoint(h, 1), sr / "hifisr")
+    (sr / "config.json").write_text(json.dumps(h.__dict__))
+    found = detect(sr)
+    assert (found.architecture, found.roles, found.info) == ("hifigan", {"hifisr": "superres", "config.json": "config"},
+                                                             {"sample_rate": 32000})
+    voc = tmp_path / "voc"
+    voc.mkdir()
+    shutil.copy(character / "hifiganmodel", voc / "g_00100000")
+    shutil.copy(character / "config.json", voc / "config.json")
+    assert detect(voc).roles == {"g_00100000": "vocoder", "config.json": "config"}
+    store = ModelStore.from_env()
+    store.install(str(sr), name="sr-test")
+    store.install(str(voc), name="voc-test")
+    ctx = NodeContext()
+    out = default_registry()["tts.talknet"].call({"model": str(character), "vocoder": "voc-test",
+                                                  "superres": "sr-test"}, ctx=ctx, text="Hello.")["audio"]
+    assert out.sample_rate == 32000 and ctx.info["talknet"]["sample_rate"] == 32000
