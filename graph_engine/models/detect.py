@@ -120,9 +120,6 @@ def _detect(folder: Path, rels: list[str], label: str) -> Detection:
     gpt_sovits = {r: _gpt_sovits_role(folder / r) for r in rels if lower[r].endswith((".pth", ".ckpt"))}
     if "weights" in gpt_sovits.values():  # before RVC: a SoVITS .pth also holds 'weight' and 'config'
         return _gpt_sovits(rels, gpt_sovits)
-    gpt_sovits = {r: _gpt_sovits_role(folder / r) for r in rels if lower[r].endswith((".pth", ".ckpt"))}
-    if "weights" in gpt_sovits.values():  # before RVC: a SoVITS .pth also holds 'weight' and 'config'
-        return _gpt_sovits(rels, gpt_sovits)
     checkpoints = {r: _load_checkpoint(folder / r) for r in rels if lower[r].endswith(".pth")}
     rvc = [r for r, ck in checkpoints.items() if isinstance(ck, dict) and "weight" in ck and "config" in ck]
     if len(rvc) > 1:
@@ -488,21 +485,6 @@ def _openvoice(folder: Path, label: str, rels: list[str], converters: list[str],
             "gin_channels": (config.get("model") or {}).get("gin_channels"),
             "embeddings": [Path(r).stem for r in speakers]}
     return Detection("openvoice", str(config.get("_version_") or "v1"), roles, info)
-
-
-def _gpt_sovits_role(path: Path) -> str | None:
-    """GPT-SoVITS v2 files, by the keys their pickle names (a SoVITS .pth pickles utils.HParams, so it is
-    walked, not loaded): the SoVITS synthesiser's MRTE, or the GPT decoder's prediction layer."""
-    words = _pickle_words(path) or set()
-    if "enc_p.mrte.c_pre.weight" in words:
-        return "weights"
-    return "gpt" if "model.ar_predict_layer.weight" in words else None
-
-
-def _gpt_sovits(rels: list[str], found: dict[str, str | None]) -> Detection:
-    """A GPT-SoVITS v2 voice: the SoVITS .pth (weights) and GPT .ckpt (gpt); tts.gpt_sovits runs it."""
-    roles = {r: found.get(r) or ("other" if r in found else _generic_role(r)) for r in rels}
-    return Detection("gpt_sovits", "v2", roles, {"sample_rate": 32000, "has_gpt": "gpt" in roles.values()})
 
 
 def _gpt_sovits_role(path: Path) -> str | None:
