@@ -24,7 +24,7 @@ ENV_CATALOGUES = "HAYSAY_STUDIO_CATALOGUES"  # os.pathsep-separated files or URL
 ADAPTERS = {"rvc": ("vc.rvc", "model"), "sovits": ("vc.sovits", "model"), "sovits5": ("vc.sovits5", "model"),
             "openvoice": ("vc.openvoice", "model"), "coqui": ("tts.coqui", "model"),
             "styletts2": ("tts.styletts2", "model"), "talknet": ("tts.talknet", "model"),
-            "demucs": ("audio.separate", "model")}
+            "demucs": ("audio.separate", "model"), "gpt_sovits": ("tts.gpt_sovits", "model")}
 ALL = "all"
 
 

@@ -9,18 +9,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, TEXT, FileParam, Port, node
 from haysay.graph_engine.values import Audio
-from haysay.nodes.vc.resolve import ModelRefError, content_digest, file_size, pooled, resolve_content_encoder
+from haysay.nodes.vc.resolve import (ModelRefError, content_digest, file_size, pooled, resolve_content_encoder,
+                                     resolve_model)
 
+ARCHITECTURE = "gpt_sovits"
 ENCODER_PREFERENCE = ("chinese", "cnhubert", "hubert")
 Language = Literal["en", "zh", "ja"]
 
 
 class GPTSoVITSParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    model: str = Field(..., min_length=1, title="Voice",
+                       description="An installed GPT-SoVITS voice, its folder (SoVITS .pth + GPT .ckpt) or the "
+                                   "SoVITS .pth (from SoVITS_weights_v2)")
     gpt_weights: Annotated[str, FileParam((".ckpt",))] = Field(
-        ..., min_length=1, title="GPT weights", description="The text-to-semantic model (*.ckpt from GPT_weights_v2)")
-    sovits_weights: Annotated[str, FileParam((".pth",))] = Field(
-        ..., min_length=1, title="SoVITS weights", description="The v2 synthesiser (*.pth from SoVITS_weights_v2)")
+        "", title="GPT weights", description="The text-to-semantic model (*.ckpt from GPT_weights_v2); empty: "
+                                             "the voice's own, or the one .ckpt beside the .pth")
     content_encoder: str = Field("", title="Chinese HuBERT", description="chinese-hubert-base (transformers "
                                  "folder) or an installed content encoder; empty: the installed one")
     prompt_text: str = Field("", title="Reference transcript", description="What the reference audio says; "
@@ -40,12 +44,33 @@ class GPTSoVITSParams(BaseModel):
     seed: int = Field(0, ge=0, title="Seed", description="Seeds the sampler and the decoder noise")
 
 
+def _single(folder: Path, suffix: str, field: str, what: str) -> Path:
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() == suffix)
+    if len(found) != 1:
+        raise ModelRefError(field, f"{'no' if not found else 'several'} {what} ({suffix}) in {folder.name}; "
+                                   f"name the file")
+    return found[0]
+
+
 def model_files(params: GPTSoVITSParams) -> dict[str, Path]:
-    files = {}
-    for field in ("gpt_weights", "sovits_weights"):
-        files[field] = Path(getattr(params, field)).expanduser()
-        if not files[field].is_file():
-            raise ModelRefError(field, f"{files[field].name} does not exist")
+    """The SoVITS .pth, the GPT .ckpt and the HuBERT folder a run reads."""
+    path, installed = resolve_model(params.model, "model", ARCHITECTURE)
+    gpt = Path(params.gpt_weights).expanduser() if params.gpt_weights else None
+    if installed is not None:
+        sovits = installed.file("weights")
+        gpt = gpt or installed.find("gpt")
+        if gpt is None:
+            raise ModelRefError("gpt_weights", f"the installed voice {params.model!r} has no GPT .ckpt; name one")
+    elif path.is_dir():
+        sovits = _single(path, ".pth", "model", "SoVITS weights")
+        gpt = gpt or _single(path, ".ckpt", "gpt_weights", "GPT weights")
+    else:
+        sovits = path
+        gpt = gpt or _single(path.parent, ".ckpt", "gpt_weights", "GPT weights")
+    files = {"sovits_weights": Path(sovits), "gpt_weights": Path(gpt)}
+    for field, file in (("model", files["sovits_weights"]), ("gpt_weights", files["gpt_weights"])):
+        if not file.is_file():
+            raise ModelRefError(field, f"{file.name} does not exist")
     files["content_encoder"] = resolve_content_encoder(params.content_encoder, ENCODER_PREFERENCE)
     return files
 
@@ -106,7 +131,7 @@ def _load(files: dict[str, Path], device: str, report: dict):
             out[field] = pooled(f"gpt_sovits_{field}", path, device, lambda: reader(path).to(device).eval(),
                                 file_size(path) * 2, report)
         except CheckpointError as exc:
-            raise ModelRefError(field, str(exc)) from None
+            raise ModelRefError("model" if field == "sovits_weights" else field, str(exc)) from None
     if out["content_encoder"].cfg.embed_dim != 768:
         raise ModelRefError("content_encoder", f"GPT-SoVITS reads 768-wide HuBERT features (chinese-hubert-base); "
                                                f"this encoder is {out['content_encoder'].cfg.embed_dim} wide")

@@ -13,7 +13,7 @@ from .conftest import voice, write_gpt, write_sovits
 
 
 def params(gs_files, hubert, **kw):
-    return {"gpt_weights": str(gs_files[0]), "sovits_weights": str(gs_files[1]), "content_encoder": str(hubert),
+    return {"gpt_weights": str(gs_files[0]), "model": str(gs_files[1]), "content_encoder": str(hubert),
             "prompt_text": "This is a test of my voice.", **kw}
 
 
@@ -75,16 +75,16 @@ def test_bad_files_and_languages_are_refused_on_their_field(gs_files, gs_hubert,
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelRefError) as e:
-        run(params(gs_files, gs_hubert, sovits_weights=str(junk)))
-    assert e.value.field == "sovits_weights"
-    swapped = params(gs_files, gs_hubert, gpt_weights=str(gs_files[1]), sovits_weights=str(gs_files[0]))
+        run(params(gs_files, gs_hubert, model=str(junk)))
+    assert e.value.field == "model"
+    swapped = params(gs_files, gs_hubert, gpt_weights=str(gs_files[1]), model=str(gs_files[0]))
     with pytest.raises(ModelRefError) as e:
         run(swapped)
     assert e.value.field == "gpt_weights" and "model." in str(e.value)
     v4 = write_sovits(tmp_path / "v4.pth", header=b"04")
     with pytest.raises(ModelRefError, match="v4 LoRA") as e:
-        run(params(gs_files, gs_hubert, sovits_weights=str(v4)))
-    assert e.value.field == "sovits_weights"
+        run(params(gs_files, gs_hubert, model=str(v4)))
+    assert e.value.field == "model"
     for field, lang, reason in (("text_language", "ja", "pyopenjtalk"), ("prompt_language", "zh", "BERT")):
         with pytest.raises(ModelRefError, match=reason) as e:
             run(params(gs_files, gs_hubert, **{field: lang}))
@@ -96,7 +96,7 @@ def test_bad_files_and_languages_are_refused_on_their_field(gs_files, gs_hubert,
 
 def test_v2_header_file_loads(gs_files, gs_hubert, tmp_path):
     headed = write_sovits(tmp_path / "headed.pth", header=b"01")  # process_ckpt.my_save2's v2 header
-    assert np.array_equal(run(params(gs_files, gs_hubert, sovits_weights=str(headed))).mono(),
+    assert np.array_equal(run(params(gs_files, gs_hubert, model=str(headed))).mono(),
                           run(params(gs_files, gs_hubert)).mono())
 
 
@@ -107,3 +107,18 @@ def test_cut_methods_follow_upstream():
     # the decimal point does not cut; " ok." (under 5 characters) merges into the next piece
     assert cut("It costs 3.5 dollars, ok. Fine!", "cut5") == ["It costs 3.5 dollars,", " ok. Fine!"]
     assert cut("First one. Second one", "cut4") == ["First one", " Second one"]
+
+
+def test_voice_folder_pairs_its_files(gs_files, gs_hubert, tmp_path):
+    import shutil
+
+    folder = tmp_path / "voice"
+    folder.mkdir()
+    shutil.copy(gs_files[0], folder / "voice-e15.ckpt")
+    shutil.copy(gs_files[1], folder / "voice_e8_s200.pth")
+    p = params(gs_files, gs_hubert, model=str(folder), gpt_weights="")
+    assert np.array_equal(run(p).mono(), run(params(gs_files, gs_hubert)).mono())
+    shutil.copy(gs_files[0], folder / "other-e1.ckpt")
+    with pytest.raises(ModelRefError, match="several GPT weights") as e:
+        run(p)
+    assert e.value.field == "gpt_weights"
