@@ -201,6 +201,48 @@ def main() -> None:
     styletts2(dev, args.runs)
     sovits5(args.seconds, dev, args.runs)
     talknet(dev, args.runs)
+    gpt_sovits(dev, args.runs)
+
+
+def gpt_sovits(dev: str, runs: int, tokens: int = 150) -> None:
+    """tts.gpt_sovits: full-size v2 networks (s1longer-v2.yaml GPT: 24 x 512; s2.json SoVITS) and HuBERT-base,
+    random weights, a 5 s reference with its transcript; the AR decoder is held to `tokens` (3 s) by
+    upstream's early stop, then SoVITS decodes them at 32 kHz."""
+    from haysay.nodes.tts.gpt_sovits import frontend, synthesis
+    from haysay.nodes.tts.gpt_sovits.models import SoVITSConfig, SynthesizerTrn
+    from haysay.nodes.tts.gpt_sovits.t2s import T2SConfig, Text2SemanticDecoder
+
+    torch.manual_seed(0)
+    # upstream's early stop (hz * max_sec) holds random weights, which rarely emit EOS, to `tokens`
+    t2s = Text2SemanticDecoder(T2SConfig(max_sec=tokens // synthesis.SEMANTIC_HZ)).eval()
+    vq = SynthesizerTrn(SoVITSConfig()).eval()
+    with torch.no_grad():
+        for layer in t2s.h.layers:
+            torch.nn.init.xavier_uniform_(layer.self_attn.in_proj_weight)
+            layer.self_attn.in_proj_bias.zero_()
+        vq.quantizer.vq.layers[0]._codebook.embed.normal_()
+    t2s, vq, hubert = t2s.to(dev), vq.to(dev), hubert_base_encoder(None).eval().to(dev)
+    ref = synthesize_espeak("A reference voice, speaking for a few seconds, and then a little more.")
+    mono = ref.mono()[: 5 * ref.sample_rate]
+    wav16k = soxr.resample(mono.astype(np.float64), ref.sample_rate, 16000, quality="HQ").astype(np.float32)
+    wav32k = soxr.resample(mono.astype(np.float64), ref.sample_rate, 32000, quality="HQ").astype(np.float32)
+    prompt_ids = frontend.phone_ids("A reference voice, speaking for a few seconds.", "en")
+    settings = synthesis.Settings()
+
+    def run():
+        with torch.no_grad():
+            prompt = synthesis.prompt_tokens(vq, hubert, wav16k, 9600)
+            refer = synthesis.reference_spectrogram(vq, wav32k)
+            return synthesis.synthesize(t2s, vq, ["The quick brown fox jumps over the lazy dog."], "en", prompt,
+                                        prompt_ids, refer, settings, torch.Generator(dev).manual_seed(0))
+
+    (audio, info), cold = timed(run, dev)
+    best = min(timed(run, dev)[1] for _ in range(runs))
+    seconds = audio.size / 32000
+    params = sum(p.numel() for m in (t2s, vq) for p in m.parameters()) / 1e6
+    print(f"GPT-SoVITS v2 ({params:.1f} M params GPT+SoVITS, + HuBERT-base), torch eager, {seconds:.2f} s of speech "
+          f"({info[0]['semantic_tokens']} semantic tokens): cold {cold:.2f} s, warm {best:.2f} s, "
+          f"RTF {best / seconds:.2f}")
 
 
 def talknet(dev: str, runs: int) -> None:
