@@ -117,3 +117,35 @@ def voice(seconds: float = 3.5, f0: float = 150.0, rate: int = 16000, bright: fl
     phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))) / rate
     y = sum((bright ** k) * np.sin(k * phase) for k in range(1, 12))
     return (0.3 * y / np.abs(y).max()).astype(np.float32)
+
+
+def pickled_hparams(config: dict):
+    """`config` as upstream's utils.HParams (nested), pickled under that name: how s2_train hands `hps` to
+    process_ckpt.savee. The class lives in a throwaway `utils` module only while the file is written."""
+    import types
+
+    module = types.ModuleType("utils")
+
+    class HParams:  # upstream's: attributes from kwargs, dicts nested as HParams
+        def __init__(self, **kw):
+            for k, v in kw.items():
+                setattr(self, k, HParams(**v) if isinstance(v, dict) else v)
+
+    HParams.__module__, HParams.__qualname__ = "utils", "HParams"
+    module.HParams = HParams
+    return module, HParams(**config)
+
+
+def write_sovits_hparams(path: Path) -> Path:
+    import sys
+
+    module, hps = pickled_hparams(SOVITS_CONFIG)
+    saved = sys.modules.get("utils")
+    sys.modules["utils"] = module
+    try:
+        return write_sovits(path, config=hps)
+    finally:
+        if saved is None:
+            del sys.modules["utils"]
+        else:
+            sys.modules["utils"] = saved

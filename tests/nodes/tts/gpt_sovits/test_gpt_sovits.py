@@ -9,7 +9,7 @@ from haysay.graph_engine.values import Audio
 from haysay.nodes.tts.gpt_sovits.frontend import cut
 from haysay.nodes.vc.resolve import ModelRefError
 
-from .conftest import voice, write_gpt, write_sovits
+from .conftest import voice, write_sovits, write_sovits_hparams
 
 
 def params(gs_files, hubert, **kw):
@@ -94,10 +94,13 @@ def test_bad_files_and_languages_are_refused_on_their_field(gs_files, gs_hubert,
     assert e.value.field == "reference" and "3 to 10 s" in str(e.value)
 
 
-def test_v2_header_file_loads(gs_files, gs_hubert, tmp_path):
+def test_headed_and_hparams_files_load(gs_files, gs_hubert, tmp_path):
+    expected = run(params(gs_files, gs_hubert)).mono()
     headed = write_sovits(tmp_path / "headed.pth", header=b"01")  # process_ckpt.my_save2's v2 header
-    assert np.array_equal(run(params(gs_files, gs_hubert, model=str(headed))).mono(),
-                          run(params(gs_files, gs_hubert)).mono())
+    assert np.array_equal(run(params(gs_files, gs_hubert, model=str(headed))).mono(), expected)
+    hps = write_sovits_hparams(tmp_path / "hparams.pth")  # the config as upstream's pickled utils.HParams
+    assert b"HParams" in hps.read_bytes()  # read inertly: no class from the file is imported or run
+    assert np.array_equal(run(params(gs_files, gs_hubert, model=str(hps))).mono(), expected)
 
 
 def test_cut_methods_follow_upstream():
