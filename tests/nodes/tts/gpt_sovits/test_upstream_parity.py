@@ -26,6 +26,11 @@ def test_matches_upstream(gs_files):
     tokens, eos = t2s.infer(ids, prompt, torch.zeros(1, 1024, ids.shape[1]), top_k=1, top_p=1.0, temperature=1.0,
                             early_stop_num=50 * 54)
     assert eos and tokens.tolist() == ref["semantic"].tolist()  # greedy: the same 120 tokens, ended by EOS
+    # sampling: upstream seeded torch (manual_seed(1234)) and drew from the global generator; the same
+    # exponential-race draws from a generator seeded alike give the same 154 tokens
+    sampled, eos = t2s.infer(ids, prompt, torch.zeros(1, 1024, ids.shape[1]), top_k=15, top_p=0.8, temperature=0.7,
+                             early_stop_num=50 * 54, generator=torch.Generator().manual_seed(1234))
+    assert eos and sampled.tolist() == ref["sampled"].tolist()
     spec = linear_spectrogram(torch.from_numpy(audio)[None], vq.cfg)
     assert rel(spec[:, :, :8].numpy(), ref["spec_head"]) < 1e-5
     for speed, key in ((1.0, "audio"), (1.25, "audio_speed125")):
