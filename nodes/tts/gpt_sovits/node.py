@@ -105,11 +105,17 @@ def gpt_sovits_fingerprint(params: GPTSoVITSParams) -> dict[str, str]:
     return {k: content_digest(p) for k, p in model_files(params).items()}
 
 
-# Working memory beside the weights (GPT v2 ~155 M params, SoVITS ~40 M, HuBERT-base ~95 M in fp32): the AR
-# cache and decoder activations for a 20 s piece are a few hundred MB; declared with a margin (not measured
-# on full-size weights in this environment).
+# Measured (full-size v2 networks, CPU fp32): the weights with HuBERT-base take ~830 MB resident (memory_mb
+# holds them with a margin); SoVITS decoding grows the peak by ~600 MB per 10 s of a piece (HiFi-GAN
+# activations at 32 kHz), the AR cache by ~0.1 MB a token. A piece's length is not known when memory is
+# planned: 20 s (cut1's four sentences) are declared, plus the cache of upstream's 1500-step cap.
+BYTES_PER_SECOND = 65e6
+PLANNED_SECONDS = 20.0
+AR_CACHE_BYTES = 200e6
+
+
 def gpt_sovits_memory(params: GPTSoVITSParams, shapes) -> float:
-    return 600e6
+    return BYTES_PER_SECOND * PLANNED_SECONDS / params.speed + AR_CACHE_BYTES
 
 
 def _device() -> str:
