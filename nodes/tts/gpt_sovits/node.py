@@ -29,18 +29,25 @@ class GPTSoVITSParams(BaseModel):
                                  "folder) or an installed content encoder; empty: the installed one")
     prompt_text: str = Field("", title="Reference transcript", description="What the reference audio says; "
                              "empty: upstream's reference-free mode (timbre only, no prompt tokens)")
-    prompt_language: Language = Field("en", title="Reference language")
-    text_language: Language = Field("en", title="Text language")
+    prompt_language: Language = Field("en", title="Reference language",
+                                      description="Language of the reference transcript (English only so far)")
+    text_language: Language = Field("en", title="Text language",
+                                    description="Language of the text (English only so far; zh and ja are refused "
+                                                "with the reason)")
     cut_method: Literal["cut0", "cut1", "cut4", "cut5"] = Field(
         "cut1", title="Text splitting", description="Upstream's cut methods: cut0 none, cut1 every four sentences "
                                                     "(upstream's default), cut4 at English full stops, cut5 at every "
                                                     "punctuation mark")
-    top_k: int = Field(15, ge=1, le=100, title="top_k")
-    top_p: float = Field(1.0, ge=0.0, le=1.0, title="top_p")
-    temperature: float = Field(1.0, gt=0.0, le=1.0, title="Temperature")
+    top_k: int = Field(15, ge=1, le=100, title="top_k",
+                       description="Sample among the k likeliest semantic tokens (1: greedy); upstream's default 15")
+    top_p: float = Field(1.0, ge=0.0, le=1.0, title="top_p",
+                         description="Nucleus sampling: keep the likeliest tokens up to this probability mass")
+    temperature: float = Field(1.0, gt=0.0, le=1.0, title="Temperature",
+                               description="Below 1 sharpens the token distribution (steadier, less varied)")
     speed: float = Field(1.0, ge=0.6, le=1.65, title="Speed", description="Higher is faster (upstream's range)")
     pause_seconds: float = Field(0.3, ge=0.1, le=0.5, title="Pause between pieces",
-                                 json_schema_extra={"unit": "s"})
+                                 json_schema_extra={"unit": "s"},
+                                 description="Silence after each piece (also padded after the reference for HuBERT)")
     seed: int = Field(0, ge=0, title="Seed", description="Seeds the sampler and the decoder noise")
 
 

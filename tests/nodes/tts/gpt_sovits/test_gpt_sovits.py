@@ -130,3 +130,17 @@ def test_voice_folder_pairs_its_files(gs_files, gs_hubert, tmp_path):
     with pytest.raises(ModelRefError, match="several GPT weights") as e:
         run(p)
     assert e.value.field == "gpt_weights"
+
+
+def test_declares_the_adapter_contract_and_loads_warm(gs_files, gs_hubert):
+    spec = default_registry()["tts.gpt_sovits"]
+    assert spec.params.model_config.get("extra") == "forbid"
+    assert all(f.description for f in spec.params.model_fields.values())
+    assert spec.gpu and spec.memory_declared and spec.lifecycle.versions == ("v2",)
+    assert spec.lifecycle.upstream == "RVC-Boss/GPT-SoVITS" and spec.lifecycle.licence == "MIT"
+    defaults = spec.params(model="x")
+    assert (defaults.top_k, defaults.top_p, defaults.temperature, defaults.cut_method) == (15, 1.0, 1.0, "cut1")
+    ctx = NodeContext()
+    run(params(gs_files, gs_hubert), ctx=ctx)
+    run(params(gs_files, gs_hubert), ctx=ctx)
+    assert len(ctx.info["model_load"]) == 3 and all(e["warm"] for e in ctx.info["model_load"].values())
