@@ -28,6 +28,7 @@ SPLITS = set("，。？！,.?!~:：—…")  # inference_webui.splits
 PUNCT = set(",.;?!、，。？！;：…")  # cut5's punds
 MARKS = set("!?…,.- ")  # inference_webui.punctuation: pieces made only of these are dropped
 MIN_PHONES = 6  # get_phones_and_bert retries with a leading "." below this
+MAX_DICTIONARY_BYTES = 32 << 20  # upstream's cmudict.rep is 3.6 MiB
 
 
 class TextError(ValueError):
@@ -119,19 +120,39 @@ def normalize_en(text: str) -> str:
     return re.sub(r"([!?….,\-\s])([!?….,\-])+", r"\1", text)
 
 
-def _word(o_word: str) -> list[str]:
-    """english.en_G2p.qryword with the cmudict package in place of upstream's dictionaries."""
+def read_dictionary(path: str | Path) -> dict[str, list[str]]:
+    """Pronunciations in upstream's formats: cmudict.rep ("WORD  PH PH", ';;;' comments), cmudict-fast.rep
+    and engdict-hot.rep ("WORD PH PH"); a later line of a word replaces an earlier one."""
+    path = Path(path)
+    if path.stat().st_size > MAX_DICTIONARY_BYTES:
+        raise ValueError(f"{path.name} is larger than {MAX_DICTIONARY_BYTES >> 20} MiB")
+    words = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip() or line.startswith(";;;"):
+            continue
+        parts = line.split()
+        if len(parts) < 2:
+            raise ValueError(f"{path.name} line {n}: expected 'WORD  PHONEMES'")
+        words[parts[0].lower()] = parts[1:]
+    return words
+
+
+def _word(o_word: str, extra: dict[str, list[str]] | None = None) -> list[str]:
+    """english.en_G2p.qryword with the cmudict package (and `extra`, checked first) in place of upstream's
+    dictionaries."""
     from haysay.nodes.tts.talknet.frontend import cmu
 
     d, word = cmu(), o_word.lower()
     if len(word) == 1:
         return ["EY1"] if o_word == "A" else d[word][0]
+    if extra and word in extra:
+        return extra[word]
     if word in d and word not in ("ae", "ai", "ar", "ios", "hud", "os"):  # upstream drops these spellings
         return d[word][0]
     if len(word) <= 3:
         return [p for ch in word for p in (["EY1"] if ch == "a" else d[ch][0] if ch.isalpha() else [ch])]
     if re.match(r"^([a-z]+)('s)$", word):
-        phones = _word(word[:-2])
+        phones = _word(word[:-2], extra)
         tail = ["S"] if phones[-1] in ("P", "T", "K", "F", "TH", "HH") else \
             ["AH0", "Z"] if phones[-1] in ("S", "Z", "SH", "ZH", "CH", "JH") else ["Z"]
         return phones + tail
@@ -141,27 +162,27 @@ def _word(o_word: str) -> list[str]:
     return predict(word, model) if model is not None else [p for ch in word if ch.isalpha() for p in d[ch][0]]
 
 
-def phonemes_en(text: str) -> list[str]:
+def phonemes_en(text: str, extra: dict[str, list[str]] | None = None) -> list[str]:
     """english.g2p + cleaner.clean_text for "en": ARPAbet and punctuation, unknown symbols as UNK."""
     ids = symbol_ids()
     out: list[str] = []
     for token in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)*|[.,?!\-]", normalize_en(text)):
-        out += _word(token) if token[0].isalpha() else [token]
+        out += _word(token, extra) if token[0].isalpha() else [token]
     out = [p for p in out if p != "UW"]  # upstream filters this unstressed token out
     if len(out) < 4:
         out = [","] + out
     return [p if p in ids else "UNK" for p in out]
 
 
-def phone_ids(text: str, language: str) -> list[int]:
+def phone_ids(text: str, language: str, extra: dict[str, list[str]] | None = None) -> list[int]:
     """get_phones_and_bert's phoneme ids for one piece (the BERT part is zeros outside Chinese)."""
     reason = refuse_language(language)
     if reason:
         raise TextError(reason)
     text = re.sub(r" {2,}", " ", text)
-    phones = phonemes_en(text)
+    phones = phonemes_en(text, extra)
     if len(phones) < MIN_PHONES:
-        phones = phonemes_en("." + text)
+        phones = phonemes_en("." + text, extra)
     ids = symbol_ids()
     return [ids[p] for p in phones]
 

@@ -27,6 +27,10 @@ class GPTSoVITSParams(BaseModel):
                                              "the voice's own, or the one .ckpt beside the .pth")
     content_encoder: str = Field("", title="Chinese HuBERT", description="chinese-hubert-base (transformers "
                                  "folder) or an installed content encoder; empty: the installed one")
+    dictionary: Annotated[str, FileParam((".rep", ".txt", ".dict"))] = Field(
+        "", title="Word dictionary", description="Extra English pronunciations checked before CMUdict, in "
+                                                 "upstream's formats (its text/cmudict.rep, cmudict-fast.rep or "
+                                                 "engdict-hot.rep: 'WORD  PH PH' lines)")
     prompt_text: str = Field("", title="Reference transcript", description="What the reference audio says; "
                              "empty: upstream's reference-free mode (timbre only, no prompt tokens)")
     prompt_language: Language = Field("en", title="Reference language",
@@ -79,6 +83,10 @@ def model_files(params: GPTSoVITSParams) -> dict[str, Path]:
         if not file.is_file():
             raise ModelRefError(field, f"{file.name} does not exist")
     files["content_encoder"] = resolve_content_encoder(params.content_encoder, ENCODER_PREFERENCE)
+    if params.dictionary:
+        files["dictionary"] = Path(params.dictionary).expanduser()
+        if not files["dictionary"].is_file():
+            raise ModelRefError("dictionary", f"{files['dictionary'].name} does not exist")
     return files
 
 
@@ -162,7 +170,8 @@ def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Aud
     """Speak text in the voice of a short reference clip with a GPT-SoVITS v2 model pair: the GPT model
     continues the reference's semantic tokens for the new phonemes, SoVITS renders them in the reference's
     timbre. Output is at the model's rate (32 kHz). English only so far (Chinese and Japanese are refused
-    with the reason); English OOV words are spelled, where upstream guesses them with g2p_en."""
+    with the reason). English words come from CMUdict (plus an optional dictionary in upstream's format),
+    unknown ones from g2p_en's neural guess, as upstream."""
     import torch
 
     from haysay.nodes.audio.resample import resample
@@ -183,6 +192,10 @@ def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Aud
     device = _device()
     report: dict = {}
     t2s, sovits, hubert = _load(files, device, report)
+    try:
+        words = frontend.read_dictionary(files["dictionary"]) if "dictionary" in files else None
+    except (OSError, ValueError) as exc:
+        raise ModelRefError("dictionary", str(exc)) from None
     ctx.progress(0.1, "models loaded")
     rate = sovits.cfg.sampling_rate
     generator = torch.Generator(device).manual_seed(params.seed)
@@ -194,7 +207,7 @@ def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Aud
             try:
                 prompt_ids = frontend.phone_ids(frontend.finish_sentence(params.prompt_text.strip("\n"),
                                                                          params.prompt_language),
-                                                params.prompt_language)
+                                                params.prompt_language, words)
             except frontend.TextError as exc:
                 raise ModelRefError("prompt_text", str(exc)) from None
         refer = synthesis.reference_spectrogram(sovits, resample(mono[None], reference.sample_rate, rate)[0])
@@ -205,7 +218,7 @@ def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Aud
                                       pause_seconds=params.pause_seconds)
         try:
             audio, info = synthesis.synthesize(t2s, sovits, pieces, params.text_language, prompt, prompt_ids,
-                                               refer, settings, generator, ctx.progress)
+                                               refer, settings, generator, ctx.progress, words)
         except frontend.TextError as exc:
             raise ModelRefError("text", str(exc)) from None
     ctx.info["model_load"] = report

@@ -45,7 +45,7 @@ def reference_spectrogram(sovits: SynthesizerTrn, wav: np.ndarray) -> torch.Tens
 
 def synthesize(t2s: Text2SemanticDecoder, sovits: SynthesizerTrn, pieces: list[str], language: str,
                prompt: torch.Tensor | None, prompt_ids: list[int], refer: torch.Tensor, settings: Settings,
-               generator: torch.Generator, progress=None) -> tuple[np.ndarray, list[dict]]:
+               generator: torch.Generator, progress=None, words: dict | None = None) -> tuple[np.ndarray, list[dict]]:
     """Each piece: phonemes -> AR semantic tokens (after the prompt's) -> SoVITS decode; pieces joined with
     upstream's pause. Returns audio at the model's rate and per-piece figures."""
     device = refer.device
@@ -54,7 +54,7 @@ def synthesize(t2s: Text2SemanticDecoder, sovits: SynthesizerTrn, pieces: list[s
     for n, piece in enumerate(pieces):
         if not piece.strip():
             continue
-        ids = frontend.phone_ids(frontend.finish_sentence(piece, language), language)
+        ids = frontend.phone_ids(frontend.finish_sentence(piece, language), language, words)
         all_ids = torch.tensor([prompt_ids + ids], dtype=torch.long, device=device)
         bert = torch.zeros(1, BERT_DIM, all_ids.shape[1], device=device)
         tokens, eos = t2s.infer(all_ids, prompt, bert, settings.top_k, settings.top_p, settings.temperature,

@@ -19,3 +19,20 @@ def test_word_rules():
     assert phonemes_en("Hi") == [","] + d["hi"][0]
     ids = symbol_ids()
     assert phone_ids("Hi", "en") == [ids[p] for p in [",", "."] + d["hi"][0]]
+
+
+def test_dictionary_in_upstreams_format(tmp_path):
+    from haysay.nodes.tts.gpt_sovits.frontend import read_dictionary
+
+    rep = tmp_path / "cmudict.rep"  # cmudict.rep's layout: ';;;' header, then 'WORD  PH PH' lines
+    rep.write_text(";;; # CMUdict  --  Major Version: 0.07\n;;;\nMODULE  M AO1 JH UW0 L\nHAYSAY  HH EY1 S EY1\n")
+    words = read_dictionary(rep)
+    assert words == {"module": ["M", "AO1", "JH", "UW0", "L"], "haysay": ["HH", "EY1", "S", "EY1"]}
+    assert phonemes_en("The module.", words)[2:7] == ["M", "AO1", "JH", "UW0", "L"]
+    assert phonemes_en("The module.")[2:7] == cmu()["module"][0] != words["module"]
+    bad = tmp_path / "bad.rep"
+    bad.write_text("LONELYWORD\n")
+    import pytest
+
+    with pytest.raises(ValueError, match="line 1"):
+        read_dictionary(bad)

@@ -94,6 +94,12 @@ def test_bad_files_and_languages_are_refused_on_their_field(gs_files, gs_hubert,
         with pytest.raises(ModelRefError, match=reason) as e:
             run(params(gs_files, gs_hubert, **{field: lang}))
         assert e.value.field == field
+    bad_dict = tmp_path / "words.rep"
+    bad_dict.write_text("LONELYWORD\n")
+    for value in (str(tmp_path / "missing.rep"), str(bad_dict)):
+        with pytest.raises(ModelRefError) as e:
+            run(params(gs_files, gs_hubert, dictionary=value))
+        assert e.value.field == "dictionary"
     with pytest.raises(ModelRefError) as e:
         run(params(gs_files, gs_hubert), ref=Audio.from_mono(voice(seconds=1.5), 16000))
     assert e.value.field == "reference" and "3 to 10 s" in str(e.value)
