@@ -146,8 +146,8 @@ class Text2SemanticDecoder(nn.Module):
             emb = self.ar_audio_embedding.word_embeddings(y[:, -1:])
             xy = self.ar_audio_position(emb, start=prefix + idx)
         generated = y[:, prefix:]
-        if not eos:  # upstream slices [:, -idx:] after an early stop, one short of what was generated
-            generated = generated[:, 1:]
+        if not eos and prefix:  # after an early stop upstream slices [:, -idx:], one short of what was
+            generated = generated[:, 1:]  # generated (reference-free runs return idx 0: all of them)
         if generated.shape[1] == 0:  # upstream's "bad zero prediction": one silent-ish token
             generated = torch.zeros(1, 1, dtype=torch.long, device=y.device)
         return generated, eos

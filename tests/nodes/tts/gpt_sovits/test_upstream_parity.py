@@ -31,6 +31,12 @@ def test_matches_upstream(gs_files):
     sampled, eos = t2s.infer(ids, prompt, torch.zeros(1, 1024, ids.shape[1]), top_k=15, top_p=0.8, temperature=0.7,
                              early_stop_num=50 * 54, generator=torch.Generator().manual_seed(1234))
     assert eos and sampled.tolist() == ref["sampled"].tolist()
+    # an early stop (early_stop_num=30): upstream's [:, -idx:] slice with a prompt, all tokens without one
+    early, eos = t2s.infer(ids, prompt, torch.zeros(1, 1024, ids.shape[1]), top_k=1, early_stop_num=30)
+    assert not eos and early.tolist() == ref["early"].tolist()
+    phones2 = torch.tensor([ref["phones2"].tolist()])
+    free, eos = t2s.infer(phones2, None, torch.zeros(1, 1024, phones2.shape[1]), top_k=1, early_stop_num=30)
+    assert free.tolist() == ref["free"].tolist()
     spec = linear_spectrogram(torch.from_numpy(audio)[None], vq.cfg)
     assert rel(spec[:, :, :8].numpy(), ref["spec_head"]) < 1e-5
     for speed, key in ((1.0, "audio"), (1.25, "audio_speed125")):
