@@ -102,6 +102,9 @@ def rel_l2(got: np.ndarray, ref: np.ndarray) -> float:
 PREVIOUS_CPU_RTF = {"RVC v2 40k": "1.14", "so-vits-svc 4.1 44k": "0.47-0.55"}
 
 
+PARTS = ("vc", "styletts2", "sovits5", "talknet", "gpt_sovits", "openvoice")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
@@ -109,9 +112,23 @@ def main() -> None:
     ap.add_argument("--f0-method", default="pm")
     ap.add_argument("--runs", type=int, default=2, help="warm runs (the best is reported)")
     ap.add_argument("--backend", default="auto", choices=BACKENDS, help="haysay's decoder backend")
+    ap.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts (default: all)")
     args = ap.parse_args()
     dev = args.device
     load_before = f"{os.getloadavg()[0]:.1f}"
+    only = set(args.only or PARTS)
+    if "vc" in only:
+        vc_race(args, dev, load_before)
+    for name, run in (("styletts2", lambda: styletts2(dev, args.runs)),
+                      ("sovits5", lambda: sovits5(args.seconds, dev, args.runs)),
+                      ("talknet", lambda: talknet(dev, args.runs)), ("gpt_sovits", lambda: gpt_sovits(dev, args.runs)),
+                      ("openvoice", lambda: openvoice(args.seconds, dev, args.runs))):
+        if name in only:
+            run()
+
+
+def vc_race(args, dev: str, load_before: str) -> None:
+    """RVC v2, so-vits-svc 4.1 and 3.0: haysay raced against the plain-torch reference (the table)."""
     torch.manual_seed(0)
     x, rate = speech(args.seconds)
     duration = x.size / rate
@@ -198,10 +215,6 @@ def main() -> None:
         print(f"{name}: decoder {({k: v for k, v in dec.items() if k != 'graph'})}; encoder "
               f"{({k: v for k, v in enc.items() if k != 'layers'})} "
               f"{[{k: v for k, v in layer.items() if k != 'graph'} for layer in enc.get('layers', {}).values()]}")
-    styletts2(dev, args.runs)
-    sovits5(args.seconds, dev, args.runs)
-    talknet(dev, args.runs)
-    gpt_sovits(dev, args.runs)
 
 
 def gpt_sovits(dev: str, runs: int, tokens: int = 150) -> None:
@@ -275,6 +288,28 @@ def talknet(dev: str, runs: int) -> None:
     print(f"TalkNet 2 ({params:.1f} M params in spect+durs+pitch) + HiFi-GAN V1, torch eager, {seconds:.2f} s of "
           f"speech ({mel.shape[-1]} frames): warm {best:.2f} s, RTF {best / seconds:.2f}; hifisr super-resolution "
           f"+{best_sr:.2f} s (RTF {best_sr / seconds:.2f})")
+
+
+def openvoice(seconds: float, dev: str, runs: int) -> None:
+    """vc.openvoice: the full-size v2 tone-colour converter (benchmarks/openvoice.py's network and files),
+    random weights, on `seconds` of espeak speech with a 10 s reference of another voice."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import openvoice as ov  # benchmarks/openvoice.py (its memory table too: run it alone)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = ov.build_openvoice_model(ov.read_openvoice_checkpoint(ov.write_converter(Path(tmp) / "conv")), dev)
+        ref = ov.extract_embedding(model, ov.split_chunks(ov.speech(10, ov.REFERENCE), ov.SR), dev)
+        x = ov.speech(seconds, ov.SOURCE)
+
+        def once():
+            src = ov.extract_embedding(model, ov.split_chunks(x, ov.SR), dev)
+            return ov.convert(model, x, src, ref, 0.3, 0, dev)
+
+        best = min(timed(once, dev)[1] for _ in range(runs + 1))
+    print(f"OpenVoice v2 converter ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params), torch "
+          f"eager, {seconds:.1f} s (source embedding included): warm {best:.2f} s, RTF {best / seconds:.2f}")
 
 
 def sovits5(seconds: float, dev: str, runs: int) -> None:
