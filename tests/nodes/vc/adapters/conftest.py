@@ -236,3 +236,16 @@ def soft_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("soft") / "hubert-soft-0d54a1f4.pt"
     torch.save({"module." + k: v for k, v in state.items()}, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def openvoice_files(tmp_path_factory) -> dict[str, Path]:
+    """OpenVoice v2's converter folder (checkpoint.pth + config.json) and a stored target embedding, as
+    upstream's ToneColorConverter save and extract_se(se_save_path=...) wrote them (tests/fixtures/openvoice)."""
+    import shutil
+
+    fix = Path(__file__).resolve().parents[3] / "fixtures" / "openvoice"
+    folder = tmp_path_factory.mktemp("openvoice_v2")
+    for name in ("checkpoint.pth", "config.json"):
+        shutil.copy(fix / "converter" / name, folder / name)
+    return {"v2": folder / "checkpoint.pth", "target": fix / "reference_se.pth"}
