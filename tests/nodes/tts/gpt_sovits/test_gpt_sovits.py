@@ -90,10 +90,13 @@ def test_bad_files_and_languages_are_refused_on_their_field(gs_files, gs_hubert,
     with pytest.raises(ModelRefError, match="v4 LoRA") as e:
         run(params(gs_files, gs_hubert, model=str(v4)))
     assert e.value.field == "model"
-    for field, lang, reason in (("text_language", "ja", "pyopenjtalk"), ("prompt_language", "zh", "BERT")):
+    for field, lang, reason in (("text_language", "ja", "pyopenjtalk"), ("prompt_language", "ja", "pyopenjtalk")):
         with pytest.raises(ModelRefError, match=reason) as e:
             run(params(gs_files, gs_hubert, **{field: lang}))
         assert e.value.field == field
+    with pytest.raises(ModelRefError, match="chinese-roberta") as e:  # Chinese without its BERT
+        run(params(gs_files, gs_hubert, prompt_language="zh"))
+    assert e.value.field == "bert_model"
     bad_dict = tmp_path / "words.rep"
     bad_dict.write_text("LONELYWORD\n")
     for value in (str(tmp_path / "missing.rep"), str(bad_dict)):
