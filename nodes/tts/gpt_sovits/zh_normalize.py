@@ -1,8 +1,8 @@
 """Chinese text normalisation before pinyin (GPT-SoVITS text/zh_normalization, from PaddleSpeech): the text
 is cut at sentence marks, then dates, times, temperatures, units, arithmetic, fractions, percentages, phone
 numbers, ranges and plain numbers are read out in characters, in upstream's order (which decides overlaps),
-and the punctuation is mapped to the v2 marks. Not done here: upstream's traditional-to-simplified
-character table (traditional characters pass through to pypinyin unchanged)."""
+and the punctuation is mapped to the v2 marks; traditional characters are first simplified with
+upstream's table (zh_traditional.py)."""
 from __future__ import annotations
 
 import re
@@ -159,8 +159,10 @@ ARITHMETIC = re.compile(OPERAND + r"([\+\-\×÷=])" + OPERAND)
 
 
 def normalize_sentence(sentence: str) -> str:
-    """TextNormalizer.normalize_sentence (without the traditional-to-simplified step)."""
-    sentence = sentence.translate(FULL_WIDTH)
+    """TextNormalizer.normalize_sentence."""
+    from haysay.nodes.tts.gpt_sovits.zh_traditional import TO_SIMPLIFIED
+
+    sentence = sentence.translate(TO_SIMPLIFIED).translate(FULL_WIDTH)
     for pattern, repl in RULES:
         sentence = pattern.sub(repl, sentence)
     for unit, name in MEASURES.items():

@@ -28,7 +28,7 @@ def test_phones_and_word2ph_match_upstream():
         phones, word2ph, norm = clean_text(case["text"], symbols)
         assert norm == case["norm_text"], case["text"]
         same += (" ".join(phones), "".join(map(str, word2ph))) == (case["phones"], case["word2ph"])
-    assert same == len(cases) == 62
+    assert same == len(cases) == 66
 
 
 def test_sandhi_and_numbers():
@@ -58,6 +58,26 @@ def test_bert_features_match_upstream(gs_bert):
         ours, theirs = bert_features(bert, norm, word2ph).numpy(), ref[bert_key].astype(np.float32)
         assert ours.shape == theirs.shape == (1024, sum(word2ph))
         assert np.linalg.norm(ours - theirs) / np.linalg.norm(theirs) < 2e-3
+
+
+def test_bert_from_pytorch_model_bin(tmp_path, gs_bert):
+    """A folder saved with save_pretrained(safe_serialization=False) (chinese-roberta's released form) reads
+    through the restricted loader to the same features."""
+    import torch
+    from transformers import BertForMaskedLM
+
+    from haysay.nodes.tts.gpt_sovits.bert import read_bert
+    from haysay.nodes.tts.gpt_sovits.zh import bert_features
+
+    folder = tmp_path / "bin"
+    BertForMaskedLM.from_pretrained(str(gs_bert), local_files_only=True).save_pretrained(folder,
+                                                                                         safe_serialization=False)
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).write_bytes((gs_bert / name).read_bytes())
+    assert (folder / "pytorch_model.bin").is_file() and not (folder / "model.safetensors").exists()
+    _, word2ph, norm = clean_text("你好，今天天气很好。", set(symbol_ids()))
+    a, b = (bert_features(read_bert(f), norm, word2ph) for f in (gs_bert, folder))
+    assert torch.equal(a, b)
 
 
 def test_bad_bert_folders_are_refused(tmp_path, gs_bert):
