@@ -69,8 +69,13 @@ def _single(folder: Path, suffix: str, field: str, what: str) -> Path:
     return found[0]
 
 
+def uses_chinese(params: GPTSoVITSParams) -> bool:
+    """Chinese text, or a Chinese transcript (read only when there is one)."""
+    return "zh" in (params.text_language, params.prompt_language if params.prompt_text.strip() else "")
+
+
 def model_files(params: GPTSoVITSParams) -> dict[str, Path]:
-    """The SoVITS .pth, the GPT .ckpt and the HuBERT folder a run reads."""
+    """The SoVITS .pth, the GPT .ckpt, the HuBERT folder and (for Chinese) the BERT folder a run reads."""
     path, installed = resolve_model(params.model, "model", ARCHITECTURE)
     gpt = Path(params.gpt_weights).expanduser() if params.gpt_weights else None
     if installed is not None:
@@ -89,7 +94,7 @@ def model_files(params: GPTSoVITSParams) -> dict[str, Path]:
         if not file.is_file():
             raise ModelRefError(field, f"{file.name} does not exist")
     files["content_encoder"] = resolve_content_encoder(params.content_encoder, ENCODER_PREFERENCE)
-    if params.bert_model.strip():
+    if params.bert_model.strip() and uses_chinese(params):
         bert, _ = resolve_model(params.bert_model, "bert_model", None)
         files["bert_model"] = Path(bert)
         if not files["bert_model"].is_dir():
@@ -109,7 +114,7 @@ def _check_languages(params: GPTSoVITSParams) -> None:
         reason = refuse_language(getattr(params, field))
         if reason:
             raise ModelRefError(field, reason)
-    if any(getattr(params, f) == "zh" for f in fields):
+    if uses_chinese(params):
         if not params.bert_model.strip():
             raise ModelRefError("bert_model", "Chinese needs chinese-roberta-wwm-ext-large's BERT features: name "
                                               "its transformers folder or installed name")
@@ -149,10 +154,12 @@ def gpt_sovits_fingerprint(params: GPTSoVITSParams) -> dict[str, str]:
 BYTES_PER_SECOND = 65e6
 PLANNED_SECONDS = 20.0
 AR_CACHE_BYTES = 200e6
+BERT_BYTES = 1.4e9  # chinese-roberta-wwm-ext-large: 325 M fp32 parameters, loaded only for Chinese
 
 
 def gpt_sovits_memory(params: GPTSoVITSParams, shapes) -> float:
-    return BYTES_PER_SECOND * PLANNED_SECONDS / params.speed + AR_CACHE_BYTES
+    return BYTES_PER_SECOND * PLANNED_SECONDS / params.speed + AR_CACHE_BYTES + \
+        (BERT_BYTES if uses_chinese(params) else 0.0)
 
 
 def _device() -> str:

@@ -20,7 +20,7 @@ def pipeline(**params):
         "outputs": {"speech": "speak.audio"}})
 
 
-def test_installed_voice_runs_with_speech_reference(haysay_home, gs_files, gs_hubert, tmp_path):
+def test_installed_voice_runs_with_speech_reference(haysay_home, gs_files, gs_hubert, gs_bert, tmp_path):
     import shutil
 
     from haysay.graph_engine.models import ModelStore
@@ -46,3 +46,6 @@ def test_installed_voice_runs_with_speech_reference(haysay_home, gs_files, gs_hu
     errors = engine.validate(pipeline(text_language="ja"), inputs)
     assert [(e.node, e.field) for e in errors] == [("speak", "text_language")]
     assert "pyopenjtalk" in errors[0].message
+    errors = engine.validate(pipeline(text_language="zh"), inputs)  # Chinese without its BERT
+    assert [(e.node, e.field) for e in errors] == [("speak", "bert_model")]
+    assert engine.validate(pipeline(text_language="zh", bert_model=str(gs_bert)), inputs) == []

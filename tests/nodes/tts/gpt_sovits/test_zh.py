@@ -123,6 +123,18 @@ def test_speaks_chinese_with_its_bert(gs_files, gs_hubert, gs_bert, tmp_path):
     assert other.frames != out.frames or not np.array_equal(other.mono(), out.mono())
 
 
+def test_bert_is_loaded_and_planned_only_for_chinese(gs_files, gs_hubert, gs_bert):
+    from haysay.nodes.tts.gpt_sovits.node import BERT_BYTES, GPTSoVITSParams, gpt_sovits_memory
+
+    english, chinese = NodeContext(), NodeContext()
+    run(params(gs_files, gs_hubert, bert_model=str(gs_bert)), ctx=english)
+    run(zh_params(gs_files, gs_hubert, gs_bert), text="你好，今天天气很好。", ctx=chinese)
+    assert "gpt_sovits_bert" not in english.info["model_load"] and "gpt_sovits_bert" in chinese.info["model_load"]
+    en, zh = (gpt_sovits_memory(GPTSoVITSParams(**p), {}) for p in
+              (params(gs_files, gs_hubert), zh_params(gs_files, gs_hubert, gs_bert)))
+    assert zh - en == BERT_BYTES
+
+
 def test_chinese_needs_bert_and_japanese_is_refused(gs_files, gs_hubert, tmp_path):
     with pytest.raises(ModelRefError, match="chinese-roberta") as e:
         run(params(gs_files, gs_hubert, text_language="zh"), text="你好。")
