@@ -145,3 +145,23 @@ def test_chinese_needs_bert_and_japanese_is_refused(gs_files, gs_hubert, tmp_pat
     with pytest.raises(ModelRefError, match="pyopenjtalk") as e:
         run(params(gs_files, gs_hubert, text_language="ja"), text="こんにちは。")
     assert e.value.field == "text_language"
+
+
+def test_t2s_with_chinese_features_matches_upstream(gs_files, gs_bert):
+    """Greedy decoding of a Chinese prompt + text with BERT features: upstream's infer_panel gave these 227
+    tokens (data/zh_t2s_upstream.npz); with zero features it gives others, so the features are in play."""
+    import torch
+
+    from haysay.nodes.tts.gpt_sovits import synthesis
+    from haysay.nodes.tts.gpt_sovits.bert import read_bert
+    from haysay.nodes.tts.gpt_sovits.checkpoint import read_gpt
+
+    ref, prompt = np.load(DATA / "zh_t2s_upstream.npz"), torch.from_numpy(np.load(DATA / "parity.npz")["prompt"])
+    bert, t2s = read_bert(gs_bert), read_gpt(gs_files[0])
+    p1, b1 = synthesis.encode(text_runs(ZH_PROMPT, "zh"), bert, "cpu")
+    p2, b2 = synthesis.encode(text_runs("你好，今天天气很好。", "zh"), bert, "cpu")
+    assert (p1, p2) == (ref["phones1"].tolist(), ref["phones2"].tolist())
+    with torch.no_grad():
+        tokens, eos = t2s.infer(torch.tensor([p1 + p2]), prompt, torch.cat([b1, b2], 1)[None], top_k=1, top_p=1.0,
+                                temperature=1.0, early_stop_num=50 * 54)
+    assert eos and tokens.tolist() == ref["semantic"].tolist()
