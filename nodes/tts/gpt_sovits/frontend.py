@@ -193,10 +193,7 @@ def _runs(text: str, language: str, extra: dict[str, list[str]] | None) -> list[
         if lang == "en":
             runs.append(Run("en", phonemes_en(part, extra), None, part))
             continue
-        try:
-            phones, word2ph, norm = zh.clean_text(part, set(symbol_ids()))
-        except zh.ChineseTextError as exc:
-            raise TextError(str(exc)) from None
+        phones, word2ph, norm = zh.clean_text(part, set(symbol_ids()))
         runs.append(Run("zh", phones, word2ph, norm))
     return runs
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from haysay.nodes.tts.gpt_sovits.frontend import TextError
 from haysay.nodes.tts.gpt_sovits.zh_normalize import PUNCTUATION
 
 # erhua: words whose 儿 always merges into the previous syllable, and words where it never does
@@ -22,7 +23,7 @@ ZERO_INITIAL = {"a": "AA", "e": "EE", "o": "OO"}  # opencpop-strict's glottal in
 SPECIAL = {"￥": "SP2", "^": "SP3"}  # cleaner.special: the mark is read as a pause symbol
 
 
-class ChineseTextError(ValueError):
+class ChineseTextError(TextError):
     """Chinese text this front end cannot turn into phonemes."""
 
 
@@ -162,6 +163,10 @@ def bert_features(bert, norm_text: str, word2ph: list[int]):
 
     tokenizer, model = bert
     device = next(model.parameters()).device
+    limit = model.config.max_position_embeddings - 2
+    if len(norm_text) > limit:
+        raise ChineseTextError(f"a piece of {len(norm_text)} characters is longer than the BERT reads ({limit}); "
+                               "split the text (cut_method)")
     inputs = tokenizer(norm_text, return_tensors="pt").to(device)
     with torch.no_grad():
         hidden = model(**inputs, output_hidden_states=True).hidden_states[-3][0, 1:-1].float()

@@ -165,3 +165,9 @@ def test_t2s_with_chinese_features_matches_upstream(gs_files, gs_bert):
         tokens, eos = t2s.infer(torch.tensor([p1 + p2]), prompt, torch.cat([b1, b2], 1)[None], top_k=1, top_p=1.0,
                                 temperature=1.0, early_stop_num=50 * 54)
     assert eos and tokens.tolist() == ref["semantic"].tolist()
+
+
+def test_unreadable_chinese_is_a_text_error(gs_files, gs_hubert, gs_bert):
+    with pytest.raises(ModelRefError, match="longer than the BERT reads") as e:  # 254 positions in the tiny BERT
+        run(zh_params(gs_files, gs_hubert, gs_bert, cut_method="cut0"), text="你好" * 200 + "。")
+    assert e.value.field == "text"
