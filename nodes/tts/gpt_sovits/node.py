@@ -122,7 +122,7 @@ def _check_languages(params: GPTSoVITSParams) -> None:
 
         for package in ("pypinyin", "jieba", "transformers"):
             if find_spec(package) is None:
-                raise ModelRefError(fields[0] if params.text_language == "zh" else "prompt_language",
+                raise ModelRefError("text_language" if params.text_language == "zh" else "prompt_language",
                                     f"Chinese needs the {package} package: pip install 'haysay[gpt_sovits]'")
 
 
