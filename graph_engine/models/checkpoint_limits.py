@@ -48,6 +48,22 @@ def read_config_text(path: str | Path, missing: str) -> str:
         raise CheckpointError(path, f"not a text config ({exc})") from None
 
 
+def read_yaml_config(path: str | Path, missing: str, not_mapping: str = "expected a YAML mapping") -> dict:
+    """A model's YAML config (read_config_text's checks, then yaml.safe_load: plain data only) as a mapping;
+    CheckpointError when it is not valid YAML or not a mapping (`not_mapping`)."""
+    import yaml
+
+    path = Path(path)
+    text = read_config_text(path, missing)
+    try:
+        obj = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CheckpointError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(path, not_mapping)
+    return obj
+
+
 def _py3_name(module: str, name: str) -> str:
     # Protocol-2 pickles use Python 2 names (__builtin__.dict); resolve them as the unpickler will.
     if (module, name) in NAME_MAPPING:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from haysay.graph_engine.models.checkpoint_limits import read_config_text
+from haysay.graph_engine.models.checkpoint_limits import read_yaml_config
 from haysay.nodes.vc.safe_load import CheckpointError, build_checked, safe_torch_load
 
 # what inference uses of `net`; the rest (text_aligner, pitch_extractor, mpd, msd, wd) is training only
@@ -76,18 +76,11 @@ def find_files(path: Path) -> StyleTTS2Files:
 
 def _yaml(path: Path, missing: str) -> dict:
     try:
-        import yaml
+        import yaml  # noqa: F401 - read_yaml_config's parser: its absence is named here
     except ModuleNotFoundError:
         raise CheckpointError(path, "reading StyleTTS 2's YAML configs needs PyYAML: pip install pyyaml") from None
 
-    text = read_config_text(path, missing)
-    try:
-        obj = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CheckpointError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(obj, dict):
-        raise CheckpointError(path, "expected a YAML mapping")
-    return obj
+    return read_yaml_config(path, missing)
 
 
 def _int(path: Path, section: dict, key: str, lo: int, hi: int, where: str = "model_params") -> int:

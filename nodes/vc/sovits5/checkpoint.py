@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from haysay.graph_engine.models.checkpoint_limits import read_config_text
+from haysay.graph_engine.models.checkpoint_limits import read_yaml_config
 from haysay.nodes.vc.safe_load import CheckpointError, build_checked, safe_torch_load
 from haysay.nodes.vc.sovits5.models import Sovits5Config, Sovits5Synthesizer
 
@@ -51,16 +51,9 @@ def _ints(path: Path, where: str, v: Any, depth: int) -> tuple:
 
 def read_sovits5_config(path: str | Path) -> Sovits5Config:
     """Parse and check a whisper-vits-svc config YAML (configs/base.yaml layout)."""
-    import yaml
-
     path = Path(path)
-    text = read_config_text(path, "config file not found (so-vits-svc 5.0 models come with configs/base.yaml)")
-    try:
-        obj = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CheckpointError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(obj, dict):
-        raise CheckpointError(path, "expected data / vits / gen sections: not a so-vits-svc 5.0 config")
+    obj = read_yaml_config(path, "config file not found (so-vits-svc 5.0 models come with configs/base.yaml)",
+                           "expected data / vits / gen sections: not a so-vits-svc 5.0 config")
     values: dict[str, Any] = {}
     for section, names in _SECTIONS.items():
         sec = obj.get(section)
