@@ -137,20 +137,11 @@ def test_psola_moves_measured_pitch_by_the_asked_semitones():
 
 
 def test_auto_tune_lays_the_reference_pitch_over_speech():
-    # Measured in a fresh interpreter: after the whole suite (not after this folder, the TTS tests or the
-    # espeak tests) some process-wide library state makes the same steps track a different pitch. The
-    # state is not identified yet (session note); the measurement itself is what a user's process does.
-    import os
-    import subprocess
-    import sys
-
-    if os.environ.get("HAYSAY_TEST_FRESH") != "1":
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                               f"{__file__}::test_auto_tune_lays_the_reference_pitch_over_speech"],
-                              env={**os.environ, "HAYSAY_TEST_FRESH": "1"}, capture_output=True, text=True,
-                              timeout=600)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-        return
+    # espeak-ng keeps wavegen state (pitch flutter index, wave phase) in C statics across calls, so the
+    # same text renders slightly differently depending on what the process spoke before; on a few of
+    # those renditions Praat's track of the tuned speech has an octave-jump frame or two, which drags a
+    # correlation down to 0.3 while 98.6 % of frames sit within a semitone. So the measure is per frame:
+    # how many voiced frames land within a semitone of the reference, and the median distance.
     speech = synthesize_espeak("Hello there, how are you doing today, my friend?")
     x = speech.mono().astype(np.float64) * 32768.0
     ref = glide(seconds=len(x) / 22050, lo=85.0, hi=135.0)  # espeak speaks near 100 Hz: octave 1
@@ -160,8 +151,13 @@ def test_auto_tune_lays_the_reference_pitch_over_speech():
     times, hz = praat_hz(y / 32768.0, 22050)
     want = np.interp(times, np.arange(len(target)) * 0.01, target * octave)
     voiced = hz > 0
-    assert voiced.mean() > 0.3 and np.corrcoef(hz[voiced], want[voiced])[0, 1] > 0.9
-    assert np.median(np.abs(12 * np.log2(hz[voiced] / want[voiced]))) < 1.0
+    semitones = np.abs(12 * np.log2(hz[voiced] / want[voiced]))
+    assert voiced.mean() > 0.3 and (semitones < 1.0).mean() > 0.9 and np.median(semitones) < 0.5
+    # untuned espeak speech is not already on the glide (the check above could not pass by itself)
+    _, before = praat_hz(x / 32768.0, 22050)
+    near = np.abs(12 * np.log2(before[before > 0] / np.interp(times[before > 0], np.arange(len(target)) * 0.01,
+                                                              target)))
+    assert (near < 1.0).mean() < 0.6
 
 
 def test_auto_tune_without_reference_is_a_field_error(character):
