@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from functools import lru_cache
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,14 @@ _LOCK = threading.Lock()
 
 
 class _Engine:
-    """The loaded library, initialised once per process in synchronous (retrieval) mode."""
+    """The loaded library, initialised in synchronous (retrieval) mode.
+
+    The library keeps wavegen state in C statics (the pitch flutter index, the wave phase) that carry
+    over from one utterance to the next, so the same text rendered twice in one process differed by a
+    few samples and in its pitch jitter, depending on what was spoken before. Each use loads the
+    library afresh and unloads it afterwards (`espeak_library`): every call renders as the espeak-ng
+    program does in a new process (about 13 ms of loading per call).
+    """
 
     def __init__(self) -> None:
         import espeakng_loader
@@ -69,21 +77,39 @@ class _Engine:
         chunks, self._chunks = self._chunks, []
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
 
+    def close(self) -> None:
+        import _ctypes
 
-@lru_cache(maxsize=1)
-def _engine() -> _Engine:
-    return _Engine()
+        self.lib.espeak_Terminate()
+        _ctypes.dlclose(self.lib._handle)  # the last handle: the next load starts from fresh statics
+
+
+@contextmanager
+def espeak_library() -> Iterator[_Engine]:
+    """The library, freshly loaded and initialised, held under the process-wide lock."""
+    with _LOCK:
+        engine = _Engine()
+        try:
+            yield engine
+        finally:
+            engine.close()
+
+
+def _data_path() -> Path:
+    import espeakng_loader
+
+    return Path(espeakng_loader.get_data_path())
 
 
 def espeak_voices() -> list[str]:
     """Language codes shipped with the bundled espeak-ng data ('en-us', 'de', ...); add a variant
     from `espeak_variants()` with '+' ('en-us+f3')."""
-    return sorted(p.name.lower() for p in (_engine().data_path / "lang").rglob("*") if p.is_file())
+    return sorted(p.name.lower() for p in (_data_path() / "lang").rglob("*") if p.is_file())
 
 
 def espeak_variants() -> list[str]:
     """Voice variants (timbre presets such as 'f3', 'm2', 'klatt') shipped with the bundled data."""
-    folder = _engine().data_path / "voices" / "!v"
+    folder = _data_path() / "voices" / "!v"
     return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
 
@@ -98,8 +124,7 @@ def synthesize_espeak(text: str, voice: str = "en-us", rate: int = 175, pitch: i
     if not text or not text.strip():
         raise ValueError("text: nothing to say (empty text)")
     params = {_RATE: rate, _PITCH: pitch, _RANGE: pitch_range, _WORDGAP: word_gap, _VOLUME: volume}
-    with _LOCK:
-        engine = _engine()
+    with espeak_library() as engine:
         pcm = engine.synth(text, voice, params, ssml)
         sample_rate = engine.sample_rate
     return Audio.from_mono(pcm.astype(np.float32) / 32768.0, sample_rate)

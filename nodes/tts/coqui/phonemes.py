@@ -19,10 +19,10 @@ _PHONEMES_IPA = 0x02  # espeakPHONEMES_IPA in speak_lib.h; bits 8-23 carry the s
 
 def text_to_phonemes(text: str, voice: str) -> list[str]:
     """IPA phonemes of `text`, one string per clause, phonemes separated by `_` (espeak-ng --ipa=1)."""
-    from haysay.nodes.tts.espeak import _LOCK, _engine
+    from haysay.nodes.tts.espeak import espeak_library
 
-    with _LOCK:
-        lib = _engine().lib
+    with espeak_library() as engine:
+        lib = engine.lib
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
         if lib.espeak_SetVoiceByName(voice.encode()) != 0:
@@ -82,10 +82,10 @@ def library_espeak_class() -> type:
 
 
 def espeak_library_version() -> str:
-    from haysay.nodes.tts.espeak import _LOCK, _engine
+    from haysay.nodes.tts.espeak import espeak_library
 
-    with _LOCK:
-        lib = _engine().lib
+    with espeak_library() as engine:
+        lib = engine.lib
         lib.espeak_Info.restype = ctypes.c_char_p
         lib.espeak_Info.argtypes = [ctypes.c_void_p]
         return (lib.espeak_Info(None) or b"").decode().split()[0]

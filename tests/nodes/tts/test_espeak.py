@@ -77,3 +77,22 @@ def test_node_wraps_the_function_and_validates_params():
         spec.params.model_validate({"pitch": 150})
     with pytest.raises(ValidationError, match="rate"):
         spec.params.model_validate({"rate": 10})
+
+
+def test_the_same_text_renders_the_same_whatever_was_spoken_before():
+    """libespeak-ng keeps its wavegen state (pitch flutter, wave phase) in C statics; before each call
+    loaded the library afresh, the same sentence came out a few samples longer or shorter and with
+    other jitter on every call. A fresh interpreter's first rendition is the reference."""
+    import subprocess
+    import sys
+
+    first = synthesize_espeak(SENTENCE).mono()
+    for words in ("Hello.", "Something else entirely, with a comma", "Bonjour"):
+        synthesize_espeak(words, voice="fr" if words == "Bonjour" else "en-us")
+    again = synthesize_espeak(SENTENCE).mono()
+    assert np.array_equal(first, again)
+    code = ("import sys, numpy as np; from haysay.nodes.tts.espeak import synthesize_espeak; "
+            f"sys.stdout.buffer.write(synthesize_espeak({SENTENCE!r}).mono().tobytes())")
+    fresh = np.frombuffer(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                                         timeout=120).stdout, np.float32)
+    assert np.array_equal(first, fresh)
