@@ -174,8 +174,10 @@ def read_file(path: Path):
 
 def load_demucs(path: Path):
     """The network (a BagOfModels) for a folder, bag .yaml or model file."""
-    import yaml
     from demucs.apply import BagOfModels
+
+    from haysay.graph_engine.models.checkpoint_limits import read_yaml_config
+    from haysay.graph_engine.models.checkpoint_limits import CheckpointError
 
     path = Path(path)
     if path.is_dir():
@@ -191,8 +193,11 @@ def load_demucs(path: Path):
             return BagOfModels([read_file(files[0])]).eval()
         path = bags[0]
     if path.suffix in (".yaml", ".yml"):
-        bag = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        sigs = bag.get("models") if isinstance(bag, dict) else None
+        try:
+            bag = read_yaml_config(path, "the bag .yaml does not exist", "a bag lists its models as `models: [sig, ...]`")
+        except CheckpointError as exc:
+            raise ModelRefError("model", str(exc)) from None
+        sigs = bag.get("models")
         if not isinstance(sigs, list) or not sigs or not all(isinstance(s, str) for s in sigs):
             raise ModelRefError("model", f"{path.name}: a bag lists its models as `models: [sig, ...]`")
         models = [read_file(_model_file(path.parent, s)) for s in sigs]

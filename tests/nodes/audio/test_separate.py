@@ -167,6 +167,22 @@ def test_loader_admits_no_code_and_checks_the_checksum(repo, tmp_path):
         load_demucs(altered)
 
 
+def test_a_broken_bag_yaml_is_a_model_field_error(repo, tmp_path):
+    folder, th = repo
+    bag = tmp_path / "bag"
+    bag.mkdir()
+    (bag / th.name).write_bytes(th.read_bytes())
+    for text, why in (("models: [unclosed\n", "not valid YAML"), ("- just a list\n", "models: \\[sig"),
+                      ("models: 3\n", "models: \\[sig")):
+        (bag / "htdemucs.yaml").write_text(text, encoding="utf-8")
+        with pytest.raises(ModelRefError, match=why) as info:
+            load_demucs(bag)
+        assert info.value.field == "model"
+    (bag / "htdemucs.yaml").write_bytes(b"models: ['\xff\xfe']\n")
+    with pytest.raises(ModelRefError, match="not a text config"):
+        load_demucs(bag)
+
+
 def test_unknown_stem_is_named(repo, song):
     folder, _ = repo
     with pytest.raises(ModelRefError, match=r"stem: the model has no 'voice' source \(it has: drums, bass, other, vocals\)"):
