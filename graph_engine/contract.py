@@ -38,7 +38,9 @@ input it cannot take.
 from __future__ import annotations
 
 import inspect
+import sys
 from dataclasses import dataclass, field
+from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -189,6 +191,7 @@ class NodeSpec:
     fingerprint: Callable[[BaseModel], Mapping[str, str]] | None = None
     lifecycle: Lifecycle | None = None  # adapters of outside architectures: upstream, versions, status, licence
     blocks: Callable[..., Iterable[Audio]] | None = None  # the output piece by piece (see above)
+    module: str = ""  # the module that declares it: importing it registers the type
     wants_ctx: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -330,36 +333,73 @@ def _stream_fn(spec_ref: list) -> Callable[..., Any]:
 
 
 class Registry:
-    """Node types by id. `default_registry()` holds the built-ins plus plug-ins."""
+    """Node types by id. `default_registry()` holds the built-ins plus plug-ins.
+
+    A type may be known only by the module that declares it (`_lazy`, filled from the built-ins'
+    declarations, graph_engine/manifest.py): asking for it imports that module, and listing every
+    type imports them all, so each answer is the one a fully loaded registry gives."""
 
     def __init__(self) -> None:
         self._specs: dict[str, NodeSpec] = {}
+        self._lazy: dict[str, str] = {}  # type -> module, not imported yet
+
+    def _load(self, type_id: str) -> NodeSpec | None:
+        module = self._lazy.get(type_id)
+        if module is None:
+            return self._specs.get(type_id)
+        try:
+            import_module(module)
+        except ModuleNotFoundError as exc:  # its library went away since the declarations were read
+            if (exc.name or "").split(".")[0] in ("haysay", ""):
+                raise
+        for t, m in list(self._lazy.items()):
+            if m == module:
+                del self._lazy[t]
+                spec = _DECLARED.get(t)
+                if spec is not None and t not in self._specs:
+                    self._specs[t] = spec
+        return self._specs.get(type_id)
+
+    def _load_all(self) -> None:
+        for t in list(self._lazy):
+            self._load(t)
+
+    def loaded(self) -> list[NodeSpec]:
+        """The types whose modules are imported (plug-ins, and built-ins already asked for)."""
+        return list(self._specs.values())
 
     def add(self, spec: NodeSpec, replace: bool = False) -> NodeSpec:
-        if spec.type in self._specs and not replace and self._specs[spec.type] is not spec:
+        if (spec.type in self._specs or spec.type in self._lazy) and not replace and self._specs.get(spec.type) is not spec:
             raise ValueError(f"node type {spec.type!r} is already registered")
+        self._lazy.pop(spec.type, None)
         self._specs[spec.type] = spec
         return spec
 
     def get(self, type_id: str) -> NodeSpec | None:
-        return self._specs.get(type_id)
+        return self._load(type_id)
 
     def __getitem__(self, type_id: str) -> NodeSpec:
-        spec = self._specs.get(type_id)
+        spec = self._load(type_id)
         if spec is None:
             raise KeyError(f"unknown node type {type_id!r}")
         return spec
 
     def __contains__(self, type_id: str) -> bool:
-        return type_id in self._specs
+        return self._load(type_id) is not None
 
     def __iter__(self):
+        self._load_all()
         return iter(sorted(self._specs.values(), key=lambda s: (s.category, s.type)))
 
+    def __bool__(self) -> bool:  # `registry or default_registry()` must not import every family
+        return bool(self._specs or self._lazy)
+
     def __len__(self) -> int:
+        self._load_all()
         return len(self._specs)
 
     def types(self) -> list[str]:
+        self._load_all()
         return sorted(self._specs)
 
 
@@ -377,6 +417,7 @@ def node(type: str, *, inputs: Mapping[str, PortType | Port] | Iterable[Port] = 
          lifecycle: Lifecycle | Mapping[str, Any] | None = None,
          blocks: Callable[..., Iterable[Audio]] | None = None, registry: Registry | None = None) -> Callable[[Callable | None], NodeSpec]:
     """Declare a node type around a function `fn(params, [ctx], **inputs)`."""
+    declared_in = sys._getframe(1).f_globals.get("__name__", "")  # the registry imports it to find the type
 
     def ports(decl) -> dict[str, Port]:
         if isinstance(decl, Mapping):
@@ -391,7 +432,7 @@ def node(type: str, *, inputs: Mapping[str, PortType | Port] | Iterable[Port] = 
                         description=description or inspect.cleandoc((fn or stream).__doc__ or ""),
                         gpu=gpu, memory_mb=memory_mb, stream=stream, tags=tuple(tags),
                         cacheable=cacheable, memory=memory, shape=shape, fingerprint=fingerprint,
-                        lifecycle=lifecycle, blocks=blocks)
+                        lifecycle=lifecycle, blocks=blocks, module=declared_in)
         ref.append(spec)
         (registry._specs if registry is not None else _DECLARED)[spec.type] = spec
         return spec
@@ -407,9 +448,11 @@ def default_registry(reload: bool = False) -> Registry:
     global _DEFAULT
     if _DEFAULT is not None and not reload:
         return _DEFAULT
-    import haysay.nodes  # noqa: F401  (importing registers the built-ins)
+    from .manifest import BUILTIN_ENTRY, builtin_manifest
 
     for ep in entry_points(group="haysay.nodes"):
+        if getattr(ep, "value", None) == BUILTIN_ENTRY:  # the built-ins load type by type, from their declarations
+            continue
         try:
             loaded = ep.load()
         except Exception as exc:  # a broken plug-in must not take the built-ins down
@@ -421,5 +464,6 @@ def default_registry(reload: bool = False) -> Registry:
     reg = Registry()
     for spec in _DECLARED.values():
         reg.add(spec, replace=True)
+    reg._lazy = {t: e["module"] for t, e in builtin_manifest().items() if t not in reg._specs}
     _DEFAULT = reg
     return reg

@@ -10,10 +10,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import networkx as nx
 from pydantic import BaseModel, ValidationError
 
 from .contract import NodeSpec, Registry, default_registry
+from .dag import Digraph
 from .errors import GraphError
 from .modes import group_errors, resolve_modes
 from .pipeline import NodeDoc, PipelineDoc, describe_path
@@ -25,44 +25,53 @@ PORT_INPUT_NODES = {PortType.AUDIO: ("audio.load", "path"), PortType.TEXT: ("tex
 
 @dataclass
 class Plan:
-    """A validated graph: nx.DiGraph whose nodes carry `spec` and `params`,
-    and whose edges carry `ports`, a list of (source_port, target_port)."""
+    """A validated graph: `graph`, an nx.DiGraph whose nodes carry `spec` and `params`,
+    and whose edges carry `ports`, a list of (source_port, target_port). Validation builds it as
+    plain dicts (`dag`); the networkx graph is made from them where it is first asked for."""
 
     doc: PipelineDoc
-    graph: nx.DiGraph
+    dag: Digraph
     outputs: dict[str, tuple[str, str]]
     errors: list[GraphError] = field(default_factory=list)
     warnings: list[GraphError] = field(default_factory=list)  # worth saying, not worth refusing (a truncated file)
     memory_budget_mb: float | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # muted nodes and what needs them: node id -> why
     bypassed: list[str] = field(default_factory=list)  # not in `graph`: their wires are joined
+    _nx: Any = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def graph(self):
+        """The networkx DiGraph (networkx is imported here, not by validation)."""
+        if self._nx is None:
+            self._nx = self.dag.to_networkx()
+        return self._nx
 
     def shape(self, node_id: str) -> AudioShape | None:
         """The node's Audio output as validation foresees it (None when unknown before running)."""
-        return self.graph.nodes[node_id].get("shape")
+        return self.dag.nodes[node_id].get("shape")
 
     def memory_need_mb(self, node_id: str) -> float:
         """What the node declares it needs for its inputs' sizes (its memory_mb when they are unknown)."""
-        return self.graph.nodes[node_id].get("memory_need_mb", self.spec(node_id).memory_mb)
+        return self.dag.nodes[node_id].get("memory_need_mb", self.spec(node_id).memory_mb)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
     def order(self) -> list[str]:
-        return list(nx.lexicographical_topological_sort(self.graph))
+        return self.dag.lexicographical_order()
 
     def spec(self, node_id: str) -> NodeSpec:
-        return self.graph.nodes[node_id]["spec"]
+        return self.dag.nodes[node_id]["spec"]
 
     def params(self, node_id: str) -> BaseModel:
-        return self.graph.nodes[node_id]["params"]
+        return self.dag.nodes[node_id]["params"]
 
     def upstream(self, node_id: str) -> dict[str, tuple[str, str]]:
         """{input_port: (source_node, source_port)}"""
         ups = {}
-        for src in self.graph.predecessors(node_id):
-            for sp, dp in self.graph.edges[src, node_id]["ports"]:
+        for src in self.dag.predecessors(node_id):
+            for sp, dp in self.dag.edge(src, node_id)["ports"]:
                 ups[dp] = (src, sp)
         return ups
 
@@ -124,11 +133,16 @@ def validate_params(node_id: str, spec: NodeSpec, raw: Mapping[str, Any]) -> tup
         return None, errors
 
 
-def cycle_errors(g: nx.DiGraph) -> list[GraphError]:
+def cycle_errors(dag: Digraph) -> list[GraphError]:
     """One error per strongly connected component that loops, naming its nodes once.
 
     Enumerating simple cycles is exponential (88 nodes can hold 2^22 of them); the
-    components and one example loop through each take linear time."""
+    components and one example loop through each take linear time. An acyclic graph
+    (the usual one) is told apart without networkx."""
+    if not dag.has_cycle():
+        return []
+    import networkx as nx
+    g = dag.to_networkx()
     errors = []
     for comp in nx.strongly_connected_components(g):
         if len(comp) == 1 and not any(g.has_edge(n, n) for n in comp):
@@ -162,11 +176,11 @@ def _located(nid: str, spec: NodeSpec, code: str, message: str) -> GraphError:
     return GraphError(code, message, node=nid)
 
 
-def foresee(g: nx.DiGraph, errors: list[GraphError], warnings: list[GraphError], budget_mb: float | None) -> None:
+def foresee(g: Digraph, errors: list[GraphError], warnings: list[GraphError], budget_mb: float | None) -> None:
     """Walk an acyclic, well-formed graph upstream first: each node's Audio output shape from
     file headers and params, the inputs a node refuses, and each stage's memory need against
     the worker's budget. Shapes that cannot be known (speech from text) stop the walk downstream."""
-    for nid in nx.topological_sort(g):
+    for nid in g.topological_sort():
         data = g.nodes[nid]
         spec, params = data["spec"], data["params"]
         if params is None:
@@ -174,7 +188,7 @@ def foresee(g: nx.DiGraph, errors: list[GraphError], warnings: list[GraphError],
         shapes: dict[str, AudioShape] = {}
         wired: set[str] = set()
         for src in g.predecessors(nid):
-            for sp, dp in g.edges[src, nid]["ports"]:
+            for sp, dp in g.edge(src, nid)["ports"]:
                 wired.add(dp)
                 shape = g.nodes[src].get("shape")
                 if shape is not None and spec.inputs[dp].type is PortType.AUDIO:
@@ -225,7 +239,7 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
     left_out = set(modes.skipped) | set(modes.bypassed)
     overrides = [o for o in overrides or [] if o[0] not in left_out]
     errors: list[GraphError] = modes.errors + group_errors(original)
-    g = nx.DiGraph()
+    g = Digraph()
     docs: dict[str, NodeDoc] = {}
 
     for n in doc.nodes:
@@ -310,7 +324,7 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
         g.add_node(src_id, spec=src_spec, params=params, doc=NodeDoc(id="input_" + name.replace(":", "_"), type=src_type), virtual=True)
         g.add_edge(src_id, node_id, ports=[(next(iter(src_spec.outputs)), port)])
 
-    fed: dict[tuple[str, str], str] = {(v, dp): u for u, v, d in g.edges(data=True) for _, dp in d["ports"]}
+    fed: dict[tuple[str, str], str] = {(v, dp): u for u, v, d in g.edge_list() for _, dp in d["ports"]}
     for e in doc.edges:
         ok = True
         for end, nid, port, kind in ((e.source, e.source_node, e.source_port, "outputs"),
@@ -336,7 +350,7 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
             continue
         fed[key] = e.source_node
         if g.has_edge(e.source_node, e.target_node):
-            g.edges[e.source_node, e.target_node]["ports"].append((e.source_port, e.target_port))
+            g.edge(e.source_node, e.target_node)["ports"].append((e.source_port, e.target_port))
         else:
             g.add_edge(e.source_node, e.target_node, ports=[(e.source_port, e.target_port)])
 
@@ -370,5 +384,5 @@ def plan(doc: PipelineDoc, registry: Registry | None = None, inputs: Mapping[str
         foresee(g, errors, warnings, budget)
     else:
         budget = memory_budget_mb
-    return Plan(doc=original, graph=g, outputs=outputs, errors=errors, warnings=warnings, memory_budget_mb=budget,
+    return Plan(doc=original, dag=g, outputs=outputs, errors=errors, warnings=warnings, memory_budget_mb=budget,
                 skipped=modes.skipped, bypassed=modes.bypassed)

@@ -41,17 +41,36 @@ BUILTIN_MODULES = [
 ]
 
 # A built-in whose third-party library is not installed (a selective install without an
-# architecture's extra) is left out, not fatal; `haysay doctor` reports why.
-UNAVAILABLE: dict[str, str] = {}
+# architecture's extra) is left out, not fatal; `haysay doctor` reports why. Importing this package
+# loads nothing: `load_builtin()` imports every family (reading `UNAVAILABLE` does too), while the
+# registry imports one family where one of its node types is first asked for (see
+# graph_engine/manifest.py), so `haysay validate` loads only the families a pipeline uses.
+_unavailable: dict[str, str] | None = None
 
-for _name in BUILTIN_MODULES:
-    try:
-        import_module(_name)
-    except ModuleNotFoundError as _exc:
-        if (_exc.name or "").split(".")[0] in ("haysay", ""):
-            raise
-        UNAVAILABLE[_name] = f"needs the Python package {_exc.name!r}"
+
+def load_builtin() -> dict[str, str]:
+    """Import every built-in family (registering its node types); the ones left out and why."""
+    global _unavailable
+    if _unavailable is not None:
+        return _unavailable
+    left_out: dict[str, str] = {}
+    for name in BUILTIN_MODULES:
+        try:
+            import_module(name)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] in ("haysay", ""):
+                raise
+            left_out[name] = f"needs the Python package {exc.name!r}"
+    _unavailable = left_out
+    return left_out
+
+
+def __getattr__(name: str):
+    if name == "UNAVAILABLE":
+        return load_builtin()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register_builtin() -> None:
-    """Entry point of the `haysay.nodes` group for the built-ins (already registered on import)."""
+    """Entry point of the `haysay.nodes` group for the built-ins."""
+    load_builtin()

@@ -184,40 +184,27 @@ def cmd_run(args) -> int:
 
 
 def cmd_nodes(args) -> int:
-    from haysay.graph_engine import default_registry
-    reg = default_registry()
-    specs = [reg[args.type]] if args.type else list(reg)
-    if args.type and args.type not in reg:
+    # from the built-ins' declarations: listing every type imports no node family
+    from haysay.graph_engine.manifest import node_entries
+    entries = node_entries()
+    if args.type and args.type not in entries:
         print(f"unknown node type {args.type!r}", file=sys.stderr)
         return EXIT_USAGE
+    chosen = [entries[args.type]] if args.type else list(entries.values())
     if args.json:
-        print(json.dumps([s.describe() for s in specs], indent=2))
+        print(json.dumps([e["describe"] for e in chosen], indent=2))
         return EXIT_OK
-    for s in specs:
-        ins = ", ".join(f"{p.name}:{p.type.value}{'?' if p.optional else ''}" for p in s.inputs.values()) or "-"
-        outs = ", ".join(f"{p.name}:{p.type.value}" for p in s.outputs.values()) or "-"
-        flags = "".join([" [gpu]" if s.gpu else "", " [block-wise]" if s.blockwise else ""])
-        print(f"{s.type:<24} {s.category:<10} ({ins}) -> ({outs}){flags}")
-        first = s.description.splitlines()[0] if s.description else ""
+    for c in (e["card"] for e in chosen):
+        ins = ", ".join(f"{p['name']}:{p['type']}{'?' if p['optional'] else ''}" for p in c["inputs"]) or "-"
+        outs = ", ".join(f"{p['name']}:{p['type']}" for p in c["outputs"]) or "-"
+        flags = "".join([" [gpu]" if c["gpu"] else "", " [block-wise]" if c["blockwise"] else ""])
+        print(f"{c['type']:<24} {c['category']:<10} ({ins}) -> ({outs}){flags}")
+        first = c["description"].splitlines()[0] if c["description"] else ""
         if first:
             print(f"    {first}")
-        for name, f in s.params.model_fields.items():
-            extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
-            rng = _range(f)
-            unit = f" {extra['unit']}" if extra.get("unit") else ""
-            default = "required" if f.is_required() else f"default {f.default!r}"
-            print(f"    - {name}: {default}{rng}{unit}  {f.description or ''}".rstrip())
+        for f in c["fields"]:
+            print(f"    - {f['name']}: {f['default']}{f['range']}{f['unit']}  {f['description']}".rstrip())
     return EXIT_OK
-
-
-def _range(f) -> str:
-    lo = hi = None
-    for m in f.metadata:
-        lo = next((getattr(m, a) for a in ("ge", "gt") if getattr(m, a, None) is not None), lo)
-        hi = next((getattr(m, a) for a in ("le", "lt") if getattr(m, a, None) is not None), hi)
-    if lo is None and hi is None:
-        return ""
-    return f", range {'' if lo is None else lo}..{'' if hi is None else hi}"
 
 
 def cmd_schema(args) -> int:
