@@ -29,6 +29,7 @@ from .executor import PROGRESS_TOPIC, StageError, execute_chain, store_for
 from .graph import Plan, plan
 from .history import History
 from .pipeline import PipelineDoc
+from .streaming import BlockEvent, decode_block
 
 
 @dataclass
@@ -38,6 +39,7 @@ class StageEvent:
     status: str  # queued | running | cached | done | failed | skipped
     progress: float | None = None
     message: str = ""
+    block: BlockEvent | None = None  # a streaming stage's next block of output (see graph_engine.streaming)
 
 
 @dataclass
@@ -150,7 +152,9 @@ class Engine:
         msg = event[1] if isinstance(event, tuple) else event
         listener = self._listeners.get(msg.get("run_id"))
         if listener is not None:
-            listener(StageEvent(msg["run_id"], msg["node"], msg["status"], msg.get("progress"), msg.get("message", "")))
+            block = decode_block(msg["node"], msg["block"]) if msg.get("block") else None
+            listener(StageEvent(msg["run_id"], msg["node"], msg["status"], msg.get("progress"), msg.get("message", ""),
+                                block))
 
     def clean_leftovers(self) -> tuple[list[str], int]:
         """What killed processes left: their runs still marked `running` become `interrupted`, and

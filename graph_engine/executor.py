@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from .contract import MemorySink, NodeContext, default_registry, run_stream
 from .store import ArtifactStore
+from .streaming import encode_block, run_blocks, streams
 from .values import Audio
 
 PROGRESS_TOPIC = "haysay-progress"
@@ -83,15 +84,17 @@ class StageCancelled(RuntimeError):
     pass
 
 
-def _emit(run_id: str, node_id: str, status: str, progress: float | None = None, message: str = "") -> None:
+def _emit(run_id: str, node_id: str, status: str, progress: float | None = None, message: str = "",
+          block: dict | None = None) -> None:
+    msg = {"run_id": run_id, "node": node_id, "status": status, "progress": progress, "message": message}
+    if block is not None:  # a streaming stage's block (streaming.encode_block)
+        msg["block"] = block
     if inline_hooks.emit is not None:
-        inline_hooks.emit({"run_id": run_id, "node": node_id, "status": status, "progress": progress,
-                           "message": message})
+        inline_hooks.emit(msg)
         return
     try:
         from distributed import get_worker
-        get_worker().log_event(PROGRESS_TOPIC, {"run_id": run_id, "node": node_id, "status": status,
-                                                "progress": progress, "message": message})
+        get_worker().log_event(PROGRESS_TOPIC, msg)
     except (ImportError, ValueError):
         pass
 
@@ -153,6 +156,9 @@ def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params:
             small = all(isinstance(v, Audio) and v.in_memory for v in values.values())
             sink = MemorySink if small else (lambda rate, ch: writer.audio_sink(port, rate, ch))
             outputs = {port: run_stream(spec, model, values, sink, progress=progress)}
+        elif streams(spec, model):
+            outputs = {next(iter(spec.outputs)): run_blocks(
+                spec, model, ctx, values, lambda ev: _emit(run_id, node_id, "running", None, "", encode_block(ev)))}
         else:
             outputs = spec.call(model, ctx=ctx, **values)
         # an output that *is* an input (pass-through) is stored as a reference, not copied

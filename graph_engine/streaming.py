@@ -9,6 +9,13 @@ stage's blocks in order, the first while the head is still computing:
     for event in stream_chain([("vc", "vc.rvc", {...}), ("gain", "audio.gain", {"gain_db": -3})],
                               {"audio": speech}, listener=lambda e: print(e.node_id, e.start)):
         play(event.audio)
+
+In an engine run, a stage streams when its node declares `blocks=` and its params ask for it (a true
+`stream` field, as vc.rvc's): the stage then computes its output through the generator, its stored
+artifact is the blocks' concatenation, and each block reaches the run's `on_event` listener as it is
+computed (`StageEvent.block`, a BlockEvent), so a player can start before the stage ends. The stored
+output does not depend on whether anyone listens: with `stream` true the node's whole-value function
+gives the same concatenation.
 """
 from __future__ import annotations
 
@@ -32,6 +39,41 @@ class BlockEvent:
 
 
 Listener = Callable[[BlockEvent], None]
+
+
+def streams(spec: NodeSpec, params: BaseModel) -> bool:
+    """Whether an engine run delivers this stage's output block by block (see the module docstring)."""
+    return spec.blocks is not None and bool(getattr(params, "stream", False))
+
+
+def run_blocks(spec: NodeSpec, params: BaseModel, ctx: NodeContext, inputs: Mapping[str, Any],
+               deliver: Listener) -> Audio:
+    """Compute a streaming stage: each block to `deliver` as it is computed; returns the whole output."""
+    parts: list[np.ndarray] = []
+    rate = start = 0
+    for index, audio in enumerate(spec.blocks(params, ctx, **inputs)):
+        data = np.atleast_2d(np.asarray(audio.data, np.float32))
+        if parts and (audio.sample_rate != rate or data.shape[0] != parts[0].shape[0]):
+            raise ValueError(f"{spec.type}: block {index} changes the sample rate or channel count")
+        rate = audio.sample_rate
+        parts.append(data)
+        deliver(BlockEvent(ctx.node_id, index, start, Audio(data, rate)))
+        start += data.shape[1]
+    if not parts:
+        raise ValueError(f"{spec.type}: the stream delivered no block")
+    return Audio(np.concatenate(parts, axis=1), rate)
+
+
+def encode_block(event: BlockEvent) -> dict[str, Any]:
+    """A block as a plain message (ints and float32 bytes) that crosses to the engine from any worker."""
+    data = np.ascontiguousarray(event.audio.data, np.float32)
+    return {"index": event.index, "start": event.start, "rate": event.audio.sample_rate,
+            "channels": int(data.shape[0]), "data": data.tobytes()}
+
+
+def decode_block(node_id: str, msg: Mapping[str, Any]) -> BlockEvent:
+    data = np.frombuffer(msg["data"], np.float32).reshape(int(msg["channels"]), -1)
+    return BlockEvent(node_id, int(msg["index"]), int(msg["start"]), Audio(data, int(msg["rate"])))
 
 
 def _params(spec: NodeSpec, params: BaseModel | Mapping[str, Any] | None) -> BaseModel:

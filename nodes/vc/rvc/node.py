@@ -45,6 +45,10 @@ class RVCParams(BaseModel):
         "auto", description="Where the decoder runs: onnx = an ONNX Runtime graph exported from the checkpoint "
                             "on first load and checked against torch (about 2x faster on CPU); auto = onnx on "
                             "CPU when it checks out, torch on CUDA")
+    stream: bool = Field(
+        False, description="Deliver the output segment by segment as it converts (a short first segment, then "
+                           "longer ones), so the studio plays it before the stage ends; the audio then differs "
+                           "slightly from the whole-file run around the segment joins")
 
     @field_validator("resample_sr")
     @classmethod
@@ -137,15 +141,14 @@ def _load(params: RVCParams, audio: Audio, ctx):
 
 
 def rvc_blocks(params: RVCParams, ctx, audio: Audio):
-    """vc.rvc's output segment by segment (nodes.vc.rvc.stream): short segments with upstream's padding,
-    the first delivered after about 4.5 s of input has converted; see stream.py for how it differs from
-    the whole-file run (only where upstream's final peak limit engages)."""
+    """vc.rvc's output segment by segment (nodes.vc.rvc.stream): upstream's padding, a first segment of
+    about 1.6 s then segments growing to 8 s; see stream.py for how it differs from the whole-file run."""
     from dataclasses import replace
 
-    from haysay.nodes.vc.rvc.stream import STREAM_SETTINGS, stream_rvc
+    from haysay.nodes.vc.rvc.stream import STREAM_CUTS, STREAM_SETTINGS, stream_rvc
 
     args, x16, settings, info = _load(params, audio, ctx)
-    for block in stream_rvc(x16, *args, replace(STREAM_SETTINGS, half=settings.half)):
+    for block in stream_rvc(x16, *args, replace(STREAM_SETTINGS, half=settings.half), STREAM_CUTS):
         ctx.progress(0.2 + 0.8 * block.segment / block.segments, f"segment {block.segment}/{block.segments}")
         yield Audio(block.audio[None, :], block.sample_rate)
     ctx.info["rvc"] = dict(info, streamed=True)
@@ -161,6 +164,10 @@ def rvc(params: RVCParams, audio: Audio, ctx):
     Matches the WebUI's own inference: fp32 on CPU, fp16 with its longer GPU segments on CUDA by default."""
     from haysay.nodes.vc.rvc.pipeline import convert_rvc
 
+    if params.stream:  # the streamed output, whether or not a listener takes its blocks
+        blocks = list(rvc_blocks(params, ctx, audio))
+        ctx.progress(1.0, "done")
+        return Audio(np.concatenate([b.data for b in blocks], axis=1), blocks[0].sample_rate)
     args, x16, settings, info = _load(params, audio, ctx)
     result = convert_rvc(x16, *args, settings)
     ctx.info["rvc"] = dict(info, segments=result.info["segments"])

@@ -5,13 +5,16 @@ high-pass, quiet-point cuts, pitch track) run first, as `convert_rvc` runs them;
 content features and synthesis run with upstream's context padding and are delivered as they finish.
 The loudness-envelope mix is the whole-file one, applied as soon as the half-second RMS frames a sample
 depends on are known (about a second behind the converted audio); resampling streams through soxr.
-Blocks concatenate to `convert_rvc`'s output, with one exception: upstream scales the whole output down
+By default the cuts grow (`GrowingCuts`): a short first segment, so the first second is heard soon,
+then each segment longer than the last, so fewer segments recompute their padding; given `settings`
+alone, the stream cuts where `convert_rvc` at those settings cuts, and its blocks concatenate to
+`convert_rvc`'s output, with one exception: upstream scales the whole output down
 when its peak passes 0.99, which a stream cannot do to blocks already delivered, so a stream scales each
 block by the running peak instead (equal whenever the whole output's peak stays at or under 0.99).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
@@ -27,6 +30,34 @@ from haysay.nodes.vc.rvc.pipeline import (SR, WINDOW, DeviceSettings, RVCOptions
 # Upstream's CPU padding (1 s each side of a segment) with cuts about every 2.5 s instead of 38 s: the
 # first segment, and so the first second delivered, costs about 4.5 s of input to convert.
 STREAM_SETTINGS = DeviceSettings(False, 1, 0.5, 2.5, 3)
+
+
+@dataclass(frozen=True)
+class GrowingCuts:
+    """Where a stream cuts (seconds): the first cut at the quietest 10 ms of [first, first + search], each
+    later step `growth` times the one before, up to `longest`, cut at the quietest point of its window.
+    The loudness mix holds back about half a second behind the converted audio, so a first segment of
+    about 1.6 s delivers the first second."""
+    first: float = 1.6
+    growth: float = 2.0
+    longest: float = 8.0
+    search: float = 0.4
+
+    def cut_points(self, audio: np.ndarray) -> list[int]:
+        padded = np.pad(audio, (WINDOW // 2, WINDOW // 2), mode="reflect")
+        energy = np.convolve(np.abs(padded), np.ones(WINDOW), mode="valid")[:audio.size]
+        cuts, t, step = [], int(SR * self.first), self.first
+        while True:
+            width = int(SR * min(self.search, step / 4))
+            if t + width + SR // 2 >= audio.size:  # the last segment: at least half a second
+                return cuts
+            cut = t + int(np.argmin(energy[t:t + width + 1]))
+            cuts.append(cut)
+            step = min(self.longest, step * self.growth)
+            t = cut + int(SR * step)
+
+
+STREAM_CUTS = GrowingCuts()
 
 
 @dataclass(frozen=True)
@@ -85,14 +116,19 @@ class _EnvelopeMix:
 
 def stream_rvc(audio16k: np.ndarray, model: RVCSynthesizer, version: str, encoder: ContentEncoder,
                opts: RVCOptions, index: FeatureIndex | None = None, device: str = "cpu",
-               settings: DeviceSettings | None = None) -> Iterator[StreamBlock]:
+               settings: DeviceSettings | None = None, cuts: GrowingCuts | None = None) -> Iterator[StreamBlock]:
     """Yield the conversion of mono 16 kHz speech as blocks, one or more per converted segment, in order.
 
-    `settings` default: STREAM_SETTINGS (short segments); pass the whole-file run's settings to get its
-    segments, and with them its output (see the module docstring for the peak limit)."""
+    `settings` default: STREAM_SETTINGS (padding) with `cuts` default STREAM_CUTS (growing segments).
+    Given `settings` and no `cuts`, the stream has the segments of `convert_rvc` at those settings, and
+    with them its output (see the module docstring for the peak limit)."""
     import soxr
 
-    prep = prepare(audio16k, model, opts, device, settings or STREAM_SETTINGS)
+    if settings is None:
+        settings, cuts = STREAM_SETTINGS, cuts or STREAM_CUTS
+    prep = prepare(audio16k, model, opts, device, settings)
+    if cuts is not None:
+        prep = replace(prep, cuts=cuts.cut_points(prep.audio))
     tgt_sr, hop = model.cfg.sr, model.cfg.sr // 100
     spans = segment_spans(prep)
     # the decoder gives `hop` samples per 10 ms frame, and a segment has as many frames as its features

@@ -8,7 +8,7 @@ from haysay.graph_engine.values import Audio
 from haysay.nodes.vc.content.checkpoint import read_content_encoder, save_transformers_folder
 from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint, save_rvc_checkpoint
 from haysay.nodes.vc.rvc.pipeline import RVCOptions
-from haysay.nodes.vc.rvc.stream import STREAM_SETTINGS, stream_rvc
+from haysay.nodes.vc.rvc.stream import STREAM_CUTS, STREAM_SETTINGS, stream_rvc
 
 
 def test_rvc_node_streams_into_a_gain_stage(speech16k, tiny_rvc, tiny_encoder, tmp_path):
@@ -27,6 +27,6 @@ def test_rvc_node_streams_into_a_gain_stage(speech16k, tiny_rvc, tiny_encoder, t
     x = speech16k.astype(np.float32).astype(np.float64)  # what the node reads from its float32 input
     want = np.concatenate([b.audio for b in stream_rvc(x, build_rvc_model(ckpt, "cpu"), "v1",
                                                        read_content_encoder(enc_path), RVCOptions(index_rate=0.0),
-                                                       settings=STREAM_SETTINGS)])
+                                                       settings=STREAM_SETTINGS, cuts=STREAM_CUTS)])
     assert events[0].audio.sample_rate == 40000 and got.size == want.size
     np.testing.assert_allclose(got, want * 10 ** (-6 / 20), rtol=1e-5, atol=1e-7)
