@@ -97,6 +97,9 @@ COMPONENTS = (
     # Chinese text: jieba words, pypinyin readings and a chinese-roberta BERT (a transformers folder)
     Component("tts.gpt_sovits Chinese", ("torch", "pypinyin", "jieba", "transformers"), extra="gpt_sovits",
               architectures=("gpt_sovits", "content_encoder")),
+    # Japanese text: OpenJTalk readings with the dictionary pyopenjtalk-plus ships (import name pyopenjtalk)
+    Component("tts.gpt_sovits Japanese", ("torch", "pyopenjtalk"), extra="gpt_sovits",
+              architectures=("gpt_sovits", "content_encoder")),
     # so-vits 4.1's extra stages: the NSF-HiFiGAN computes its mels with librosa's filters, configs are YAML
     Component("vc.sovits shallow diffusion", ("torch", "yaml", "librosa"), extra="sovits",
               architectures=("sovits", "content_encoder", "sovits_diffusion", "nsf_hifigan")),

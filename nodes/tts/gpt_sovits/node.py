@@ -38,12 +38,14 @@ class GPTSoVITSParams(BaseModel):
     prompt_text: str = Field("", title="Reference transcript", description="What the reference audio says; "
                              "empty: upstream's reference-free mode (timbre only, no prompt tokens)")
     prompt_language: Language = Field("en", title="Reference language",
-                                      description="Language of the reference transcript (zh needs the Chinese "
-                                                  "BERT; ja is refused)")
+                                      description="Language of the reference transcript, as text_language "
+                                                  "(zh needs the Chinese BERT, ja the pyopenjtalk-plus package)")
     text_language: Language = Field("en", title="Text language",
-                                    description="Language of the text: en, or zh (Chinese, English words in it "
-                                                "read as English; needs the Chinese BERT); ja is refused with "
-                                                "the reason")
+                                    description="Language of the text: en; zh (Chinese, English words in it "
+                                                "read as English; needs the Chinese BERT); ja (Japanese, English "
+                                                "words read as English; needs pyopenjtalk-plus, whose extended "
+                                                "dictionary reads some words differently from upstream's "
+                                                "pyopenjtalk)")
     cut_method: Literal["cut0", "cut1", "cut4", "cut5"] = Field(
         "cut1", title="Text splitting", description="Upstream's cut methods: cut0 none, cut1 every four sentences "
                                                     "(upstream's default), cut4 at English full stops, cut5 at every "
@@ -216,7 +218,9 @@ def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Aud
     takes chinese-roberta-wwm-ext-large's features (bert_model) and reads characters with pypinyin, jieba
     words, tone sandhi and number/date normalisation as upstream's pypinyin path; upstream's default g2pW
     polyphone model (a download) is not used, so a polyphone gets pypinyin's dictionary reading rather than
-    g2pW's in-context choice. Japanese is refused with the reason."""
+    g2pW's in-context choice. Japanese (ja) is read by OpenJTalk with upstream's accent marks and no BERT
+    features; its readings come from pyopenjtalk-plus's bundled, extended dictionary (nothing downloaded),
+    so some words or accents differ from upstream's pyopenjtalk with open_jtalk_dic_utf_8-1.11."""
     import torch
 
     from haysay.nodes.audio.resample import resample

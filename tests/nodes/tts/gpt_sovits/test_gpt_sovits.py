@@ -73,7 +73,7 @@ def test_reference_free_mode(gs_files, gs_hubert):
     assert ctx.info["gpt_sovits"]["prompt_tokens"] == 0 and out.frames > 9600
 
 
-def test_bad_files_and_languages_are_refused_on_their_field(gs_files, gs_hubert, tmp_path):
+def test_bad_files_and_languages_are_refused_on_their_field(gs_files, gs_hubert, tmp_path, monkeypatch):
     with pytest.raises(ModelRefError) as e:
         run(params(gs_files, gs_hubert, gpt_weights=str(tmp_path / "missing.ckpt")))
     assert e.value.field == "gpt_weights"
@@ -90,6 +90,7 @@ def test_bad_files_and_languages_are_refused_on_their_field(gs_files, gs_hubert,
     with pytest.raises(ModelRefError, match="v4 LoRA") as e:
         run(params(gs_files, gs_hubert, model=str(v4)))
     assert e.value.field == "model"
+    monkeypatch.setattr("haysay.nodes.tts.gpt_sovits.ja.find_spec", lambda name: None)  # Japanese without pyopenjtalk
     for field, lang, reason in (("text_language", "ja", "pyopenjtalk"), ("prompt_language", "ja", "pyopenjtalk")):
         with pytest.raises(ModelRefError, match=reason) as e:
             run(params(gs_files, gs_hubert, **{field: lang}))

@@ -135,13 +135,14 @@ def test_bert_is_loaded_and_planned_only_for_chinese(gs_files, gs_hubert, gs_ber
     assert zh - en == BERT_BYTES
 
 
-def test_chinese_needs_bert_and_japanese_is_refused(gs_files, gs_hubert, tmp_path):
+def test_chinese_needs_bert_and_japanese_its_package(gs_files, gs_hubert, tmp_path, monkeypatch):
     with pytest.raises(ModelRefError, match="chinese-roberta") as e:
         run(params(gs_files, gs_hubert, text_language="zh"), text="你好。")
     assert e.value.field == "bert_model"
     with pytest.raises(ModelRefError) as e:
         run(zh_params(gs_files, gs_hubert, tmp_path / "no-such-bert"), text="你好。")
     assert e.value.field == "bert_model"
+    monkeypatch.setattr("haysay.nodes.tts.gpt_sovits.ja.find_spec", lambda name: None)  # no pyopenjtalk
     with pytest.raises(ModelRefError, match="pyopenjtalk") as e:
         run(params(gs_files, gs_hubert, text_language="ja"), text="こんにちは。")
     assert e.value.field == "text_language"
