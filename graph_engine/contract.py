@@ -42,10 +42,12 @@ import sys
 from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from .values import DEFAULT_BLOCK, Audio, AudioShape, PortType
 
@@ -158,12 +160,14 @@ class MemorySink(AudioSink):
         self.sample_rate, self.channels, self.parts = sample_rate, channels, []
 
     def write(self, block: np.ndarray) -> None:
+        import numpy as np  # loaded where audio is touched: registering node types stays light
         block = np.asarray(block, dtype=np.float32)
         if block.ndim == 1:
             block = block[None, :]
         self.parts.append(block)
 
     def finish(self) -> Audio:
+        import numpy as np
         data = np.concatenate(self.parts, axis=1) if self.parts else np.zeros((self.channels, 0), np.float32)
         return Audio(data, self.sample_rate)
 
@@ -285,6 +289,7 @@ def stream_blocks(spec: NodeSpec, params: BaseModel, inputs: Mapping[str, Audio]
                   proc: Any = None) -> Iterator[tuple[np.ndarray, int, int]]:
     """Feed stored or in-memory inputs through a node's stream (`proc`, or one built here), block by
     block; yield each non-empty output block with the stream's (out_rate, out_channels), tail last."""
+    import numpy as np
     names = [n for n in spec.inputs if n in inputs]
     audios = [inputs[n] for n in names]
     if proc is None:

@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads in the methods that touch arrays: declaring port types stays light
+    import numpy as np
 
 DEFAULT_BLOCK = 1 << 16  # frames per block when streaming
 
@@ -39,6 +40,7 @@ class Audio:
     sample_rate: int
 
     def __post_init__(self) -> None:
+        import numpy as np
         if isinstance(self.data, np.ndarray):
             arr = self.data
             if arr.ndim == 1:
@@ -52,6 +54,7 @@ class Audio:
 
     @classmethod
     def from_mono(cls, samples: np.ndarray, sample_rate: int) -> "Audio":
+        import numpy as np
         return cls(np.asarray(samples, dtype=np.float32)[None, :], sample_rate)
 
     @property
@@ -68,10 +71,12 @@ class Audio:
 
     @property
     def in_memory(self) -> bool:
+        import numpy as np
         return isinstance(self.data, np.ndarray)
 
     def numpy(self) -> np.ndarray:
         """All samples as one (channels, frames) float32 array."""
+        import numpy as np
         if isinstance(self.data, np.ndarray):
             return self.data
         return np.asarray(self.data[:, :], dtype=np.float32)
@@ -82,6 +87,7 @@ class Audio:
 
     def blocks(self, block: int = DEFAULT_BLOCK) -> Iterator[np.ndarray]:
         """Yield consecutive (channels, <=block) float32 slices."""
+        import numpy as np
         for start in range(0, self.frames, block):
             yield np.asarray(self.data[:, start:start + block], dtype=np.float32)
 
@@ -135,6 +141,7 @@ class F0:
     confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        import numpy as np
         self.times = np.asarray(self.times, dtype=np.float64)
         self.hz = np.asarray(self.hz, dtype=np.float64)
         if self.confidence is None:
@@ -144,6 +151,7 @@ class F0:
             raise ValueError("F0 times, hz and confidence must have the same length")
 
     def voiced_median(self) -> float:
+        import numpy as np
         voiced = self.hz[self.hz > 0]
         return float(np.median(voiced)) if voiced.size else 0.0
 
@@ -156,6 +164,7 @@ class Features:
     frame_rate: float
 
     def __post_init__(self) -> None:
+        import numpy as np
         self.data = np.asarray(self.data, dtype=np.float32)
 
 
@@ -172,6 +181,7 @@ class Metrics:
     segments: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        import numpy as np
         values = {}
         for name, v in dict(self.values).items():
             v = float(v)
@@ -200,6 +210,7 @@ class Metrics:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Metrics":
+        import numpy as np
         seg = data.get("segments")
         return cls(data.get("values", {}), data.get("units", {}), data.get("text"),
                    None if seg is None else np.asarray(seg, dtype=np.float64).reshape(-1, 2))

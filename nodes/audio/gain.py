@@ -1,7 +1,6 @@
 """audio.gain: change level by a fixed number of decibels (block-wise)."""
 from __future__ import annotations
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, node
@@ -19,6 +18,7 @@ class GainParams(BaseModel):
 
 class GainStream:
     def __init__(self, params: GainParams, rates: list[int], channels: list[int]):
+        import numpy as np  # where it runs: registering the type stays light
         self.factor = np.float32(db_to_amplitude(params.gain_db))
         self.out_rate, self.out_channels = rates[0], channels[0]
 

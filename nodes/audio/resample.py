@@ -1,19 +1,22 @@
 """audio.resample: high-quality sample-rate conversion with soxr (block-wise, streaming)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-import soxr
 from pydantic import BaseModel, ConfigDict, Field
 
 from haysay.graph_engine.contract import AUDIO, node
+
+if TYPE_CHECKING:
+    import numpy as np
 
 QUALITY = {"quick": "QQ", "low": "LQ", "medium": "MQ", "high": "HQ", "very_high": "VHQ"}
 
 
 def resample(samples: np.ndarray, in_rate: int, out_rate: int, quality: str = "high") -> np.ndarray:
     """Resample (channels, frames) float32 in one call."""
+    import numpy as np  # numpy and soxr load where it runs: registering the type stays light
+    import soxr
     if in_rate == out_rate:
         return np.asarray(samples, dtype=np.float32)
     out = soxr.resample(np.ascontiguousarray(samples.T), in_rate, out_rate, quality=QUALITY[quality])
@@ -35,16 +38,19 @@ class SoxrStream:
         self.out_rate, self.out_channels = out_rate, channels
         self.passthrough = in_rate == out_rate
         if not self.passthrough:
+            import soxr
             self.stream = soxr.ResampleStream(in_rate, out_rate, channels, dtype="float32", quality=QUALITY[quality])
 
     def process(self, block: np.ndarray) -> np.ndarray:
         if self.passthrough:
             return block
+        import numpy as np
         return self.stream.resample_chunk(np.ascontiguousarray(block.T)).T
 
     def flush(self) -> np.ndarray | None:
         if self.passthrough:
             return None
+        import numpy as np
         return self.stream.resample_chunk(np.zeros((0, self.out_channels), np.float32), last=True).T
 
 

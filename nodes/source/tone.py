@@ -1,13 +1,15 @@
 """gen.tone: a generated test signal (sine, sweep, noise or silence), written block by block."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from haysay.graph_engine.contract import AUDIO, node
 from haysay.graph_engine.values import AudioShape
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BLOCK = 1 << 16
 MAX_TONE_BYTES = 8 << 30  # float32 samples a generated signal may take in the store
@@ -39,6 +41,7 @@ class ToneParams(BaseModel):
 
 def tone_block(p: ToneParams, start: int, frames: int, rng: np.random.Generator) -> np.ndarray:
     """Samples [start, start+frames) of the signal, shape (channels, frames)."""
+    import numpy as np  # where it runs: registering the type stays light
     amp = 10.0 ** (p.amplitude_db / 20.0)
     t = (start + np.arange(frames)) / p.sample_rate
     if p.waveform == "sine":
@@ -71,6 +74,7 @@ def _tone_shape(params: ToneParams, shapes) -> AudioShape:
       shape=_tone_shape, memory=0.0)
 def tone(params: ToneParams, ctx):
     """Generate a test signal: sine, exponential sweep, white/pink noise or silence."""
+    import numpy as np
     total = int(round(params.duration * params.sample_rate))
     rng = np.random.default_rng(params.seed)
     sink = ctx.audio_sink("audio", params.sample_rate, params.channels)

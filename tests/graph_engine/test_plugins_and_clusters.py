@@ -111,7 +111,7 @@ def test_builtin_with_missing_library_is_left_out_and_reported(monkeypatch):
     import haysay.nodes as nodes_pkg
     real_import = builtins.__import__
 
-    # most built-ins import their libraries where they run (registering stays light); the resampling
+    # most built-ins import their libraries where they run (registering stays light); the loudness
     # family still needs soxr to load, so a missing soxr leaves those modules out
     def no_soxr(name, *args, **kwargs):
         if name == "soxr":
@@ -123,7 +123,7 @@ def test_builtin_with_missing_library_is_left_out_and_reported(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_soxr)
     try:
         importlib.reload(nodes_pkg)
-        assert nodes_pkg.UNAVAILABLE["haysay.nodes.audio.resample"] == "needs the Python package 'soxr'"
+        assert nodes_pkg.UNAVAILABLE["haysay.nodes.audio.levels"] == "needs the Python package 'soxr'"
         assert "haysay.nodes.audio.gain" not in nodes_pkg.UNAVAILABLE
     finally:
         monkeypatch.setattr(builtins, "__import__", real_import)
