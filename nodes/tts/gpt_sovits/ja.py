@@ -126,17 +126,7 @@ def clean_text(text: str, symbols: set[str]) -> tuple[list[str], str]:
 
 
 def split_languages(text: str) -> list[tuple[str, str]]:
-    """upstream's "ja" mode: runs of Latin words are English, the rest Japanese; marks and spaces stay with
-    the run they follow (a simple stand-in for LangSegmenter)."""
-    runs: list[tuple[str, str]] = []
-    for part in re.split(r"([A-Za-z][A-Za-z' ]*[A-Za-z]|[A-Za-z])", text):
-        if not part:
-            continue
-        lang = "en" if re.match(r"[A-Za-z]", part) else "ja"
-        if lang == "ja" and runs and not re.search(r"[\u3005\u3040-\u30ff\u4e00-\u9fff\uff10-\uff9d\d]", part):
-            runs[-1] = (runs[-1][0], runs[-1][1] + part)  # marks only: keep with the previous run
-        elif runs and runs[-1][0] == lang:
-            runs[-1] = (lang, runs[-1][1] + part)
-        else:
-            runs.append((lang, part))
-    return runs
+    """upstream's "ja" mode: English runs and Japanese runs (frontend.split_english)."""
+    from haysay.nodes.tts.gpt_sovits.frontend import split_english
+
+    return split_english(text, "ja", r"[\u3005\u3040-\u30ff\u4e00-\u9fff\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\uff9d\d]")

@@ -140,20 +140,10 @@ def clean_text(text: str, symbols: set[str]) -> tuple[list[str], list[int], str]
 
 
 def split_languages(text: str) -> list[tuple[str, str]]:
-    """upstream's "zh" mode: runs of Latin words are English, the rest Chinese; marks and spaces stay with
-    the run they follow (a simple stand-in for LangSegmenter)."""
-    runs: list[tuple[str, str]] = []
-    for part in re.split(r"([A-Za-z][A-Za-z' ]*[A-Za-z]|[A-Za-z])", text):
-        if not part:
-            continue
-        lang = "en" if re.match(r"[A-Za-z]", part) else "zh"
-        if lang == "zh" and runs and not re.search(r"[\u4e00-\u9fa5\d]", part):
-            runs[-1] = (runs[-1][0], runs[-1][1] + part)  # marks only: keep with the previous run
-        elif runs and runs[-1][0] == lang:
-            runs[-1] = (lang, runs[-1][1] + part)
-        else:
-            runs.append((lang, part))
-    return runs
+    """upstream's "zh" mode: English runs and Chinese runs (frontend.split_english)."""
+    from haysay.nodes.tts.gpt_sovits.frontend import split_english
+
+    return split_english(text, "zh", r"[\u4e00-\u9fa5\d]")
 
 
 def bert_features(bert, norm_text: str, word2ph: list[int]):

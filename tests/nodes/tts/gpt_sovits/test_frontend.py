@@ -36,3 +36,22 @@ def test_dictionary_in_upstreams_format(tmp_path):
 
     with pytest.raises(ValueError, match="line 1"):
         read_dictionary(bad)
+
+
+def test_language_runs_match_upstream_langsegmenter():
+    """zh/en and ja/en runs against upstream's LangSegmenter.getTexts folded as get_phones_and_bert's "zh"/"ja"
+    branch (data/langseg_upstream.md): the hand-written sentences all, the random ones but for a few where
+    upstream drops a mark or joins a number across marks."""
+    import json
+
+    from haysay.nodes.tts.gpt_sovits import ja, zh
+
+    from .conftest import DATA
+
+    cases = json.loads((DATA / "langseg_upstream.json").read_text(encoding="utf-8"))["cases"]
+    same = {(lang, rnd): 0 for lang in ("zh", "ja") for rnd in (False, True)}
+    for case in cases:
+        runs = (ja if case["language"] == "ja" else zh).split_languages(case["text"])
+        same[case["language"], case["random"]] += [list(r) for r in runs] == case["runs"]
+    assert same[("zh", False)] == 14 and same[("ja", False)] == 13
+    assert same[("zh", True)] >= 196 and same[("ja", True)] >= 196  # of 200 each
