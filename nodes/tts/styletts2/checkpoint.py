@@ -25,11 +25,18 @@ INFERENCE_MODULES = ("bert", "bert_encoder", "predictor", "decoder", "text_encod
 _BERT_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")  # older transformers saved them
 
 
+# Utils/PLBERT/config.yml's model_params as upstream releases it (yl4579/StyleTTS2, the PL-BERT every released
+# and fine-tuned model carries). A model installed without the repo (Hay Say's catalogue installs a character
+# as its .pth and config.yml only, the repo's Utils/PLBERT/ staying with Hay Say's code) is read with these.
+RELEASED_PLBERT = {"vocab_size": 178, "hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 2048,
+                   "max_position_embeddings": 512, "num_hidden_layers": 12}
+
+
 @dataclass(frozen=True)
 class StyleTTS2Files:
     weights: Path
     config: Path
-    plbert_config: Path
+    plbert_config: Path | None  # None: no PL-BERT config.yml is installed; upstream's released one is used
 
 
 @dataclass(frozen=True)
@@ -67,11 +74,7 @@ def find_files(path: Path) -> StyleTTS2Files:
         rel = "Utils/PLBERT/"  # the trainer's own machine path: look in the released layout instead
     candidates = [base / rel / "config.yml" for base in (folder, folder.parent, folder.parent.parent)]
     candidates.append(folder / "plbert" / "config.yml")
-    plbert = next((p for p in candidates if p.is_file()), None)
-    if plbert is None:
-        raise CheckpointError(candidates[0], f"PL-BERT config not found (config.yml's PLBERT_dir {rel!r}, looked "
-                                             f"from {folder} and its two parents)")
-    return StyleTTS2Files(weights, config, plbert)
+    return StyleTTS2Files(weights, config, next((p for p in candidates if p.is_file()), None))
 
 
 def _yaml(path: Path, missing: str) -> dict:
@@ -133,13 +136,14 @@ def read_config(files: StyleTTS2Files) -> StyleTTS2Config:
     if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not 0 < sigma < 100:
         raise CheckpointError(path, f"config 'model_params.diffusion.dist.sigma_data' must be a positive number, "
                                     f"got {sigma!r}")
-    bert_obj = _yaml(files.plbert_config, "PL-BERT config.yml not found")
-    bp = bert_obj.get("model_params")
-    if not isinstance(bp, dict):
-        raise CheckpointError(files.plbert_config, "expected model_params: not a PL-BERT config")
-    bert = {k: _int(files.plbert_config, bp, k, 1, 1 << 16) for k in
-            ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size", "max_position_embeddings",
-             "num_hidden_layers")}
+    if files.plbert_config is None:
+        bert = dict(RELEASED_PLBERT)
+    else:
+        bert_obj = _yaml(files.plbert_config, "PL-BERT config.yml not found")
+        bp = bert_obj.get("model_params")
+        if not isinstance(bp, dict):
+            raise CheckpointError(files.plbert_config, "expected model_params: not a PL-BERT config")
+        bert = {k: _int(files.plbert_config, bp, k, 1, 1 << 16) for k in RELEASED_PLBERT}
     if bert["hidden_size"] % bert["num_attention_heads"]:
         raise CheckpointError(files.plbert_config, "model_params.hidden_size is not a multiple of num_attention_heads")
     return StyleTTS2Config(
@@ -240,5 +244,8 @@ def load_model(files: StyleTTS2Files, device: str = "cpu") -> StyleTTS2:
         except CheckpointError as exc:
             if exc.path == "PL-BERT":
                 raise
-            raise CheckpointError(files.weights, f"net[{name!r}]: {exc.problem}") from None
+            hint = ("; no PL-BERT config.yml is installed, so upstream's released PL-BERT sizes were assumed: put "
+                    "the model's Utils/PLBERT/config.yml beside its config.yml"
+                    if name == "bert" and files.plbert_config is None else "")
+            raise CheckpointError(files.weights, f"net[{name!r}]: {exc.problem}{hint}") from None
     return StyleTTS2(cfg, modules).eval().to(device)

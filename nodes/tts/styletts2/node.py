@@ -39,6 +39,14 @@ class StyleTTS2Params(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1, title="Seed",
                       description="Seed of the diffusion and source noise: the same seed and params give the "
                                   "same audio")
+    style_trait: str = Field("", max_length=200, title="Precomputed style",
+                             description="Speak with a precomputed style instead of a reference recording: a "
+                                         "trait of Hay Say's precomputed_styles.json ('Neutral 1', 'Happy 1', ...)")
+    style_character: str = Field("", max_length=200, title="Style character",
+                                 description="Whose precomputed style (default: the model's own name)")
+    styles_file: str = Field("", max_length=4096, title="Styles file",
+                             description="Hay Say's precomputed_styles.json (default: the one in the model's "
+                                         "folder or beside it, as Hay Say keeps it)")
 
 
 def _files(params: StyleTTS2Params):
@@ -54,22 +62,72 @@ def _files(params: StyleTTS2Params):
         raise ModelRefError("model", str(exc)) from None
 
 
+def _model_name(params: StyleTTS2Params, files) -> str:
+    """The name Hay Say files the model's styles under: the installed model's, else its folder's."""
+    _, installed = resolve_model(params.model, "model", ARCHITECTURE)
+    return installed.name if installed is not None else files.weights.parent.name
+
+
+def _styles_path(params: StyleTTS2Params, files) -> Path | None:
+    from haysay.nodes.tts.styletts2.styles import locate
+
+    path = locate(files.weights.parent, params.styles_file)
+    return path if path is not None and path.is_file() else None
+
+
+def _precomputed_style(params: StyleTTS2Params, files, style_dim: int) -> list[float] | None:
+    """The style vector `style_trait` names (None when no trait is chosen); field errors for the rest."""
+    from haysay.nodes.tts.styletts2.styles import find_style, locate, read_styles
+    from haysay.nodes.vc.safe_load import CheckpointError
+
+    if not params.style_trait:
+        if params.style_character or params.styles_file:
+            raise ModelRefError("style_trait", "name the trait of the precomputed style to speak with")
+        return None
+    path = locate(files.weights.parent, params.styles_file)
+    if path is None:
+        raise ModelRefError("styles_file", "no precomputed_styles.json in the model's folder or beside it: give "
+                                           "Hay Say's precomputed_styles.json")
+    try:
+        table = read_styles(path)
+    except CheckpointError as exc:
+        raise ModelRefError("styles_file", str(exc)) from None
+    name = _model_name(params, files)
+    try:
+        vector = find_style(table, name, params.style_character or name, params.style_trait)
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise ModelRefError(field, message) from None
+    if len(vector) != 2 * style_dim:
+        raise ModelRefError("style_trait", f"the style vector has {len(vector)} numbers; this model's styles have "
+                                           f"{2 * style_dim} (2 x style_dim): it was computed for another model")
+    return vector
+
+
 def _check(params: StyleTTS2Params, shapes) -> None:
-    """At validation: the model folder has its checkpoint and readable configs."""
+    """At validation: the model folder has its checkpoint and readable configs, and a chosen precomputed
+    style exists and fits the model."""
     from haysay.nodes.tts.styletts2.checkpoint import read_config
     from haysay.nodes.vc.safe_load import CheckpointError
 
+    files = _files(params)
     try:
-        read_config(_files(params))
+        cfg = read_config(files)
     except CheckpointError as exc:
         raise ModelRefError("model", str(exc)) from None
+    if params.style_trait and "reference" in shapes:
+        raise ModelRefError("style_trait", "a reference recording is connected: speak with either it or a "
+                                           "precomputed style")
+    _precomputed_style(params, files, cfg.style_dim)
     return None
 
 
 def _fingerprint(params: StyleTTS2Params) -> dict[str, str]:
     files = _files(params)
     return {"model": content_digest(files.weights), "config": content_digest(files.config),
-            "plbert_config": content_digest(files.plbert_config)}
+            "plbert_config": content_digest(files.plbert_config) if files.plbert_config else "released",
+            **({"styles": content_digest(styles)} if params.style_trait and (styles := _styles_path(params, files))
+               else {})}
 
 
 def _memory(params: StyleTTS2Params, shapes) -> float:
@@ -119,10 +177,19 @@ def styletts2(params: StyleTTS2Params, text: str, ctx, reference: Audio | None =
         raise ModelRefError("model", str(exc)) from None
     ctx.progress(0.1, "model loaded")
     ref_s = None
-    if model.cfg.multispeaker:
-        if reference is None:
-            raise ModelRefError("reference", "this multi-speaker model speaks in the style of reference audio: "
-                                             "connect a recording of the voice (at least 1 s of speech)")
+    vector = _precomputed_style(params, files, model.cfg.style_dim)
+    if vector is not None:
+        if reference is not None:
+            raise ModelRefError("style_trait", "a reference recording is connected: speak with either it or a "
+                                               "precomputed style")
+        import torch
+
+        ref_s = torch.tensor([vector], dtype=torch.float32, device=next(model.parameters()).device)
+    elif model.cfg.multispeaker and reference is None:
+        raise ModelRefError("reference", "this multi-speaker model speaks in the style of reference audio: "
+                                         "connect a recording of the voice (at least 1 s of speech) or choose a "
+                                         "precomputed style (style_trait)")
+    elif reference is not None:  # multi-speaker models; a single-speaker one blends it in as Hay Say's CLI does
         import soxr
 
         y = reference.mono().astype(np.float64)
@@ -138,5 +205,6 @@ def styletts2(params: StyleTTS2Params, text: str, ctx, reference: Audio | None =
                      progress=lambda f: ctx.progress(0.1 + 0.9 * f, "speaking"))
     ctx.info["model_load"] = report
     ctx.info["styletts2"] = {"multispeaker": model.cfg.multispeaker, "decoder": model.cfg.decoder["kind"],
-                             "device": device, "reference_used": ref_s is not None}
+                             "device": device, "reference_used": reference is not None and ref_s is not None,
+                             "precomputed_style": params.style_trait or None}
     return Audio.from_mono(wav, SAMPLE_RATE)

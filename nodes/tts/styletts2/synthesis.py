@@ -132,7 +132,7 @@ def synthesize_tokens(model: StyleTTS2, tokens: list[int], ref_s: torch.Tensor |
     if s_prev is not None:
         s_pred = continuity * s_prev + (1 - continuity) * s_pred
     ref, s = s_pred[:, :sd], s_pred[:, sd:]
-    if cfg.multispeaker:
+    if ref_s is not None:  # multi-speaker models always; a single-speaker one when given a style (as Hay Say's CLI)
         ref = alpha * ref + (1 - alpha) * ref_s[:, :sd]
         s = beta * s + (1 - beta) * ref_s[:, sd:]
     d = model.predictor.text_encoder(d_en, s)
