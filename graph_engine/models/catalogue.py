@@ -230,6 +230,23 @@ def load_catalogue(source: str | Path, architecture: str | None = None, *, timeo
     return parse_catalogue(read_json_text(text, origin), origin, architecture)
 
 
+# Files Hay Say keeps beside an architecture's character_models.json that its characters are used with:
+# StyleTTS 2's precomputed styles (hay_say_ui architectures/styletts_2/precomputed_styles.json)
+SIDE_FILES = {"styletts2": ("precomputed_styles.json",)}
+
+
+def side_files(catalogue: Catalogue, architecture: str | None, *, timeout: float = 30.0) -> dict[str, str]:
+    """{name: text} of the SIDE_FILES found beside the catalogue (none found is no error)."""
+    found = {}
+    for name in SIDE_FILES.get(architecture or "", ()):
+        head, _, _ = catalogue.origin.replace("\\", "/").rpartition("/")
+        try:
+            found[name] = _read_source(f"{head}/{name}" if head else name, timeout)
+        except (CatalogueError, OSError, UnicodeDecodeError):
+            continue
+    return found
+
+
 def load_multi_speaker(catalogue: Catalogue, *, timeout: float = 30.0) -> Catalogue:
     """The sibling multi_speaker_models.json of a Hay Say catalogue (loaded once)."""
     if catalogue.multi_speaker is None:

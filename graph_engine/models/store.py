@@ -28,7 +28,7 @@ from typing import Callable
 from ..config import Settings
 from . import download as dl
 from .archive import safe_extract
-from .catalogue import Catalogue, CatalogueEntry, CatalogueFile, load_catalogue, load_multi_speaker
+from .catalogue import Catalogue, CatalogueEntry, CatalogueFile, load_catalogue, load_multi_speaker, side_files
 from .detect import detect
 from .errors import CatalogueError, InstallError, ModelError, ModelNotFound
 from .sources import MANIFEST, as_url, catalogue_url, copy_local, local_path, payload_name, stem, unpack_if_zip
@@ -263,12 +263,15 @@ class ModelStore:
                 self._fetch_catalogue_file(f, payload, **fetch)
             for target_file, as_name in entry.links:
                 _link(dependency, target_file, payload / as_name)
+            arch = architecture or entry.architecture
+            for side, text in side_files(cat, arch, timeout=fetch["timeout"]).items():
+                if not (payload / side).exists():  # what the entry itself brings wins
+                    (payload / side).write_text(text, encoding="utf-8")
             origin = {"type": "catalogue", "catalogue": cat.origin, "entry": entry.name,
                       "urls": [f.url for f in entry.files]}
             extra = {"license": entry.license, "creator": entry.creator, "provenance": entry.source}
             if dependency is not None:
                 extra["depends_on"] = dependency.name
-            arch = architecture or entry.architecture
             return self._commit(payload, target, arch, origin, extra, version=entry.version)
 
     def _fetch_catalogue_file(self, f: CatalogueFile, payload: Path, **fetch) -> None:
