@@ -133,8 +133,49 @@ def load_synthesizer(files: CoquiFiles, device: str, cache: Path) -> Any:
         from TTS.utils.synthesizer import Synthesizer
 
         config = _config_copy(files, cache)
+        _check_companions(files, config)
+        weights = files.checkpoint or files.folder / "model.pth"
+        _check_checkpoint(weights)
         ckpt = files.folder if files.model == "xtts" else files.checkpoint
-        return Synthesizer(tts_checkpoint=ckpt, tts_config_path=config, use_cuda=device == "cuda")
+        try:
+            return Synthesizer(tts_checkpoint=ckpt, tts_config_path=config, use_cuda=device == "cuda")
+        except KeyError as exc:  # Coqui's load_checkpoint reads state["model"]
+            raise CoquiModelError(f"model: {weights.name} is not a Coqui checkpoint of this config (no "
+                                  f"{exc.args[0]!r} entry)") from None
+        except (RuntimeError, ValueError, OSError) as exc:  # state dict that does not fit, unreadable file
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CoquiModelError(f"model: {weights.name} does not load as this config's "
+                                  f"{files.model.upper()} ({first[:300]})") from None
+
+
+# config entries naming companion files (top level or under model_args), and what each holds
+_COMPANIONS = {"speakers_file": "speaker ids", "d_vector_file": "speaker embeddings",
+               "language_ids_file": "language ids"}
+
+
+def _check_companions(files: CoquiFiles, config: Path) -> None:
+    """Every speakers / d-vector / language file the (path-updated) config names exists."""
+    data = json.loads(config.read_text(encoding="utf-8"))
+    for section in (data, data.get("model_args") or {}):
+        for key, what in _COMPANIONS.items():
+            names = section.get(key)
+            for name in names if isinstance(names, list) else [names]:
+                if isinstance(name, str) and name and not Path(name).is_file():
+                    raise CoquiModelError(f"model: config.json's {key} names {Path(name).name} ({what}), which "
+                                          f"is not in {files.folder.name}")
+
+
+def _check_checkpoint(path: Path) -> None:
+    """A missing, truncated or oversized checkpoint is refused naming the file, before Coqui loads it
+    (Coqui loads with weights_only=True itself)."""
+    from haysay.graph_engine.models.checkpoint_limits import CheckpointError, check_checkpoint
+
+    if not path.is_file():
+        raise CoquiModelError(f"model: {path.name} is not in {path.parent.name}")
+    try:
+        check_checkpoint(path)
+    except CheckpointError as exc:
+        raise CoquiModelError(f"model: {path.name}: {exc.problem}") from None
 
 
 def language_problem(files: CoquiFiles, language: str) -> str | None:

@@ -87,15 +87,20 @@ def coqui(params: CoquiParams, text: str, ctx, speaker: Audio | None = None) -> 
     to `speaker` (or a stored speaker); VITS/YourTTS models speak with their own speakers. Runs through
     the coqui-tts library itself (`pip install haysay[coqui]`), seeded for repeatable output."""
     from haysay.graph_engine.config import Settings
-    from haysay.nodes.tts.coqui.engine import load_synthesizer, synthesize
+    from haysay.nodes.tts.coqui.engine import CoquiModelError, load_synthesizer, synthesize
 
     if not text or not text.strip():
         raise ValueError("text: nothing to say (empty text)")
     files = _files(params)
     device = _device()
     cache = Settings.from_env().home / "cache" / "coqui"
-    synth = pooled("coqui", files.folder, device, lambda: load_synthesizer(files, device, cache),
-                   file_size(files.folder) * 2, ctx.info.setdefault("models", {}))
+    report: dict = {}
+    try:
+        synth = pooled("coqui", files.folder, device, lambda: load_synthesizer(files, device, cache),
+                       file_size(files.folder) * 2, report)
+    except CoquiModelError as exc:
+        raise ModelRefError("model", str(exc).removeprefix("model: ")) from None
+    ctx.info["model_load"] = report
     ref = (speaker.mono(), speaker.sample_rate) if speaker is not None else None
     ctx.progress(0.05, "speaking")
     wav = synthesize(synth, files, text, speaker=params.speaker, language=params.language, reference=ref,
