@@ -168,7 +168,11 @@ def synthesize_piper(text: str, voice: str | os.PathLike | None = None, speaker:
         raise ValueError("text: nothing to say (empty text)")
     piper_voice, warm, seconds = load_voice(voice)
     if ctx is not None:
-        ctx.info.update({"model_warm": warm, "model_load_s": round(seconds, 3)})
+        # model_load as every adapter reports it (history, conformance suite); the flat keys are kept for
+        # readers of older history rows
+        ctx.info.update({"model_warm": warm, "model_load_s": round(seconds, 3),
+                         "model_load": {"piper": {"path": str(resolve_voice(voice)[0]), "warm": warm,
+                                                  "load_seconds": round(seconds, 4)}}})
     cfg = piper_voice.config
     if cfg.num_speakers <= 1 and speaker != 0:
         raise ValueError(f"speaker: this voice has a single speaker, so speaker must be 0 (got {speaker})")
