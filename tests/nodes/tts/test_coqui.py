@@ -2,10 +2,9 @@
 `VitsConfig`, saved by the Coqui trainer's `trainer.io.save_model` (what training writes as
 model.pth / checkpoint_N.pth), its config by `VitsConfig.save_json`, its speakers by
 `SpeakerManager.save_ids_to_file` — then moved away from the folder it was trained in, as a
-downloaded model is. Phonemes are judged against the expectations in Coqui's own test suite."""
+downloaded model is (the VITS writer and its fixtures are in conftest.py, shared with the
+conformance suite). Phonemes are judged against the expectations in Coqui's own test suite."""
 from __future__ import annotations
-
-import shutil
 
 import numpy as np
 import pytest
@@ -31,62 +30,6 @@ COQUI_EXPECTED = [
 ]
 
 
-def _write_vits(train_dir, speakers: list[str] | None = None):
-    """A small VITS (reduced widths, real structure) saved as Coqui's trainer saves one."""
-    install_library_espeak()  # building the model makes its tokenizer, which needs the phonemizer
-    from trainer.io import save_model
-    from TTS.tts.configs.vits_config import VitsConfig
-    from TTS.tts.models.vits import Vits, VitsArgs
-    from TTS.tts.utils.speakers import SpeakerManager
-
-    train_dir.mkdir(parents=True)
-    extra, manager = {}, None
-    if speakers:
-        manager = SpeakerManager()
-        manager.name_to_id = {name: i for i, name in enumerate(speakers)}
-        manager.save_ids_to_file(str(train_dir / "speakers.pth"))
-        extra = {"use_speaker_embedding": True, "speaker_embedding_channels": 16,
-                 "speakers_file": str(train_dir / "speakers.pth")}
-    args = VitsArgs(hidden_channels=32, hidden_channels_ffn_text_encoder=64, num_heads_text_encoder=2,
-                    num_layers_text_encoder=2, upsample_initial_channel_decoder=64, num_layers_flow=2,
-                    num_layers_posterior_encoder=4, resblock_kernel_sizes_decoder=[3],
-                    resblock_dilation_sizes_decoder=[[1, 3, 5]], init_discriminator=False, use_sdp=False, **extra)
-    config = VitsConfig(model_args=args, use_phonemes=True, phonemizer="espeak", phoneme_language="en-us",
-                        text_cleaner="phoneme_cleaners", speakers_file=extra.get("speakers_file"))
-    config.audio.do_trim_silence = False  # Coqui cuts at the first 0.8 s under -40 dB: random voices fade early
-    if speakers:
-        config.num_speakers = config.model_args.num_speakers = len(speakers)
-    import torch
-
-    torch.manual_seed(3)
-    model = Vits(config, speaker_manager=manager)
-    with torch.no_grad():  # trained voices hold each phoneme for frames; random ones for a fraction of one
-        model.duration_predictor.proj.weight.zero_()
-        model.duration_predictor.proj.bias.fill_(float(np.log(6.0)))
-    if speakers:
-        with torch.no_grad():
-            model.emb_g.weight.mul_(30.0)  # random speakers far apart, so they are told apart by ear
-    save_model(config, model, train_dir / "model.pth", current_step=1000, epoch=3)
-    config.save_json(str(train_dir / "config.json"))
-
-
-@pytest.fixture(scope="module")
-def vits(tmp_path_factory):
-    root = tmp_path_factory.mktemp("coqui")
-    _write_vits(root / "train")
-    shutil.move(str(root / "train"), str(root / "vits"))
-    return root / "vits"
-
-
-@pytest.fixture(scope="module")
-def multi(tmp_path_factory):
-    """Two speakers; its config still names speakers.pth in the folder it was trained in (gone)."""
-    root = tmp_path_factory.mktemp("coqui-ms")
-    _write_vits(root / "run-7", speakers=["alice", "bob"])
-    shutil.move(str(root / "run-7"), str(root / "downloaded"))
-    return root / "downloaded"
-
-
 def _speak(folder, tmp_path, **kw):
     files = find_files(folder)
     synth = load_synthesizer(files, "cpu", tmp_path / "cache")
@@ -103,12 +46,13 @@ def test_phonemes_from_the_shipped_library_are_coquis_espeak_ng_phonemes():
     assert phonemizer.phonemize("Be a voice, not an! echo", separator="").startswith("biː ɐ vˈɔɪs, n")
 
 
-def test_vits_speaks_exactly_as_coquis_own_api(vits, tmp_path):
+def test_vits_speaks_exactly_as_coquis_own_api(coqui_vits, tmp_path):
     import torch
     from TTS.api import TTS
 
-    ours, rate = _speak(vits, tmp_path, seed=7)
-    api = TTS(model_path=str(vits / "model.pth"), config_path=str(vits / "config.json"), progress_bar=False)
+    ours, rate = _speak(coqui_vits, tmp_path, seed=7)
+    api = TTS(model_path=str(coqui_vits / "model.pth"), config_path=str(coqui_vits / "config.json"),
+              progress_bar=False)
     torch.manual_seed(7)
     theirs = np.asarray(api.tts(TEXT), dtype=np.float32)
     assert rate == 22050
@@ -116,24 +60,24 @@ def test_vits_speaks_exactly_as_coquis_own_api(vits, tmp_path):
     assert np.sqrt(np.mean(ours ** 2)) > 1e-4  # a random-weight voice, but not silence
 
 
-def test_seed_repeats_and_speed_shortens(vits, tmp_path):
-    a, _ = _speak(vits, tmp_path, seed=1)
-    b, _ = _speak(vits, tmp_path, seed=1)
-    c, _ = _speak(vits, tmp_path, seed=2)
+def test_seed_repeats_and_speed_shortens(coqui_vits, tmp_path):
+    a, _ = _speak(coqui_vits, tmp_path, seed=1)
+    b, _ = _speak(coqui_vits, tmp_path, seed=1)
+    c, _ = _speak(coqui_vits, tmp_path, seed=2)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    slow, _ = _speak(vits, tmp_path, seed=1, speed=0.5, split_sentences=False)
-    fast, _ = _speak(vits, tmp_path, seed=1, speed=2.0, split_sentences=False)
+    slow, _ = _speak(coqui_vits, tmp_path, seed=1, speed=0.5, split_sentences=False)
+    fast, _ = _speak(coqui_vits, tmp_path, seed=1, speed=2.0, split_sentences=False)
     assert 3.0 < len(slow) / len(fast) < 5.5  # durations scale by length_scale / speed
 
 
-def test_speakers_of_a_moved_model_are_found_and_differ(multi, tmp_path):
-    alice, _ = _speak(multi, tmp_path, speaker="alice", seed=0)
-    bob, _ = _speak(multi, tmp_path, speaker="bob", seed=0)
+def test_speakers_of_a_moved_model_are_found_and_differ(coqui_multi, tmp_path):
+    alice, _ = _speak(coqui_multi, tmp_path, speaker="alice", seed=0)
+    bob, _ = _speak(coqui_multi, tmp_path, speaker="bob", seed=0)
     n = min(len(alice), len(bob))
     assert n > 0 and not np.allclose(alice[:n], bob[:n])
     with pytest.raises(ValueError, match=r"speaker: 'carol' is not a speaker of this model \(alice, bob\)"):
-        _speak(multi, tmp_path, speaker="carol")
-    assert "/run-7/" in (multi / "config.json").read_text()  # the model's own config is left as it was
+        _speak(coqui_multi, tmp_path, speaker="carol")
+    assert "/run-7/" in (coqui_multi / "config.json").read_text()  # the model's own config is left as it was
 
 
 def _doc(params, text=TEXT):
@@ -143,18 +87,19 @@ def _doc(params, text=TEXT):
                            "edges": [{"from": "t.text", "to": "c.text"}], "outputs": {"audio": "c.audio"}})
 
 
-def test_validation_names_the_field(vits, tmp_path, haysay_home):
+def test_validation_names_the_field(coqui_vits, tmp_path, haysay_home):
     eng = Engine()
     try:
         not_coqui = tmp_path / "notcoqui"
         not_coqui.mkdir()
         (not_coqui / "config.json").write_text('{"model": "glow_tts", "audio": {}}')
-        cases = {"model": {"model": str(not_coqui)}, "temperature": {"model": str(vits), "temperature": 0.7}}
+        cases = {"model": {"model": str(not_coqui)},
+                 "temperature": {"model": str(coqui_vits), "temperature": 0.7}}
         for field, params in cases.items():
             (err,) = eng.plan(_doc(params)).errors
             assert (err.node, err.field) == ("c", field)
         assert "tts.coqui runs vits, xtts" in eng.plan(_doc(cases["model"])).errors[0].message
-        doc = _doc({"model": str(vits), "seed": 4})
+        doc = _doc({"model": str(coqui_vits), "seed": 4})
         assert eng.plan(doc).ok
         first = eng.run(doc)
         again = eng.run(doc)
@@ -165,15 +110,15 @@ def test_validation_names_the_field(vits, tmp_path, haysay_home):
         eng.close()
 
 
-def test_installed_by_the_model_manager_and_run_by_name(multi, tmp_path, haysay_home):
+def test_installed_by_the_model_manager_and_run_by_name(coqui_multi, tmp_path, haysay_home):
     from haysay.graph_engine.models import ModelStore
 
-    model = ModelStore.from_env().install(str(multi), name="Duet")
+    model = ModelStore.from_env().install(str(coqui_multi), name="Duet")
     assert (model.architecture, model.version) == ("coqui", "vits")
     roles = {f.path: f.role for f in model.files}
     assert roles["model.pth"] == "weights" and roles["speakers.pth"] == "speakers"
     by_name, _ = _speak(model.path, tmp_path, speaker="bob", seed=5)
-    by_folder, _ = _speak(multi, tmp_path, speaker="bob", seed=5)
+    by_folder, _ = _speak(coqui_multi, tmp_path, speaker="bob", seed=5)
     assert np.array_equal(by_name, by_folder)
     from haysay.graph_engine.doctor import run_doctor
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 import yaml
 
@@ -102,19 +101,6 @@ def write_model(folder: Path, multispeaker: bool = True, decoder: str = "hifigan
     return model_dir
 
 
-@pytest.fixture(scope="session")
-def libritts_model(tmp_path_factory) -> Path:
-    """Multi-speaker, HiFi-GAN decoder, DataParallel keys: the released LibriTTS model's layout."""
-    return write_model(tmp_path_factory.mktemp("st2_libritts"))
-
-
-@pytest.fixture(scope="session")
-def ljspeech_model(tmp_path_factory) -> Path:
-    """Single speaker, iSTFTNet decoder, plain keys: the LJSpeech model's layout."""
-    return write_model(tmp_path_factory.mktemp("st2_ljspeech"), multispeaker=False, decoder="istftnet",
-                       data_parallel=False, seed=1)
-
-
 def espeak_clip(text: str, voice: str, pitch: int, rate: int = 24000):
     """Real speech (espeak-ng) as Audio at `rate`."""
     import soxr
@@ -127,8 +113,5 @@ def espeak_clip(text: str, voice: str, pitch: int, rate: int = 24000):
     return Audio.from_mono(y, rate)
 
 
-@pytest.fixture(scope="session")
-def voices():
-    return {"low": espeak_clip("The weather is lovely today, and we are going out.", "en-us", 30),
-            "high": espeak_clip("Another voice, higher and faster than the first one.", "en-us+f3", 85, 22050)}
-
+# the fixtures (libritts_model, ljspeech_model, voices) are in tests/nodes/tts/conftest.py, shared with the
+# TTS conformance suite

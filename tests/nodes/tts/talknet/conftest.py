@@ -14,7 +14,6 @@ import math
 import tarfile
 from pathlib import Path
 
-import pytest
 import torch
 import yaml
 
@@ -120,6 +119,4 @@ def write_character(folder: Path, designed: bool = True, seed: int = 0, hifi: Hi
     return folder
 
 
-@pytest.fixture(scope="session")
-def character(tmp_path_factory) -> Path:
-    return write_character(tmp_path_factory.mktemp("talknet") / "char")
+# the `character` fixture is in tests/nodes/tts/conftest.py, shared with the TTS conformance suite
