@@ -5,9 +5,9 @@ Importing every family and building every params model costs about half a second
 work and numpy. This module does that once, writes what it learnt to `<HAYSAY_HOME>/node_manifest.json`
 (for each type: the module that declares it, its listing card and its `describe()`), and after that
 answers from the file. The file is keyed by the sources it was built from (every file of the built-in
-node packages, the contract, the port types, pydantic's and Python's versions): any change rebuilds it,
-and a family left out for a missing library keeps the file from being written at all, so a later
-install of that library is seen. Plug-ins (the `haysay.nodes` entry points) are never in the file;
+node packages, the contract, the port types, pydantic's and Python's versions): any change rebuilds it.
+While a family is left out for a missing library, the key also holds the site-packages folders of
+`sys.path`, whose change times move when a package is installed there, so a later install of that library is seen. Plug-ins (the `haysay.nodes` entry points) are never in the file;
 they load as they always did.
 """
 from __future__ import annotations
@@ -33,8 +33,9 @@ def _stat_line(path: str) -> str:
     return f"{path} {st.st_size} {st.st_mtime_ns}"
 
 
-def source_key() -> str:
-    """What the declarations depend on, as one string: files and their sizes and change times."""
+def source_key(left_out: bool = False) -> str:
+    """What the declarations depend on, as one string: files and their sizes and change times (with
+    `left_out`, also the import path's folders, where installing the missing library shows)."""
     import importlib.util
 
     import haysay.nodes  # the package only: importing it loads no family
@@ -49,6 +50,8 @@ def source_key() -> str:
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         lines += [_stat_line(os.path.join(folder, f)) for f in sorted(files) if f.endswith(".py")]
+    if left_out:  # where pip installs: an install there changes the folder's time
+        lines += [_stat_line(p) for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
     return "\n".join(lines)
 
 
@@ -82,15 +85,15 @@ def card(spec) -> dict[str, Any]:
             "fields": fields}
 
 
-def _build() -> tuple[dict[str, Any], bool]:
-    """Import every built-in family: ({type: entry}, whether nothing was left out)."""
+def _build() -> tuple[dict[str, Any], dict[str, str]]:
+    """Import every built-in family: ({type: entry}, {family left out: why})."""
     from haysay.nodes import load_builtin
 
     from .contract import _DECLARED
     left_out = load_builtin()
     types = {t: {"module": s.module, "card": card(s), "describe": s.describe()}
              for t, s in _DECLARED.items() if s.module.startswith("haysay.nodes.")}
-    return types, not left_out
+    return types, left_out
 
 
 def builtin_manifest() -> dict[str, Any]:
@@ -98,24 +101,24 @@ def builtin_manifest() -> dict[str, Any]:
     global _cache
     if _cache is not None:
         return _cache
-    key = source_key()
     path = manifest_path()
     try:
         doc = json.loads(path.read_text())
-        if isinstance(doc, dict) and doc.get("key") == key and isinstance(doc.get("types"), dict):
+        if isinstance(doc, dict) and isinstance(doc.get("types"), dict) \
+                and doc.get("key") == source_key(left_out=bool(doc.get("left_out"))):
             _cache = doc["types"]
             return _cache
     except (OSError, ValueError):
         pass
-    types, complete = _build()
-    if complete:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"key": key, "types": types}))
-            os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-        except OSError:  # a read-only home: the declarations still answer, only slower next time
-            pass
+    keys = {False: source_key(), True: source_key(left_out=True)}  # taken before the sources are read
+    types, left_out = _build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": keys[bool(left_out)], "left_out": left_out, "types": types}))
+        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+    except OSError:  # a read-only home: the declarations still answer, only slower next time
+        pass
     _cache = types
     return types
 

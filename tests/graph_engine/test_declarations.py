@@ -128,3 +128,24 @@ def test_plain_graph_walks_in_networkxs_orders():
             u, v = rng.choice(edges)
             g.add_edge(v, u)  # closes a loop
             assert g.has_cycle() and not nx.is_directed_acyclic_graph(g.to_networkx())
+
+
+def test_a_family_left_out_keys_the_manifest_on_site_packages(tmp_path):
+    """soxr made unimportable: the loudness family is left out, the file says so and is keyed on the
+    site-packages folders too (installing the library there changes their time and rebuilds it)."""
+    code = ("import importlib.abc, sys\n"
+            "class Block(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name.split('.')[0] == 'soxr':\n"
+            "            raise ModuleNotFoundError('blocked ' + name, name=name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from haysay.graph_engine.manifest import builtin_manifest\nbuiltin_manifest()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "HAYSAY_HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "node_manifest.json").read_text())
+    assert doc["left_out"]["haysay.nodes.audio.levels"] == "needs the Python package 'soxr'"
+    assert "audio.gain" in doc["types"] and not [t for t, e in doc["types"].items()
+                                                  if e["module"] == "haysay.nodes.audio.levels"]
+    site = [ln for ln in doc["key"].splitlines() if os.path.basename(ln.split(" ")[0]) == "site-packages"]
+    assert site and all(len(ln.split(" ")) == 3 for ln in site)  # folder, size, change time
