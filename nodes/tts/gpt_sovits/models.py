@@ -249,4 +249,4 @@ def linear_spectrogram(audio: torch.Tensor, cfg: SoVITSConfig) -> torch.Tensor:
     window = torch.hann_window(cfg.win_length, dtype=audio.dtype, device=audio.device)
     spec = torch.stft(y, cfg.filter_length, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window,
                       center=False, normalized=False, onesided=True, return_complex=True)
-    return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-6)
+    return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-8)  # upstream's epsilon (its v3/v4 mel uses 1e-6)

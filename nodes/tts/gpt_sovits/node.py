@@ -253,7 +253,8 @@ def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Aud
         prompt, prompt_ids, prompt_bert = None, [], torch.zeros(BERT_DIM, 0)
         if params.prompt_text.strip():
             wav16k = resample(mono[None], reference.sample_rate, synthesis.SSL_RATE)[0]
-            prompt = synthesis.prompt_tokens(sovits, hubert, wav16k, int(rate * params.pause_seconds))
+            prompt = synthesis.prompt_tokens(sovits, hubert, wav16k, int(rate * params.pause_seconds),
+                                             generator)
             try:
                 runs = frontend.text_runs(frontend.finish_sentence(params.prompt_text.strip("\n"),
                                                                    params.prompt_language),
@@ -261,7 +262,7 @@ def gpt_sovits(params: GPTSoVITSParams, text: str, reference: Audio, ctx) -> Aud
                 prompt_ids, prompt_bert = synthesis.encode(runs, bert, device)
             except frontend.TextError as exc:
                 raise ModelRefError("prompt_text", str(exc)) from None
-        refer = synthesis.reference_spectrogram(sovits, resample(mono[None], reference.sample_rate, rate)[0])
+        refer = synthesis.reference_spectrogram(sovits, mono, reference.sample_rate)
         pieces = frontend.cut(text.strip("\n"), params.cut_method)
         if not pieces:
             raise ModelRefError("text", "nothing to say after splitting (only punctuation)")

@@ -26,17 +26,30 @@ class Settings:
     noise_scale: float = 0.5
 
 
-def prompt_tokens(sovits: SynthesizerTrn, hubert, wav16k: np.ndarray, pause_samples: int) -> torch.Tensor:
-    """Reference at 16 kHz (+ upstream's zero pad, sized at the model's rate) -> HuBERT -> semantic tokens (1, t)."""
+def prompt_tokens(sovits: SynthesizerTrn, hubert, wav16k: np.ndarray, pause_samples: int,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Reference at 16 kHz (+ upstream's zero pad, sized at the model's rate) -> HuBERT -> semantic tokens (1, t).
+    With a CPU `generator`, one uniform draw per HuBERT layer is taken from it, as transformers' HubertEncoder
+    draws its LayerDrop number (torch.rand([])) from torch's CPU generator even in eval mode: upstream seeds
+    that generator and then samples tokens and decoder noise from it, so its sequence starts after them."""
     device = next(sovits.parameters()).device
     wav = torch.from_numpy(np.concatenate([wav16k.astype(np.float32), np.zeros(pause_samples, np.float32)]))
     ssl = hubert.features(wav[None].to(device), hubert.num_layers, False).transpose(1, 2)
+    if generator is not None and generator.device.type == "cpu":
+        for _ in range(hubert.num_layers):
+            torch.rand([], generator=generator)
     return sovits.extract_latent(ssl)
 
 
-def reference_spectrogram(sovits: SynthesizerTrn, wav: np.ndarray) -> torch.Tensor:
-    """get_spepc: reference at the model's rate, peaks over 1 scaled down (by at most 2), linear spectrogram."""
+def reference_spectrogram(sovits: SynthesizerTrn, wav: np.ndarray, rate: int | None = None) -> torch.Tensor:
+    """get_spepc: reference (at `rate`, default the model's) resampled to the model's rate as upstream does
+    (torchaudio's windowed-sinc Resample, not librosa's soxr: that one only feeds HuBERT), peaks over 1 scaled
+    down (by at most 2), linear spectrogram."""
     audio = torch.from_numpy(wav.astype(np.float32))[None].to(next(sovits.parameters()).device)
+    if rate is not None and rate != sovits.cfg.sampling_rate:
+        import torchaudio
+
+        audio = torchaudio.functional.resample(audio, rate, sovits.cfg.sampling_rate)
     peak = float(audio.abs().max())
     if peak > 1:
         audio = audio / min(2.0, peak)

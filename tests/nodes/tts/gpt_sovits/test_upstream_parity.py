@@ -45,3 +45,25 @@ def test_matches_upstream(gs_files):
         expected = ref[key].astype(np.float32)
         assert out.shape == expected.shape
         assert rel(out, expected) < 2e-3  # measured 1.6e-4 (the reference is stored as float16)
+
+
+def test_end_to_end_matches_upstream_get_tts_wav(gs_files, gs_hubert):
+    """data/e2e_upstream.npz: upstream inference_webui.get_tts_wav (commit 48b1a01, CPU fp32) int16 output on
+    these files, a 24 kHz float WAV of conftest.voice(rate=24000), after torch.manual_seed(1234), how_to_cut
+    凑四句一切 (cut1), top_k=15, top_p=0.8, temperature=0.7, speed=1.25, pause_second=0.3 (see data/README.md)."""
+    from haysay.graph_engine.contract import NodeContext, default_registry
+    from haysay.graph_engine.values import Audio
+
+    from .conftest import voice
+
+    expected = np.load(DATA / "e2e_upstream.npz")["en_sampled_cut1_speed125"]
+    p = {"gpt_weights": str(gs_files[0]), "model": str(gs_files[1]), "content_encoder": str(gs_hubert),
+         "prompt_text": "This is the reference voice.", "cut_method": "cut1", "top_k": 15, "top_p": 0.8,
+         "temperature": 0.7, "speed": 1.25, "pause_seconds": 0.3, "seed": 1234}
+    out = default_registry()["tts.gpt_sovits"].call(
+        p, ctx=NodeContext(), text="Hello there, how are you today? We walk to the park. It is a sunny day.",
+        reference=Audio.from_mono(voice(rate=24000), 24000))["audio"]
+    mine = (out.mono() * 32767).astype(np.int16)
+    assert out.sample_rate == 32000 and mine.shape == expected.shape  # same tokens, same speed, same pause
+    assert np.array_equal(mine[-9600:], expected[-9600:]) and not mine[-9600:].any()  # the 0.3 s silence
+    assert int(np.abs(mine.astype(int) - expected).max()) <= 2  # measured 1 LSB; relL2 5.7e-6
