@@ -3,10 +3,15 @@
 Full-size RVC v2 40 kHz and HuBERT-base with random weights, written in the upstream file formats (as
 benchmarks/adapters.py builds them), decoder and encoder on haysay's chosen backend (auto: ONNX Runtime on
 CPU). Input: 60 s of espeak speech. The whole-file run (the WebUI's settings for the device) is timed
-against `stream_rvc` with short segments; for each: time until the first second of output is delivered,
-that time over one second (the real-time ratio), total time and RTF, and how far the stream's audio is
-from the whole-file run's (relative L2: the segment boundaries differ), with --check-same also the
-stream against the whole-file run at the stream's own settings (the same segments: 0 means bit-equal).
+against `stream_rvc` with short segments (fixed steps, or growing from a short first one); for each: time
+until the first second of output is delivered, that time over one second (the real-time ratio), the stalls
+a player starting then would hear, total time and RTF, and how far the stream's audio is from the
+whole-file run's (relative L2 over the common length, and the length difference: segments round to 10 ms
+frames at other places, so the lengths differ by a few frames), with --check-same also a fixed-step stream
+against the whole-file run at the stream's own settings (the same segments: 0 means bit-equal).
+
+Warm, as a studio's warm pool is after its first conversion: models read, compiled graphs built and run
+once on a 3 s input before any clock starts. Not counted: reading the checkpoints (the pool keeps them).
 
     python benchmarks/streaming.py [--seconds 60] [--device cpu] [--out benchmarks/results/streaming_cpu2.md]
 """
@@ -30,22 +35,44 @@ from haysay.nodes.vc.resolve import content_digest
 from haysay.nodes.vc.rvc.checkpoint import build_rvc_model, read_rvc_checkpoint, save_rvc_checkpoint
 from haysay.nodes.vc.rvc.models import V2_40K, rvc_synthesizer
 from haysay.nodes.vc.rvc.pipeline import DeviceSettings, RVCOptions, convert_rvc, device_settings
-from haysay.nodes.vc.rvc.stream import STREAM_SETTINGS, stream_rvc
+from haysay.nodes.vc.rvc.stream import STREAM_CUTS, STREAM_SETTINGS, stream_rvc
 
-CANDIDATES = {"stream (upstream pad 1 s, cuts ~2.5 s)": STREAM_SETTINGS,
-              "stream (pad 0.5 s, cuts ~2 s)": DeviceSettings(False, 0.5, 0.25, 2.0, 2.5)}
+PAD_HALF = DeviceSettings(False, 0.5, 0.25, 2.0, 2.5)
+# (settings, cuts): cuts None = the settings' fixed steps, as convert_rvc cuts
+CANDIDATES = {"stream, pad 1 s, fixed cuts ~2.5 s": (STREAM_SETTINGS, None),
+              "stream, pad 0.5 s, fixed cuts ~2 s": (PAD_HALF, None),
+              "stream, pad 1 s, growing cuts 1.6 s x2 to 8 s (default)": (STREAM_SETTINGS, STREAM_CUTS),
+              "stream, pad 0.5 s, growing cuts 1.6 s x2 to 8 s": (PAD_HALF, STREAM_CUTS)}
 
 
-def timed_stream(x16, model, encoder, opts, dev, settings):
-    """(output, seconds to the first delivered second, total seconds, segments)."""
-    t0, first, parts, segments = time.perf_counter(), None, [], 0
+def common_rel_l2(got: np.ndarray, ref: np.ndarray) -> float:
+    n = min(got.size, ref.size)
+    return rel_l2(got[:n], ref[:n])
+
+
+def stalls(arrivals: list[tuple[float, int, int, int]], first: float) -> tuple[float, int]:
+    """(seconds of silence, gaps) a player hears that starts at `first` and plays each block as soon as it
+    has arrived and the one before it has played; arrivals: (time, start, frames, rate)."""
+    clock, gaps, silent = first, 0, 0.0
+    for t, _start, frames, rate in arrivals:
+        if t > clock + 1e-9 and t > first:
+            silent, gaps, clock = silent + t - clock, gaps + 1, t
+        clock += frames / rate
+    return silent, gaps
+
+
+def timed_stream(x16, model, encoder, opts, dev, settings, cuts):
+    """(output, seconds to the first delivered second, total seconds, segments, (stall s, gaps))."""
+    t0, first, parts, segments, arrivals = time.perf_counter(), None, [], 0, []
     with torch.inference_mode():
-        for block in stream_rvc(x16, model, "v2", encoder, opts, None, dev, settings):
+        for block in stream_rvc(x16, model, "v2", encoder, opts, None, dev, settings, cuts):
+            now = time.perf_counter() - t0
             parts.append(block.audio)
+            arrivals.append((now, block.start, block.audio.size, block.sample_rate))
             segments = block.segments
             if first is None and block.start + block.audio.size >= block.sample_rate:
-                first = time.perf_counter() - t0
-    return np.concatenate(parts), first, time.perf_counter() - t0, segments
+                first = now
+    return np.concatenate(parts), first, time.perf_counter() - t0, segments, stalls(arrivals, first)
 
 
 def main() -> None:
@@ -80,30 +107,38 @@ def main() -> None:
             whole = convert_rvc(x16, model, "v2", encoder, opts, None, dev, whole_settings).audio
         t_whole = time.perf_counter() - t
         rows = [("whole file (WebUI settings)", len(_segments(x16, whole_settings)),
-                 t_whole, t_whole, 0.0, "")]
-        for name, settings in CANDIDATES.items():
-            out, first, total, segments = timed_stream(x16, model, encoder, opts, dev, settings)
+                 t_whole, (0.0, 0), t_whole, 0.0, 0, "")]
+        for name, (settings, cuts) in CANDIDATES.items():
+            load = os.getloadavg()[0]
+            out, first, total, segments, stall = timed_stream(x16, model, encoder, opts, dev, settings, cuts)
             same = ""
-            if args.check_same:  # one more whole run per candidate
+            if args.check_same and cuts is None:  # one more whole run per fixed-step candidate
                 with torch.inference_mode():
                     same = f"{rel_l2(out, convert_rvc(x16, model, 'v2', encoder, opts, None, dev, settings).audio):.1e}"
-            rows.append((name, segments, first, total, rel_l2(out, whole), same))
+            print(f"{name}: first second {first:.2f} s, total {total:.1f} s (load before {load:.1f})", flush=True)
+            rows.append((name, segments, first, stall, total, common_rel_l2(out, whole), out.size - whole.size, same))
     lines = [f"# RVC v2 40k streaming start, {duration:.0f} s input, {dev}",
              "",
              f"Full-size random weights (RVC v2 40k, HuBERT-base), f0 {args.f0_method}, rms_mix_rate 0.25, backends "
-             f"{choice[0].get('backend')} / {choice[1][0].get('backend') if isinstance(choice[1], list) else choice[1]}; "
+             f"{choice[0].get('backend')} / {_backend(choice[1])}; "
              f"load average before {load_before}, after {os.getloadavg()[0]:.1f} (2 shared cores: wall times swing).",
              "",
-             "| run | segments | first second ready (s) | x real time | total (s) | total RTF | total vs whole | "
-             "rel L2 vs whole-file audio | rel L2 vs whole run at same settings |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name, segments, first, total, err, same in rows:
-        lines.append(f"| {name} | {segments} | {first:.2f} | {first:.2f}x | {total:.2f} | {total / duration:.2f} | "
-                     f"{total / t_whole:.2f}x | {err:.2e} | {same or '-'} |")
+             "| run | segments | first second ready (s) | x real time | stalls after start (s, gaps) | total (s) | "
+             "total RTF | total vs whole | rel L2 vs whole-file audio (common length) | length vs whole (samples) | "
+             "rel L2 vs whole run at same settings |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, segments, first, (silent, gaps), total, err, dlen, same in rows:
+        lines.append(f"| {name} | {segments} | {first:.2f} | {first:.2f}x | {silent:.1f}, {gaps} | {total:.2f} | "
+                     f"{total / duration:.2f} | {total / t_whole:.2f}x | {err:.2e} | {dlen:+d} | {same or '-'} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
         Path(args.out).write_text(text)
+
+
+def _backend(info) -> str:
+    info = info[0] if isinstance(info, list) else info
+    return str(info.get("backend")) if isinstance(info, dict) else str(info)
 
 
 def _segments(x16: np.ndarray, settings: DeviceSettings) -> list:

@@ -14,6 +14,7 @@ from pathlib import Path
 from haysay.graph_engine import Engine, GraphError, InvalidPipeline, PipelineDoc, Settings
 
 from .config import StudioConfig
+from .runs import LiveRuns
 from .security import RateLimiter
 from .uploads import path_problems
 
@@ -33,6 +34,7 @@ class Studio:
         self.jobs_note = ""  # why jobs are shown read-only, when another process orchestrates
         self.jobs_version = 0  # bumped on every job change, so pages re-read the list only then
         self.clipboard: dict | None = None  # nodes copied in any tab, as a pipeline document
+        self.live_runs = LiveRuns()  # the newest runs, whose streaming stages' blocks the players fetch
         self._jobs_starting: threading.Thread | None = None
 
     # -- jobs --------------------------------------------------------------------------
@@ -158,6 +160,7 @@ def build(config: StudioConfig) -> Studio:
     from nicegui import app
 
     from .artifact_routes import add_artifact_routes
+    from .stream_routes import add_stream_routes
     from .pages import register_pages
     from nicegui import core
 
@@ -171,6 +174,7 @@ def build(config: StudioConfig) -> Studio:
     app.add_middleware(FirstAnswer, event=answered)
     studio.login_limiter = add_login_routes(app, config)
     add_artifact_routes(app, studio.engine.store)
+    add_stream_routes(app, studio.live_runs)
     register_pages(studio)
     # the page answers at once; the job queue (and its Dask cluster) starts beside it
     app.on_startup(lambda: studio.start_jobs_soon(after=answered))

@@ -519,11 +519,12 @@ class EditorPage:
         if not self._may_start():
             return
         doc = self.model.to_doc()
-        self.handle = start_run(self.studio.engine, doc, dict(self.inputs))
+        self.handle = start_run(self.studio.engine, doc, dict(self.inputs), live=self.studio.live_runs)
         self.run_keys, self.run_revision = {}, self.model.revision
         self.seen_version = -1
         self.status.text = "running…"
         self._run_button(running=True)
+        self.node_panel.refresh_outputs()  # a streaming stage's live player, before the stage ends
 
     def _run_button(self, running: bool) -> None:
         b = self.run_button

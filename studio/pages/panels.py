@@ -8,8 +8,9 @@ from nicegui import run as ng_run
 from nicegui import ui
 
 from haysay.graph_engine import PortType, parse_pipeline
+from haysay.graph_engine.streaming import streams
 
-from ..elements import WaveformPlayer
+from ..elements import StreamPlayer, WaveformPlayer
 from ..forms import ParamsForm, field_specs
 from ..measures import Figures, difference, measure
 from ..uploads import UploadRejected, store_upload
@@ -114,6 +115,9 @@ class NodePanel:
                     continue
                 if port.type is not PortType.AUDIO:
                     continue
+                live = self._stream_player(spec, key)
+                if key is None and live:
+                    continue
                 if key is None:
                     ui.label("Run the pipeline to hear this stage.").classes("text-grey-7 text-sm")
                     continue
@@ -128,6 +132,24 @@ class NodePanel:
                         .props(f'download data-testid="download-{self.node_id}"')
                 if play == port.name:
                     player.play()
+
+    def _stream_player(self, spec, key: str | None) -> bool:
+        """While the current run computes a streaming stage (and after, if it did), its live player."""
+        page, handle = self.page, self.page.handle
+        if handle is None or (handle.finished and page.run_revision != page.model.revision):
+            return False  # no run, or the graph changed since it ran
+        if not handle.streamed(self.node_id):
+            if handle.finished or key is not None:  # stored already: the run takes it from the store
+                return False
+            try:
+                params = spec.params.model_validate(page.model.node(self.node_id)["params"])
+            except ValueError:
+                return False
+            if not streams(spec, params):
+                return False
+        StreamPlayer(f"/stream/{handle.id}/{self.node_id}", label="live output (as the stage computes it)") \
+            .props(f'data-testid="stream-{self.node_id}"')
+        return True
 
     def _mark(self, port: str, on: bool, existing: str | None) -> None:
         model = self.page.model
