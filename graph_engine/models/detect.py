@@ -497,8 +497,10 @@ def _gpt_sovits_role(path: Path) -> str | None:
 
 
 def _gpt_sovits(rels: list[str], found: dict[str, str | None]) -> Detection:
-    """A GPT-SoVITS v2 voice: the SoVITS .pth (weights) and GPT .ckpt (gpt); tts.gpt_sovits runs it."""
-    roles = {r: found.get(r) or ("other" if r in found else _generic_role(r)) for r in rels}
+    """A GPT-SoVITS v2 voice: the SoVITS .pth (weights) and GPT .ckpt (gpt); tts.gpt_sovits runs it. A
+    .safetensors beside them is Hay Say's precomputed traits (<name>_precomp.safetensors), role 'traits'."""
+    roles = {r: found.get(r) or ("other" if r in found else
+                                 "traits" if r.lower().endswith(".safetensors") else _generic_role(r)) for r in rels}
     return Detection("gpt_sovits", "v2", roles, {"sample_rate": 32000, "has_gpt": "gpt" in roles.values()})
 
 

@@ -230,10 +230,13 @@ class SynthesizerTrn(nn.Module):
         return self.quantizer.encode(self.ssl_proj(ssl))
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor, text: torch.Tensor, refer: torch.Tensor, noise_scale: float = 0.5,
-               speed: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """codes (1, t) + phoneme ids (1, n) + reference spectrogram (1, bins, frames) -> audio (1, 1, samples)."""
-        ge = self.ref_enc(refer[:, :STYLE_BINS])
+    def decode(self, codes: torch.Tensor, text: torch.Tensor, refer: torch.Tensor | None, noise_scale: float = 0.5,
+               speed: float = 1.0, generator: torch.Generator | None = None,
+               ge: torch.Tensor | None = None) -> torch.Tensor:
+        """codes (1, t) + phoneme ids (1, n) + reference spectrogram (1, bins, frames) -> audio (1, 1, samples).
+        `ge` (1, gin_channels, 1), a timbre vector computed before (Hay Say's precomputed traits), stands in
+        for the reference's (upstream's decode takes ge; get_ge computes it from the spectrograms)."""
+        ge = self.ref_enc(refer[:, :STYLE_BINS]) if ge is None else ge
         quantized = self.quantizer.decode(codes)
         quantized = F.interpolate(quantized, size=int(quantized.shape[-1] * 2), mode="nearest")
         m, logs, y_mask = self.enc_p(quantized, text, ge, speed)

@@ -68,13 +68,15 @@ def encode(runs: list[frontend.Run], bert, device) -> tuple[list[int], torch.Ten
 
 
 def synthesize(t2s: Text2SemanticDecoder, sovits: SynthesizerTrn, pieces: list[str], language: str,
-               prompt: torch.Tensor | None, prompt_ids: list[int], refer: torch.Tensor, settings: Settings,
+               prompt: torch.Tensor | None, prompt_ids: list[int], refer: torch.Tensor | None, settings: Settings,
                generator: torch.Generator, progress=None, words: dict | None = None, bert=None,
-               prompt_bert: torch.Tensor | None = None) -> tuple[np.ndarray, list[dict]]:
+               prompt_bert: torch.Tensor | None = None,
+               ge: torch.Tensor | None = None) -> tuple[np.ndarray, list[dict]]:
     """Each piece: phonemes (+ BERT features; `bert` = (tokenizer, model) for Chinese) -> AR semantic tokens
     (after the prompt's, whose features are `prompt_bert`, zeros if not given) -> SoVITS decode; pieces joined
-    with upstream's pause. Returns audio at the model's rate and per-piece figures."""
-    device = refer.device
+    with upstream's pause. Returns audio at the model's rate and per-piece figures. `ge` (a precomputed
+    timbre vector) replaces the one computed from `refer`, which may then be None."""
+    device = next(sovits.parameters()).device
     if prompt_bert is None:
         prompt_bert = torch.zeros(BERT_DIM, len(prompt_ids), device=device)
     pause = np.zeros(int(sovits.cfg.sampling_rate * settings.pause_seconds), np.float32)
@@ -89,7 +91,7 @@ def synthesize(t2s: Text2SemanticDecoder, sovits: SynthesizerTrn, pieces: list[s
         tokens, eos = t2s.infer(all_ids, prompt, features, settings.top_k, settings.top_p, settings.temperature,
                                 settings.repetition_penalty, SEMANTIC_HZ * t2s.cfg.max_sec, generator)
         audio = sovits.decode(tokens, torch.tensor([ids], device=device), refer, settings.noise_scale,
-                              settings.speed, generator)[0, 0]
+                              settings.speed, generator, ge=ge)[0, 0]
         peak = float(audio.abs().max())
         if peak > 1:
             audio = audio / peak
