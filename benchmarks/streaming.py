@@ -83,6 +83,9 @@ def main() -> None:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--out", default="")
     ap.add_argument("--check-same", action="store_true", help="also run the whole file at each stream's settings")
+    ap.add_argument("--only", default="", help="run only the candidates whose name contains this")
+    ap.add_argument("--no-whole", action="store_true",
+                    help="skip the whole-file run (its columns show '-'): the start figures only")
     args = ap.parse_args()
     dev, load_before = args.device, f"{os.getloadavg()[0]:.1f}"
     torch.manual_seed(0)
@@ -102,13 +105,17 @@ def main() -> None:
         with torch.inference_mode():  # warms (and on first use exports) the graphs on a short input
             convert_rvc(x16[:16000 * 3], model, "v2", encoder, opts, None, dev)
         whole_settings = device_settings(dev)
-        t = time.perf_counter()
-        with torch.inference_mode():
-            whole = convert_rvc(x16, model, "v2", encoder, opts, None, dev, whole_settings).audio
-        t_whole = time.perf_counter() - t
-        rows = [("whole file (WebUI settings)", len(_segments(x16, whole_settings)),
-                 t_whole, (0.0, 0), t_whole, 0.0, 0, "")]
+        whole, t_whole, rows = None, None, []
+        if not args.no_whole:
+            t = time.perf_counter()
+            with torch.inference_mode():
+                whole = convert_rvc(x16, model, "v2", encoder, opts, None, dev, whole_settings).audio
+            t_whole = time.perf_counter() - t
+            rows.append(("whole file (WebUI settings)", len(_segments(x16, whole_settings)),
+                         t_whole, (0.0, 0), t_whole, 0.0, 0, ""))
         for name, (settings, cuts) in CANDIDATES.items():
+            if args.only not in name:
+                continue
             load = os.getloadavg()[0]
             out, first, total, segments, stall = timed_stream(x16, model, encoder, opts, dev, settings, cuts)
             same = ""
@@ -116,7 +123,8 @@ def main() -> None:
                 with torch.inference_mode():
                     same = f"{rel_l2(out, convert_rvc(x16, model, 'v2', encoder, opts, None, dev, settings).audio):.1e}"
             print(f"{name}: first second {first:.2f} s, total {total:.1f} s (load before {load:.1f})", flush=True)
-            rows.append((name, segments, first, stall, total, common_rel_l2(out, whole), out.size - whole.size, same))
+            rows.append((name, segments, first, stall, total, None if whole is None else common_rel_l2(out, whole),
+                         None if whole is None else out.size - whole.size, same))
     lines = [f"# RVC v2 40k streaming start, {duration:.0f} s input, {dev}",
              "",
              f"Full-size random weights (RVC v2 40k, HuBERT-base), f0 {args.f0_method}, rms_mix_rate 0.25, backends "
@@ -128,8 +136,10 @@ def main() -> None:
              "rel L2 vs whole run at same settings |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, segments, first, (silent, gaps), total, err, dlen, same in rows:
+        vs_whole = "-" if t_whole is None else f"{total / t_whole:.2f}x"
         lines.append(f"| {name} | {segments} | {first:.2f} | {first:.2f}x | {silent:.1f}, {gaps} | {total:.2f} | "
-                     f"{total / duration:.2f} | {total / t_whole:.2f}x | {err:.2e} | {dlen:+d} | {same or '-'} |")
+                     f"{total / duration:.2f} | {vs_whole} | {'-' if err is None else f'{err:.2e}'} | "
+                     f"{'-' if dlen is None else f'{dlen:+d}'} | {same or '-'} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
