@@ -93,16 +93,35 @@ def _recording_store_class():
     return _RecordingStore
 
 
-class ZarrAudioSink(AudioSink):
-    """Appends blocks to a (channels, frames) zarr array, one whole chunk at a time."""
+KEEP_SAMPLES = 1 << 20  # a streamed output up to this many samples is also kept in memory for its readers
 
-    def __init__(self, group: zarr.Group, port: str, sample_rate: int, channels: int):
+
+class ZarrAudioSink(AudioSink):
+    """Appends blocks to a (channels, frames) zarr array, one whole chunk at a time.
+
+    The array is made when the first whole chunk is due; output that ends shorter than a chunk is
+    stored as one chunk of its own length (zarr would pad a partial chunk to full size and compress
+    that). Up to `keep` samples of what was written are also kept in memory (`kept()`), for the
+    stages of the same run that read it next."""
+
+    def __init__(self, group: zarr.Group, port: str, sample_rate: int, channels: int, keep: int = 0):
         self.sample_rate, self.channels = int(sample_rate), int(channels)
-        self.array = group.create_array(port, shape=(self.channels, 0), chunks=(self.channels, CHUNK_FRAMES),
-                                        dtype="float32", overwrite=True,
-                                        attributes={"haysay_type": PortType.AUDIO.value, "sample_rate": self.sample_rate})
+        self.group, self.port = group, port
+        self.array: zarr.Array | None = None
         self.pending: list[np.ndarray] = []
         self.pending_frames = 0
+        self._keep = keep
+        self._kept: list[np.ndarray] | None = [] if keep > 0 else None
+        self._kept_samples = 0
+
+    def _create(self, data: np.ndarray | None) -> None:
+        attrs = {"haysay_type": PortType.AUDIO.value, "sample_rate": self.sample_rate}
+        if data is None:
+            self.array = self.group.create_array(self.port, shape=(self.channels, 0), overwrite=True, dtype="float32",
+                                                 chunks=(self.channels, CHUNK_FRAMES), attributes=attrs)
+        else:
+            self.array = self.group.create_array(self.port, data=data, overwrite=True, attributes=attrs,
+                                                 chunks=(self.channels, max(1, data.shape[1])))
 
     def write(self, block: np.ndarray) -> None:
         block = np.asarray(block, dtype=np.float32)
@@ -112,12 +131,27 @@ class ZarrAudioSink(AudioSink):
             raise ValueError(f"block has {block.shape[0]} channels, sink expects {self.channels}")
         self.pending.append(block)
         self.pending_frames += block.shape[1]
+        if self._kept is not None:
+            self._kept_samples += block.size
+            if self._kept_samples > self._keep:
+                self._kept = None  # too long to keep: readers open the stored array
+            else:
+                self._kept.append(block)
         if self.pending_frames >= CHUNK_FRAMES:
             self._drain(final=False)
 
     def _drain(self, final: bool) -> None:
+        if self.array is None and final:  # shorter than a chunk all along: one chunk of its length
+            data = np.concatenate(self.pending, axis=1) if self.pending else None
+            if data is not None and data.shape[1] == 0:
+                data = None
+            self._create(data)
+            self.pending, self.pending_frames = [], 0
+            return
         if not self.pending:
             return
+        if self.array is None:
+            self._create(None)
         data = np.concatenate(self.pending, axis=1)
         cut = data.shape[1] if final else (data.shape[1] // CHUNK_FRAMES) * CHUNK_FRAMES
         if cut:
@@ -129,6 +163,13 @@ class ZarrAudioSink(AudioSink):
     def finish(self) -> Audio:
         self._drain(final=True)
         return Audio(self.array, self.sample_rate)
+
+    def kept(self) -> Audio | None:
+        """What was written, in memory, when it was short enough to keep."""
+        if self._kept is None:
+            return None
+        data = np.concatenate(self._kept, axis=1) if self._kept else np.zeros((self.channels, 0), np.float32)
+        return Audio(data, self.sample_rate)
 
 
 class ArtifactWriter:
@@ -159,7 +200,7 @@ class ArtifactWriter:
         return self._group
 
     def audio_sink(self, port: str, sample_rate: int, channels: int) -> ZarrAudioSink:
-        sink = ZarrAudioSink(self.group, port, sample_rate, channels)
+        sink = ZarrAudioSink(self.group, port, sample_rate, channels, keep=KEEP_SAMPLES)
         self.sinks[port] = sink
         return sink
 
@@ -225,7 +266,10 @@ class ArtifactWriter:
             if sink is not None and value.data is sink.array:
                 return  # streamed here already
             if value.in_memory:
-                self.group.create_array(port, data=value.data, chunks=(value.channels, CHUNK_FRAMES), overwrite=True,
+                # a short array is one chunk of its own length: zarr pads (and compresses) a partial chunk
+                # to full size, which for a short stage output was most of its write time
+                frames = min(CHUNK_FRAMES, max(1, value.frames))
+                self.group.create_array(port, data=value.data, chunks=(value.channels, frames), overwrite=True,
                                         attributes={"haysay_type": PortType.AUDIO.value, "sample_rate": value.sample_rate})
                 return
             sink = self.audio_sink(port, value.sample_rate, value.channels)
@@ -442,6 +486,14 @@ class ArtifactStore:
     def attrs(self, key: str) -> dict[str, Any]:
         if self.moves and not self.exists(key):
             raise ArtifactMissing(key)
+        if self.local:  # a zarr v3 group's attributes are its zarr.json's: one small read, no zarr round trip
+            try:
+                with open(self._group_path(key) + "/zarr.json", "rb") as f:
+                    meta = json.loads(f.read())
+                if meta.get("zarr_format") == 3 and meta.get("node_type") == "group":
+                    return dict(meta.get("attributes") or {})
+            except (OSError, ValueError, AttributeError):
+                pass  # anything else is read by zarr itself
         import zarr
 
         group = zarr.open_group(self._zarr_store(self._group_path(key)), mode="r")
