@@ -11,6 +11,7 @@ for the `GPU` worker resource, so they land only on workers started with
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -30,6 +31,10 @@ from .graph import Plan, plan
 from .history import History
 from .pipeline import PipelineDoc
 from .streaming import BlockEvent, decode_block
+
+# how long a run's first visit to the history keeps its connection for the run's end: a run that
+# ends sooner opens the DuckDB file once (~15 ms saved); a longer one closes it meanwhile
+KEEP_HISTORY_S = 0.3
 
 
 @dataclass
@@ -275,7 +280,7 @@ class Engine:
         # The history file is held only in short bursts (a held DuckDB file locks out every other
         # process, e.g. `haysay history` while a long run goes on): start + cached rows, then
         # batched stage rows while running, then the end.
-        with self.history.session():
+        with self.history.session(keep_s=KEEP_HISTORY_S if to_run else 0.0):  # a short run's end takes it again
             if sweep:  # in this visit to the history: a separate one costs milliseconds
                 self.history.interrupt_orphans()
             self.history.start_run(run_id, doc.to_dict(), doc.content_hash(), dict(inputs or {}),
@@ -292,7 +297,7 @@ class Engine:
                 status, error = self._execute(p, run_id, keys, to_run, stages, emit, row, cancel, retries, unwritten,
                                           use_cache)
             finally:
-                with self.history.session():  # the last stage rows and the run's end in one visit
+                with self.history.session(close_behind=True):  # the last stage rows and the run's end in one visit
                     self.history.record_stages(unwritten)
                     self.history.finish_run(run_id, status, error)
         outputs = {}
@@ -305,9 +310,11 @@ class Engine:
                  stages: dict[str, StageResult], emit, row, cancel, retries: int,
                  buffered: list[dict], use_cache: bool = True) -> tuple[str, str | None]:
         """Submit the chains, follow them to the end; stage rows not yet written stay in `buffered`."""
+        task = execute_chain
         if self.runs_inline(p, to_run):
             client = self._inline_client()
             wait = client.wait
+            task = functools.partial(execute_chain, shared={})  # chains in this process: small outputs in memory
         else:
             from distributed import wait
             client = self.client
@@ -399,7 +406,7 @@ class Engine:
                 for nid in chain:  # before submitting: a worker thread may report "running" at once
                     emit(StageEvent(run_id, nid, "queued"))
                 fut = client.submit(
-                    execute_chain, self.settings.artifacts, run_id, work, use_cache, *deps,
+                    task, self.settings.artifacts, run_id, work, use_cache, *deps,
                     key=f"haysay-{chain[0]}-{keys[chain[0]][:10]}-{run_id[:8]}", pure=False,
                     resources={"GPU": 1} if p.spec(chain[0]).gpu and has_gpu else None, retries=retries,
                     **(remote.submit_options() if remote else {}))

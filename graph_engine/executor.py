@@ -14,7 +14,7 @@ from typing import Any, Callable
 from .contract import MemorySink, NodeContext, default_registry, run_stream
 from .store import ArtifactStore
 from .streaming import encode_block, run_blocks, streams
-from .values import Audio
+from .values import F0, Audio, Features
 
 PROGRESS_TOPIC = "haysay-progress"
 _STORES: dict[str, ArtifactStore] = {}
@@ -114,9 +114,31 @@ class StageError(RuntimeError):
 SMALL_AUDIO = 1 << 20  # samples (all channels): stored inputs up to this size are read whole
 
 
-def _input_value(store: ArtifactStore, key: str, port: str, memo: dict) -> Any:
+def _small(value: Any) -> bool:
+    """Whether an output is small enough to keep in memory for the rest of a local run."""
+    if isinstance(value, Audio):
+        return value.in_memory and value.channels * value.frames <= SMALL_AUDIO
+    data = value.hz if isinstance(value, F0) else getattr(value, "data", value)
+    if hasattr(data, "nbytes"):  # arrays, features, pitch: a few MB at most
+        return data.nbytes <= 4 * SMALL_AUDIO
+    return not isinstance(value, str) or len(value) <= SMALL_AUDIO
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Audio):
+        return Audio(value.data.copy(), value.sample_rate)
+    if isinstance(value, F0):
+        return F0(value.times.copy(), value.hz.copy(), value.confidence.copy())
+    if isinstance(value, Features):
+        return Features(value.data.copy(), value.frame_rate)
+    return value.copy() if hasattr(value, "nbytes") else value
+
+
+def _input_value(store: ArtifactStore, key: str, port: str, memo: dict, shared: dict | None = None) -> Any:
     if (key, port) in memo:
         return memo[(key, port)]
+    if shared is not None and (key, port) in shared:
+        return _copy(shared[(key, port)])  # each reader its own, as a read from the store would give
     value = store.open(key)[port]
     if isinstance(value, Audio) and not value.in_memory and value.channels * value.frames <= SMALL_AUDIO:
         value = Audio(value.numpy(), value.sample_rate)
@@ -124,9 +146,11 @@ def _input_value(store: ArtifactStore, key: str, port: str, memo: dict) -> Any:
 
 
 def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params: dict[str, Any],
-               inputs: dict[str, tuple[str, str]], key: str, memo: dict, reuse: bool = True) -> dict[str, Any]:
+               inputs: dict[str, tuple[str, str]], key: str, memo: dict, reuse: bool = True,
+               shared: dict | None = None) -> dict[str, Any]:
     """Run one node. `inputs` maps input port -> (upstream cache key, upstream port); `memo` holds
-    in-memory outputs of earlier stages of the same chain, by (key, port)."""
+    in-memory outputs of earlier stages of the same chain, by (key, port); `shared` (a local run's
+    chains, all in this process) the small ones of every chain of the run."""
     start = time.time()
     worker = _worker_address()
     store = store_for(store_root)
@@ -149,7 +173,7 @@ def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params:
     ctx = NodeContext(node_id, progress=progress, audio_sink=writer.audio_sink)
     try:
         model = spec.params.model_validate(params)
-        values = {port: _input_value(store, k, p, memo) for port, (k, p) in inputs.items()}
+        values = {port: _input_value(store, k, p, memo, shared) for port, (k, p) in inputs.items()}
         if spec.blockwise:
             port = next(iter(spec.outputs))
             # small in-memory inputs stay in memory; stored long ones stream into the store
@@ -171,22 +195,29 @@ def _run_stage(store_root: str, run_id: str, node_id: str, type_id: str, params:
     if not stored:  # a forced recompute gave other content than the stored artifact, which is kept
         ctx.info["kept_stored"] = True
     for port, value in outputs.items():
+        if stored and isinstance(value, Audio) and not value.in_memory and port in writer.sinks:
+            value = writer.sinks[port].kept() or value  # streamed into the store: a short one was kept too
         if stored and (not isinstance(value, Audio) or value.in_memory):  # stored zarr arrays are reopened instead
             memo[(key, port)] = value
+            if shared is not None and _small(value):
+                shared[(key, port)] = value
     end = time.time()
     _emit(run_id, node_id, "done", 1.0)  # now, not when the whole chain ends
     return {"key": key, "node": node_id, "worker": worker, "start": start, "end": end, "info": ctx.info}
 
 
-def execute_chain(store_root: str, run_id: str, work: list[tuple], reuse: bool, *upstream: Any) -> list[dict[str, Any]]:
+def execute_chain(store_root: str, run_id: str, work: list[tuple], reuse: bool, *upstream: Any,
+                  shared: dict | None = None) -> list[dict[str, Any]]:
     """Run a linear chain of stages in order, in one task. `work` holds
     (node_id, type_id, params, inputs, key) per stage; each stage is stored as it finishes.
-    With `reuse`, a stage already stored (a retry after a lost worker) is not computed again."""
+    With `reuse`, a stage already stored (a retry after a lost worker) is not computed again.
+    `shared`: where a local run's chains pass each other small outputs without reading them back
+    from the store (a fan-out's branches all read their source)."""
     done: list[dict[str, Any]] = []
     memo: dict = {}
     for node_id, type_id, params, inputs, key in work:
         try:
-            done.append(_run_stage(store_root, run_id, node_id, type_id, params, inputs, key, memo, reuse))
+            done.append(_run_stage(store_root, run_id, node_id, type_id, params, inputs, key, memo, reuse, shared))
         except StageError as exc:
             exc.completed = done
             raise

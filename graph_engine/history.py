@@ -10,11 +10,13 @@ Each run records the pid and host of the process that runs it, so a run left
 """
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
@@ -140,6 +142,15 @@ def _metric_rows(rows: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
     return [(key, name, value) for (key, name), value in out.items()]
 
 
+_OPEN: "weakref.WeakSet[History]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_kept() -> None:
+    for history in list(_OPEN):
+        history.close()
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -153,6 +164,12 @@ class History:
         # of ms, and a cached CLI run makes only one visit
         self._schema_lock = threading.Lock()
         self._schema_ok = False
+        # a connection kept briefly after a visit that expects another soon (a run's start, awaiting its
+        # end): a short run then opens the file once, not twice; owned by whoever takes it
+        self._idle: duckdb.DuckDBPyConnection | None = None
+        self._idle_lock = threading.Lock()
+        self._idle_gen = 0
+        _OPEN.add(self)
 
     def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create or extend the tables once per History; a file already current is only read (a write
@@ -174,8 +191,11 @@ class History:
             self._schema_ok = True
 
     @contextmanager
-    def session(self) -> Iterator["History"]:
-        """Hold one connection across many writes (a run's stages); opening one costs tens of ms."""
+    def session(self, keep_s: float = 0.0, close_behind: bool = False) -> Iterator["History"]:
+        """Hold one connection across many writes (a run's stages); opening one costs tens of ms.
+        `keep_s`: the connection outlives the session by up to that long, for the next visit of this
+        process to take (then closed by a timer: the file is never held much longer than before).
+        `close_behind`: closed (a checkpoint, ~10 ms) on a thread of its own, so the caller goes on."""
         local = self._local
         if getattr(local, "depth", 0) == 0:
             local.con = self._open()
@@ -185,8 +205,43 @@ class History:
         finally:
             local.depth -= 1
             if local.depth == 0:
-                local.con.close()
-                local.con = None
+                con, local.con = local.con, None
+                if keep_s > 0:
+                    self._keep(con, keep_s)
+                elif close_behind:  # not a daemon: the interpreter waits for it before it exits
+                    threading.Thread(target=con.close, name="haysay-history-close").start()
+                else:
+                    con.close()
+
+    def _keep(self, con: duckdb.DuckDBPyConnection, keep_s: float) -> None:
+        with self._idle_lock:
+            if self._idle is not None:
+                other, self._idle = self._idle, None
+                other.close()
+            self._idle = con
+            self._idle_gen += 1
+            timer = threading.Timer(keep_s, self._expire, args=(self._idle_gen,))
+        timer.daemon = True
+        timer.start()
+
+    def _take_idle(self) -> duckdb.DuckDBPyConnection | None:
+        with self._idle_lock:
+            con, self._idle = self._idle, None
+            self._idle_gen += 1
+        return con
+
+    def _expire(self, gen: int) -> None:
+        with self._idle_lock:
+            if gen != self._idle_gen or self._idle is None:
+                return
+            con, self._idle = self._idle, None
+            con.close()
+
+    def close(self) -> None:
+        """Close a connection kept from an earlier visit (done by itself within `keep_s`, and at exit)."""
+        con = self._take_idle()
+        if con is not None:
+            con.close()
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -203,6 +258,9 @@ class History:
 
     def _open(self, retries: int = 100) -> duckdb.DuckDBPyConnection:
         """Waits (bounded) while another process holds the file."""
+        kept = self._take_idle()
+        if kept is not None:
+            return kept
         for attempt in range(retries):
             try:
                 con = duckdb.connect(str(self.path))
@@ -255,9 +313,13 @@ class History:
         one = "(" + ", ".join("?" * len(names)) + ")"
         # one multi-row statement: DuckDB's executemany costs milliseconds per row
         figures = _metric_rows(rows)
+        values = [row.get(n) for row in rows for n in names]
+        insert = f"INTO stages ({', '.join(names)}) VALUES {', '.join([one] * len(rows))}"
         with self.connect() as con:
-            con.execute(f"INSERT OR REPLACE INTO stages ({', '.join(names)}) VALUES {', '.join([one] * len(rows))}",
-                        [row.get(n) for row in rows for n in names])
+            try:  # new rows, nearly always: a plain insert costs half an INSERT OR REPLACE
+                con.execute("INSERT " + insert, values)
+            except duckdb.ConstraintException:  # a stage recorded again (the statement left nothing behind)
+                con.execute("INSERT OR REPLACE " + insert, values)
             if figures:
                 con.execute("INSERT OR REPLACE INTO artifact_metrics (cache_key, name, value) VALUES "
                             + ", ".join(["(?, ?, ?)"] * len(figures)), [v for f in figures for v in f])
