@@ -8,7 +8,9 @@ until the first second of output is delivered, that time over one second (the re
 a player starting then would hear, total time and RTF, and how far the stream's audio is from the
 whole-file run's (relative L2 over the common length, and the length difference: segments round to 10 ms
 frames at other places, so the lengths differ by a few frames), with --check-same also a fixed-step stream
-against the whole-file run at the stream's own settings (the same segments: 0 means bit-equal).
+against the whole-file run at the stream's own settings (the same segments: 0 means bit-equal). The last
+row runs the default stream as a user does, through the engine: a pipeline audio.load -> vc.rvc with
+`stream` on, its blocks taken from the run's events, timed from the run's start (--no-engine skips it).
 
 Warm, as a studio's warm pool is after its first conversion: models read, compiled graphs built and run
 once on a 3 s input before any clock starts. Not counted: reading the checkpoints (the pool keeps them).
@@ -61,6 +63,45 @@ def stalls(arrivals: list[tuple[float, int, int, int]], first: float) -> tuple[f
     return silent, gaps
 
 
+def timed_engine(root: Path, rvc_path: Path, enc_path: Path, x: np.ndarray, rate: int, stream: bool = True):
+    """The default stream through the engine (a pipeline audio.load -> vc.rvc stream on, run in this
+    process as the studio's engine runs it, the blocks taken from the run's events): (output, seconds from
+    the run's start to the first delivered second, total seconds, blocks, (stall s, gaps), the stage's
+    time alone). Warm: one run of a 3 s clip first, so the model pool holds the model and encoder."""
+    import soundfile
+
+    from haysay.graph_engine import Engine, Settings, parse_pipeline
+
+    def doc(wav: Path):
+        return parse_pipeline({"format": "haysay.pipeline/1", "nodes": [
+            {"id": "load", "type": "audio.load", "params": {"path": str(wav)}},
+            {"id": "vc", "type": "vc.rvc", "params": {"model": str(rvc_path), "content_encoder": str(enc_path),
+                                                      "stream": stream}}],
+            "edges": [{"from": "load.audio", "to": "vc.audio"}], "outputs": {"out": "vc.audio"}})
+
+    for name, clip in (("warm.wav", x[:rate * 3]), ("long.wav", x)):
+        soundfile.write(root / name, clip, rate, subtype="FLOAT")
+    os.environ["HAYSAY_HOME"] = str(root / "home")
+    with Engine(Settings.from_env()) as eng:
+        assert eng.run(doc(root / "warm.wav")).ok
+        t0, first, arrivals = time.perf_counter(), [None], []
+
+        def on_event(ev) -> None:
+            if ev.node == "vc" and ev.block is not None:
+                now, audio = time.perf_counter() - t0, ev.block.audio
+                arrivals.append((now, ev.block.start, audio.frames, audio.sample_rate))
+                if first[0] is None and ev.block.start + audio.frames >= audio.sample_rate:
+                    first[0] = now
+
+        result = eng.run(doc(root / "long.wav"), on_event=on_event)
+        total = time.perf_counter() - t0
+        assert result.ok, result.error
+        out = eng.store.open(result.stages["vc"].cache_key)["audio"].numpy()[0]
+        stage = result.stages["vc"].duration
+    first = first[0] if stream else total
+    return out, first, total, len(arrivals), stalls(arrivals, first) if stream else (0.0, 0), stage
+
+
 def timed_stream(x16, model, encoder, opts, dev, settings, cuts):
     """(output, seconds to the first delivered second, total seconds, segments, (stall s, gaps))."""
     t0, first, parts, segments, arrivals = time.perf_counter(), None, [], 0, []
@@ -86,6 +127,7 @@ def main() -> None:
     ap.add_argument("--only", default="", help="run only the candidates whose name contains this")
     ap.add_argument("--no-whole", action="store_true",
                     help="skip the whole-file run (its columns show '-'): the start figures only")
+    ap.add_argument("--no-engine", action="store_true", help="skip the run through the engine")
     args = ap.parse_args()
     dev, load_before = args.device, f"{os.getloadavg()[0]:.1f}"
     torch.manual_seed(0)
@@ -125,6 +167,14 @@ def main() -> None:
             print(f"{name}: first second {first:.2f} s, total {total:.1f} s (load before {load:.1f})", flush=True)
             rows.append((name, segments, first, stall, total, None if whole is None else common_rel_l2(out, whole),
                          None if whole is None else out.size - whole.size, same))
+        if not args.no_engine:  # the default stream as a user runs it: a pipeline through the engine
+            load = os.getloadavg()[0]
+            out, first, total, blocks, stall, stage = timed_engine(root, rvc_path, enc_path, x, rate)
+            name = f"engine run, vc.rvc stream on (the default stream; {blocks} blocks; stage {stage:.1f} s)"
+            print(f"{name}: first second {first:.2f} s, total {total:.1f} s (load before {load:.1f})", flush=True)
+            rows.append((name, "-", first, stall, total,
+                         None if whole is None else common_rel_l2(out, whole),
+                         None if whole is None else out.size - whole.size, ""))
     lines = [f"# RVC v2 40k streaming start, {duration:.0f} s input, {dev}",
              "",
              f"Full-size random weights (RVC v2 40k, HuBERT-base), f0 {args.f0_method}, rms_mix_rate 0.25, backends "
