@@ -1,4 +1,4 @@
-"""`haysay models install | list | info | remove | verify | catalogue` and `haysay doctor`."""
+"""`haysay models install | prepare | list | info | remove | verify | catalogue` and `haysay doctor`."""
 from __future__ import annotations
 
 import argparse
@@ -26,7 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", help="architecture, when the files do not say (rvc, sovits, content_encoder, piper, ...)")
     p.add_argument("--catalogue", "-c", metavar="FILE_OR_URL", help="install the entry named SOURCE from this catalogue")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask before downloading")
+    p.add_argument("--no-prepare", action="store_true",
+                   help="do not build the model's compiled graphs now (RVC, so-vits: built on the first run then)")
     p.set_defaults(func=cmd_install)
+
+    p = msub.add_parser("prepare", help="build installed RVC / so-vits models' compiled (ONNX Runtime) graphs, "
+                                        "checked against torch, so the first conversion does not wait for them")
+    p.add_argument("name", nargs="*", help="installed models (default: every RVC and so-vits model)")
+    p.add_argument("--backend", choices=("auto", "onnx"), default="auto",
+                   help="onnx: fail where a graph cannot be built or checked (auto: fall back to torch)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_prepare)
 
     p = msub.add_parser("list", help="installed models with sizes")
     p.add_argument("--json", action="store_true")
@@ -127,7 +137,41 @@ def cmd_install(args) -> int:
     warning = model.info.get("warning")
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
+    from haysay.nodes.vc.prepare import describe, needs_preparing, prepare_model
+
+    if needs_preparing(model.architecture) and not args.no_prepare:
+        print(f"building {model.name!r}'s graphs (exported from the checkpoint, checked against torch) ...",
+              file=sys.stderr, flush=True)
+        print(describe(prepare_model(model.name, model.architecture)))
+    elif model.architecture == "content_encoder" and any(needs_preparing(m.architecture) for m in store.list()):
+        print("voice models installed before it build their graphs on their first run, "
+              "or now: haysay models prepare")
     return EXIT_OK
+
+
+def cmd_prepare(args) -> int:
+    from haysay.graph_engine.models import ModelError
+    from haysay.nodes.vc.prepare import describe, needs_preparing, prepare_model
+
+    store = _store()
+    try:
+        models = [store.get(name) for name in args.name] if args.name else \
+            [m for m in store.list() if needs_preparing(m.architecture)]
+    except ModelError as exc:
+        return _fail(exc)
+    if not models:
+        print("no RVC or so-vits models installed: nothing to prepare")
+        return EXIT_OK
+    results, failed = {}, 0
+    for model in models:
+        result = prepare_model(model.name, model.architecture, args.backend)
+        results[model.name] = result
+        failed += not result["prepared"]
+        if not args.json:
+            print(f"{model.name}: {describe(result)}", flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_list(args) -> int:

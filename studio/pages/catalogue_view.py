@@ -28,6 +28,15 @@ ADAPTERS = {"rvc": ("vc.rvc", "model"), "sovits": ("vc.sovits", "model"), "sovit
 ALL = "all"
 
 
+def prepared_note(model) -> str:
+    """Build an installed RVC / so-vits model's compiled graphs (nodes.vc.prepare); '; <what happened>', or ''."""
+    from haysay.nodes.vc.prepare import describe, needs_preparing, prepare_model
+
+    if not needs_preparing(model.architecture):
+        return ""
+    return "; " + describe(prepare_model(model.name, model.architecture))
+
+
 class InstallCancelled(Exception):
     """Raised from the download's progress callback: the download and the staged install are dropped."""
 
@@ -41,6 +50,7 @@ class InstallJob:
         self.done_bytes = 0
         self.state = "running"  # then installed | cancelled | failed
         self.message = ""
+        self.preparing = False  # installed, its compiled graphs being built
         self._cancel = threading.Event()
         self._base = self._last = 0
         self.thread = threading.Thread(target=self._run, name=f"haysay-install-{entry.name}", daemon=True)
@@ -72,8 +82,10 @@ class InstallJob:
         except Exception as exc:  # the store names the file and the problem
             self.state, self.message = "failed", f"install of {self.entry.name} failed: {exc}"
         else:
+            message = f"installed {model.name} ({model.architecture}, {model.size_bytes / 2**20:.1f} MiB)"
+            self.preparing = True  # its graphs next, as `haysay models install` builds them
+            self.message = message + prepared_note(model)
             self.state = "installed"
-            self.message = f"installed {model.name} ({model.architecture}, {model.size_bytes / 2**20:.1f} MiB)"
 
 
 def add_model_node(registry, saved: dict | None, architecture: str, model_name: str) -> tuple[dict, str]:
@@ -204,7 +216,8 @@ def browse_tab(studio, store, on_installed, hide_paths) -> None:
             return
         j = job[0]
         total = f"{j.total / 2**20:.1f} MiB" if j.total else "? MiB"
-        progress_label.text = f"{j.entry.name}: {j.done_bytes / 2**20:.1f} of {total}"
+        progress_label.text = f"{j.entry.name}: " + ("installed; building its graphs (checked against torch)"
+                                                     if j.preparing else f"{j.done_bytes / 2**20:.1f} of {total}")
         bar.value = j.fraction
         if j.state == "running":
             return

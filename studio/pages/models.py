@@ -12,7 +12,7 @@ from nicegui import run as ng_run
 from nicegui import ui
 
 from . import nav
-from .catalogue_view import browse_tab
+from .catalogue_view import browse_tab, prepared_note
 
 MODEL_SUFFIXES = (".pth", ".pt", ".onnx", ".json", ".index", ".zip", ".yaml", ".yml", ".pkl", ".ckpt", ".safetensors",
                   ".bin", ".npy")
@@ -161,6 +161,12 @@ def _installed_tab(studio, store, batch: UploadBatch, url_ok: bool):
         ui.notify(f"installed {model.name} ({model.architecture})", type="positive")
         status.text = f"installed {model.name} ({model.architecture}, {_mib(model.size_bytes)})"
         refresh()
+        from haysay.nodes.vc.prepare import needs_preparing
+
+        if needs_preparing(model.architecture):  # its graphs now, as `haysay models install` builds them
+            installed = status.text
+            status.text = installed + "; building its graphs (checked against torch) ..."
+            status.text = installed + _no_paths(await ng_run.io_bound(prepared_note, model), studio)
         return True
 
     with ui.card().classes("m-4 w-full max-w-6xl"):
