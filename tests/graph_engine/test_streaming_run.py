@@ -85,3 +85,20 @@ def test_the_node_called_whole_with_stream_on_gives_the_streamed_audio(haysay_ho
     whole = spec.call(params, ctx=NodeContext("vc"), audio=audio)["audio"]
     parts = list(spec.blocks(params, NodeContext("vc"), audio=audio))
     assert len(parts) >= 3 and np.array_equal(whole.data, np.concatenate([p.data for p in parts], axis=1))
+
+
+def test_blocks_from_a_cluster_worker_process_reach_the_listener(haysay_home, tiny_files):
+    """On the Dask cluster (a worker process of its own, as on a real cluster) the blocks travel as worker
+    events through the scheduler: in order, before the stage is done, equal to the stored artifact."""
+    model, encoder, wav = tiny_files
+    events = []
+    with Engine(Settings.from_env(), inline=False, processes=True) as eng:
+        result = eng.run(_doc(model, encoder, wav, True), on_event=events.append)
+        assert result.ok, result.error
+        assert result.stages["vc"].worker and result.stages["vc"].worker.startswith("tcp://")
+        stored = eng.store.open(result.stages["vc"].cache_key)["audio"].numpy()
+    mine = [e for e in events if e.node == "vc"]
+    blocks = [e for e in mine if e.block is not None]
+    assert len(blocks) >= 3 and mine.index(blocks[0]) < next(i for i, e in enumerate(mine) if e.status == "done")
+    assert [b.block.index for b in blocks] == list(range(len(blocks)))
+    assert np.array_equal(np.concatenate([b.block.audio.data for b in blocks], axis=1), stored)
