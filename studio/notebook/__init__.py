@@ -4,7 +4,7 @@ Importing this package registers the displays with the engine's Python API
 (`haysay` does so on first use). Widgets need the `notebook` extra
 (ipywidgets, anywidget) and load on first access:
 
-    from haysay.studio.notebook import ParamsForm, RunProgress, CanvasWidget
+    from haysay.studio.notebook import ParamsForm, RunProgress, CanvasWidget, StreamPlayer
 """
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ def _register_live_players() -> None:
 
 _register_live_players()
 
-_WIDGETS = {"ParamsForm": ".widgets", "RunProgress": ".widgets", "CanvasWidget": ".canvas"}
+_WIDGETS = {"ParamsForm": ".widgets", "RunProgress": ".widgets", "CanvasWidget": ".canvas",
+            "StreamPlayer": ".stream_player"}
 
 
 def __getattr__(name: str) -> Any:
@@ -87,4 +88,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["node_types", "ParamsForm", "RunProgress", "CanvasWidget"]
+__all__ = ["node_types", "ParamsForm", "RunProgress", "CanvasWidget", "StreamPlayer"]

@@ -102,3 +102,21 @@ def test_blocks_from_a_cluster_worker_process_reach_the_listener(haysay_home, ti
     assert len(blocks) >= 3 and mine.index(blocks[0]) < next(i for i, e in enumerate(mine) if e.status == "done")
     assert [b.block.index for b in blocks] == list(range(len(blocks)))
     assert np.array_equal(np.concatenate([b.block.audio.data for b in blocks], axis=1), stored)
+
+
+def test_a_notebook_stream_player_fed_by_the_run_holds_the_stage_output(haysay_home, tiny_files):
+    pytest.importorskip("anywidget")
+    from haysay.studio.notebook import StreamPlayer
+
+    model, encoder, wav = tiny_files
+    player = StreamPlayer("vc")
+    sent = []
+    player.send = lambda content, buffers=None: sent.append((content, buffers))
+    with Engine(Settings.from_env()) as eng:
+        result = eng.run(_doc(model, encoder, wav, True), on_event=player)
+        assert result.ok, result.error
+        stored = eng.store.open(result.stages["vc"].cache_key)["audio"].numpy()
+    assert len(player.blocks) >= 3 and player.done and np.array_equal(player.audio.data, stored)
+    assert [c["index"] for c, _ in sent] == list(range(len(player.blocks)))
+    pages = [np.frombuffer(b[0], np.float32).reshape(c["channels"], c["frames"]) for c, b in sent]
+    assert sent[0][0]["rate"] == 40000 and np.array_equal(np.concatenate(pages, axis=1), stored)

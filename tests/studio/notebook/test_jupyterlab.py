@@ -113,6 +113,17 @@ def node(doc: dict, nid: str) -> dict:
     return next(n for n in doc["nodes"] if n["id"] == nid)
 
 
+def open_notebook(pw, lab: dict, args: tuple[str, ...] = ()):
+    """(browser, page) with the lab's notebook open and its kernel idle."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS + list(args))
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(lab["url"])
+    page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputArea-editor")
+    page.wait_for_selector(".jp-StatusBar-TextItem:has-text('Idle')", timeout=90_000)
+    return browser, page
+
+
 def run_cell(page, index: int) -> None:
     """Select the cell and press the toolbar's run button; retried (bounded) while the kernel connects."""
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
@@ -213,12 +224,7 @@ def test_player_fetches_audio_from_the_kernel_and_saves_a_reference(player_lab):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(player_lab["url"])
-        page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputArea-editor")
-        page.wait_for_selector(".jp-StatusBar-TextItem:has-text('Idle')", timeout=90_000)
+        browser, page = open_notebook(pw, player_lab)
         run_cell(page, 0)
         run_cell(page, 1)
         page.wait_for_selector(".hs-live-audio audio[data-hs-state='loaded']", timeout=60_000)
